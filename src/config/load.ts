@@ -1,0 +1,242 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { configSchema, settings, type SettingName, type SettingSchema } from './schema.js';
+
+export type HttpAuth =
+  | { kind: 'none' }
+  | { kind: 'basic'; user: string; password: string }
+  | { kind: 'bearer'; token: string };
+
+export type FhirAuth =
+  | { kind: 'none' }
+  | { kind: 'bearer'; token: string }
+  | { kind: 'smart'; clientId: string; keyFile: string; tokenUrl: string };
+
+export interface Config {
+  readonly dicomweb: { readonly url: string; readonly auth: HttpAuth };
+  readonly fhir: { readonly url: string; readonly auth: FhirAuth };
+  readonly lingshu: {
+    readonly url: string;
+    readonly model: string;
+    readonly apiKey: string | undefined;
+    readonly timeoutMs: number;
+    readonly maxInFlight: number;
+  };
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly port: number;
+  readonly intake: readonly 'qido'[];
+  readonly pollSeconds: number;
+  readonly stableSeconds: number;
+  readonly lookbackDays: number;
+  readonly workers: number;
+  readonly maxAttempts: number;
+  readonly retrySeconds: number;
+  readonly logLevel: string;
+}
+
+/** Start-up stops with one line per problem; each line names the setting, the fault and a good example. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`raddraft cannot start, the configuration has ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Raw = Record<string, string | number>;
+
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: true });
+ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
+ajv.addKeyword({ keyword: 'x-fault', schemaType: 'string' });
+const validate = ajv.compile<Record<SettingName, string | number | undefined>>(configSchema);
+
+function isSetting(name: string): name is SettingName {
+  return Object.hasOwn(settings, name);
+}
+
+function spec(name: SettingName): SettingSchema {
+  return settings[name];
+}
+
+function shown(name: SettingName, value: unknown): string {
+  if (spec(name)['x-secret']) return '(value hidden)';
+  return JSON.stringify(value);
+}
+
+function example(name: SettingName): string {
+  return `for example ${name}=${spec(name).examples[0]}`;
+}
+
+function describeError(err: ErrorObject, raw: Raw): string {
+  if (err.keyword === 'required') {
+    const name = (err.params as { missingProperty: string }).missingProperty as SettingName;
+    return `${name} is missing (${spec(name).description}); ${example(name)}`;
+  }
+  if (err.keyword === 'additionalProperties') {
+    const extra = (err.params as { additionalProperty: string }).additionalProperty;
+    return unknownSetting(extra);
+  }
+  const name = err.instancePath.replace(/^\//, '') as SettingName;
+  const s = spec(name);
+  const value = shown(name, raw[name]);
+  let fault: string;
+  switch (err.keyword) {
+    case 'type':
+      fault = s.type === 'integer' ? 'is not a whole number' : 'is not text';
+      break;
+    case 'minimum':
+    case 'maximum':
+      fault = `is outside ${s.minimum}..${s.maximum}`;
+      break;
+    case 'pattern':
+      fault = s['x-fault'] ?? 'has the wrong form';
+      break;
+    case 'minLength':
+      fault = 'is empty';
+      break;
+    default:
+      fault = err.message ?? 'is not valid';
+  }
+  return `${name}=${value} ${fault}; ${example(name)}`;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+function unknownSetting(name: string): string {
+  const close = Object.keys(settings)
+    .map((k) => ({ k, d: editDistance(name, k) }))
+    .sort((x, y) => x.d - y.d)[0];
+  const hint = close && close.d <= 3 ? `; did you mean ${close.k}?` : '';
+  return `${name} is not a raddraft setting${hint}`;
+}
+
+function readConfigFile(file: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`--config ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError([`--config ${file} is not valid JSON: ${(e as Error).message}`]);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError([`--config ${file} must hold one JSON object of settings, e.g. {"RADDRAFT_FHIR_URL": "..."}`]);
+  }
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (typeof v !== 'string' && typeof v !== 'number') {
+      throw new ConfigError([`--config ${file}: ${k} must be a string or a number`]);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function parseHttpAuth(value: string): HttpAuth {
+  if (value.startsWith('basic:')) {
+    const rest = value.slice('basic:'.length);
+    const i = rest.indexOf(':');
+    return { kind: 'basic', user: rest.slice(0, i), password: rest.slice(i + 1) };
+  }
+  if (value.startsWith('bearer:')) return { kind: 'bearer', token: value.slice('bearer:'.length) };
+  return { kind: 'none' };
+}
+
+function parseFhirAuth(value: string): FhirAuth {
+  if (value.startsWith('bearer:')) return { kind: 'bearer', token: value.slice('bearer:'.length) };
+  if (value.startsWith('smart:')) {
+    const [clientId = '', keyFile = '', ...url] = value.slice('smart:'.length).split(':');
+    return { kind: 'smart', clientId, keyFile, tokenUrl: url.join(':') };
+  }
+  return { kind: 'none' };
+}
+
+const trimSlash = (u: string): string => u.replace(/\/+$/, '');
+
+/**
+ * Reads settings from an optional JSON file and the environment (the environment wins), validates them all at
+ * once and returns a frozen Config. Empty environment values count as unset.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string): Config {
+  const raw: Raw = file ? readConfigFile(file) : {};
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith('RADDRAFT_') || v === undefined || v === '') continue;
+    if (!isSetting(k)) problems.push(unknownSetting(k));
+    else raw[k] = v;
+  }
+  const candidate: Raw = Object.fromEntries(Object.entries(raw).filter(([k]) => isSetting(k)));
+  if (!validate(candidate)) {
+    for (const err of validate.errors ?? []) problems.push(describeError(err, raw));
+  }
+  for (const k of Object.keys(raw)) if (!isSetting(k) && file) problems.push(`${unknownSetting(k)} (in ${file})`);
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+
+  const v = candidate as Record<SettingName, string | number | undefined>;
+  const str = (k: SettingName): string => String(v[k]);
+  const int = (k: SettingName): number => Number(v[k]);
+  const config: Config = {
+    dicomweb: { url: trimSlash(str('RADDRAFT_DICOMWEB_URL')), auth: parseHttpAuth(str('RADDRAFT_DICOMWEB_AUTH')) },
+    fhir: { url: trimSlash(str('RADDRAFT_FHIR_URL')), auth: parseFhirAuth(str('RADDRAFT_FHIR_AUTH')) },
+    lingshu: {
+      url: trimSlash(str('RADDRAFT_LINGSHU_URL')),
+      model: str('RADDRAFT_LINGSHU_MODEL'),
+      apiKey: v.RADDRAFT_LINGSHU_API_KEY === undefined ? undefined : str('RADDRAFT_LINGSHU_API_KEY'),
+      timeoutMs: int('RADDRAFT_MODEL_TIMEOUT_SECONDS') * 1000,
+      maxInFlight: int('RADDRAFT_MAX_IN_FLIGHT'),
+    },
+    dataDir: path.resolve(str('RADDRAFT_DATA_DIR')),
+    databaseUrl: v.RADDRAFT_DATABASE_URL === undefined ? undefined : str('RADDRAFT_DATABASE_URL'),
+    port: int('RADDRAFT_PORT'),
+    intake: ['qido'],
+    pollSeconds: int('RADDRAFT_POLL_SECONDS'),
+    stableSeconds: int('RADDRAFT_STABLE_SECONDS'),
+    lookbackDays: int('RADDRAFT_LOOKBACK_DAYS'),
+    workers: int('RADDRAFT_WORKERS'),
+    maxAttempts: int('RADDRAFT_MAX_ATTEMPTS'),
+    retrySeconds: int('RADDRAFT_RETRY_SECONDS'),
+    logLevel: str('RADDRAFT_LOG_LEVEL'),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** A description of the effective settings with secrets masked, for `doctor` and the start-up log line. */
+export function describeConfig(config: Config): Record<string, string | number> {
+  return {
+    dicomweb: config.dicomweb.url,
+    dicomwebAuth: config.dicomweb.auth.kind,
+    fhir: config.fhir.url,
+    fhirAuth: config.fhir.auth.kind,
+    lingshu: config.lingshu.url,
+    model: config.lingshu.model,
+    lingshuApiKey: config.lingshu.apiKey ? 'set' : 'unset',
+    jobStore: config.databaseUrl ? 'postgres' : `sqlite in ${config.dataDir}`,
+    port: config.port,
+    intake: config.intake.join(','),
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * The settings raddraft reads, as a JSON Schema. Each property carries a description, an example (used in error
+ * messages) and, for secrets, `x-secret` so that no message or `doctor` line ever echoes the value.
+ */
+export interface SettingSchema {
+  type: 'string' | 'integer';
+  description: string;
+  examples: [string | number];
+  default?: string | number;
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  'x-secret'?: boolean;
+  'x-fault'?: string;
+}
+
+const URL_PATTERN = '^https?://[^\\s/?#]+[^\\s]*$';
+
+export const settings = {
+  RADDRAFT_DICOMWEB_URL: {
+    type: 'string', pattern: URL_PATTERN, description: 'DICOMweb base URL of the PACS',
+    examples: ['http://orthanc:8042/dicom-web'], 'x-fault': 'is not an http(s) URL',
+  },
+  RADDRAFT_DICOMWEB_AUTH: {
+    type: 'string', pattern: '^(none|basic:[^:]+:.+|bearer:.+)$', default: 'none', 'x-secret': true,
+    description: 'DICOMweb credentials', examples: ['basic:raddraft:s3cret'],
+    'x-fault': 'is not one of none, basic:USER:PASS, bearer:TOKEN',
+  },
+  RADDRAFT_FHIR_URL: {
+    type: 'string', pattern: URL_PATTERN, description: 'FHIR R4 base URL',
+    examples: ['http://fhir:8080/fhir/R4'], 'x-fault': 'is not an http(s) URL',
+  },
+  RADDRAFT_FHIR_AUTH: {
+    type: 'string', pattern: '^(none|bearer:.+|smart:[^:]+:[^:]+:https?://.+)$', default: 'none', 'x-secret': true,
+    description: 'FHIR credentials', examples: ['bearer:eyJhbGciOi...'],
+    'x-fault': 'is not one of none, bearer:TOKEN, smart:CLIENT_ID:KEY_FILE:TOKEN_URL',
+  },
+  RADDRAFT_LINGSHU_URL: {
+    type: 'string', pattern: URL_PATTERN, description: 'OpenAI-compatible base URL serving Lingshu',
+    examples: ['http://vllm:8000/v1'], 'x-fault': 'is not an http(s) URL',
+  },
+  RADDRAFT_LINGSHU_MODEL: {
+    type: 'string', minLength: 1, default: 'lingshu-medical-mllm/Lingshu-7B', description: 'served model name',
+    examples: ['lingshu-medical-mllm/Lingshu-7B'],
+  },
+  RADDRAFT_LINGSHU_API_KEY: {
+    type: 'string', minLength: 1, 'x-secret': true, description: 'bearer key for the model endpoint',
+    examples: ['sk-local-123'],
+  },
+  RADDRAFT_DATA_DIR: {
+    type: 'string', minLength: 1, default: './data', description: 'SQLite job store and image cache',
+    examples: ['/var/lib/raddraft'],
+  },
+  RADDRAFT_DATABASE_URL: {
+    type: 'string', pattern: '^postgres(ql)?://.+', 'x-secret': true,
+    description: 'PostgreSQL job store shared by replicas', examples: ['postgres://raddraft@db:5432/raddraft'],
+    'x-fault': 'is not a postgres:// URL',
+  },
+  RADDRAFT_PORT: {
+    type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port', examples: [8080],
+  },
+  RADDRAFT_INTAKE: {
+    type: 'string', pattern: '^\\s*qido\\s*$', default: 'qido', description: 'intake sources (comma list)',
+    examples: ['qido'], 'x-fault': 'names an intake this version does not have; available: qido',
+  },
+  RADDRAFT_POLL_SECONDS: {
+    type: 'integer', minimum: 1, maximum: 86400, default: 30, description: 'QIDO-RS poll interval', examples: [30],
+  },
+  RADDRAFT_STABLE_SECONDS: {
+    type: 'integer', minimum: 0, maximum: 86400, default: 60,
+    description: 'quiet time before a study counts as complete', examples: [60],
+  },
+  RADDRAFT_LOOKBACK_DAYS: {
+    type: 'integer', minimum: 0, maximum: 36500, default: 1,
+    description: 'days before today whose studies the poller watches (StudyDate)', examples: [1],
+  },
+  RADDRAFT_MAX_IN_FLIGHT: {
+    type: 'integer', minimum: 1, maximum: 256, default: 8, description: 'upper bound on concurrent model requests',
+    examples: [8],
+  },
+  RADDRAFT_WORKERS: {
+    type: 'integer', minimum: 1, maximum: 64, default: 4, description: 'studies processed at once', examples: [4],
+  },
+  RADDRAFT_MAX_ATTEMPTS: {
+    type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'attempts before a job is dead',
+    examples: [5],
+  },
+  RADDRAFT_RETRY_SECONDS: {
+    type: 'integer', minimum: 0, maximum: 86400, default: 30,
+    description: 'first retry delay; doubles per attempt, with jitter', examples: [30],
+  },
+  RADDRAFT_MODEL_TIMEOUT_SECONDS: {
+    type: 'integer', minimum: 1, maximum: 3600, default: 180, description: 'timeout of one model request',
+    examples: [180],
+  },
+  RADDRAFT_LOG_LEVEL: {
+    type: 'string', pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info',
+    description: 'log level', examples: ['info'], 'x-fault': 'is not one of fatal, error, warn, info, debug, trace, silent',
+  },
+} satisfies Record<string, SettingSchema>;
+
+export type SettingName = keyof typeof settings;
+
+export const REQUIRED_SETTINGS: SettingName[] = ['RADDRAFT_DICOMWEB_URL', 'RADDRAFT_FHIR_URL', 'RADDRAFT_LINGSHU_URL'];
+
+export const configSchema = {
+  type: 'object',
+  properties: settings,
+  required: REQUIRED_SETTINGS,
+  additionalProperties: false,
+} as const;

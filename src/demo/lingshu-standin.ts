@@ -1,0 +1,164 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import sharp from 'sharp';
+
+/**
+ * An OpenAI-compatible stand-in for Lingshu served by vLLM, for the demo and the tests (no GPU or weights here).
+ * It checks each request as the real server would see it — images decodable, sides multiples of 28, at most four
+ * images, the report prompt with `<image_N>: ` labels — and answers in Lingshu's "Findings: … Impression: …" form.
+ * Tests can script it to be slow, fail or answer garbage.
+ */
+export type Behaviour =
+  | { kind: 'report'; text?: string; delayMs?: number }
+  | { kind: 'garbage'; text?: string; delayMs?: number }
+  | { kind: 'error'; status: number; delayMs?: number };
+
+export interface ReceivedImage {
+  mime: string;
+  width: number;
+  height: number;
+  bytes: Buffer;
+}
+
+export interface ReceivedRequest {
+  at: number;
+  model: string;
+  temperature: unknown;
+  maxTokens: unknown;
+  texts: string[];
+  images: ReceivedImage[];
+  rejected: string | undefined;
+  answered: Behaviour['kind'];
+}
+
+export const STANDIN_REPORT =
+  'Findings: The cardiomediastinal silhouette is within normal limits. The lungs are clear without focal consolidation, ' +
+  'pleural effusion or pneumothorax. No acute osseous abnormality.\nImpression: No acute cardiopulmonary process.';
+
+const GARBAGE = 'I am unable to comment on this image.';
+const MAX_PIXELS = 1280 * 28 * 28;
+const MAX_IMAGES = 4;
+
+export interface LingshuStandIn {
+  url: string;
+  model: string;
+  requests: ReceivedRequest[];
+  /** Behaviours for the next requests, in order; afterwards the default applies. */
+  script(...behaviours: Behaviour[]): void;
+  setDefault(behaviour: Behaviour): void;
+  stop(): Promise<void>;
+}
+
+function vllmError(status: number, message: string) {
+  return { object: 'error', message, type: status === 404 ? 'NotFoundError' : 'BadRequestError', param: null, code: status };
+}
+
+async function checkRequest(body: unknown, model: string, record: ReceivedRequest): Promise<{ status: number; message: string } | undefined> {
+  const b = body as { model?: unknown; messages?: unknown };
+  if (b?.model !== model) return { status: 404, message: `The model \`${String(b?.model)}\` does not exist.` };
+  if (!Array.isArray(b.messages) || b.messages.length === 0) return { status: 400, message: 'messages must be a non-empty list' };
+  const user = b.messages[b.messages.length - 1] as { role?: unknown; content?: unknown };
+  if (user?.role !== 'user' || !Array.isArray(user.content)) return { status: 400, message: 'the last message must be a user message with a list of content parts' };
+  const parts = user.content as { type?: unknown; text?: unknown; image_url?: { url?: unknown } }[];
+  let expectImage = 0;
+  for (const part of parts) {
+    if (part.type === 'text' && typeof part.text === 'string') {
+      record.texts.push(part.text);
+      const label = /^<image_(\d+)>: $/.exec(part.text);
+      if (label) {
+        if (Number(label[1]) !== record.images.length + 1) return { status: 400, message: `image label ${part.text.trim()} is out of order` };
+        expectImage = 1;
+      }
+      continue;
+    }
+    if (part.type === 'image_url' && typeof part.image_url?.url === 'string') {
+      if (!expectImage) return { status: 400, message: `image ${record.images.length + 1} is not preceded by its <image_N>: label` };
+      expectImage = 0;
+      const m = /^data:(image\/(?:png|jpeg));base64,(.+)$/s.exec(part.image_url.url);
+      if (!m) return { status: 400, message: 'images must be data: URLs of PNG or JPEG' };
+      const bytes = Buffer.from(m[2]!, 'base64');
+      let meta;
+      try {
+        meta = await sharp(bytes).metadata();
+      } catch {
+        return { status: 400, message: `image ${record.images.length + 1} cannot be decoded` };
+      }
+      const width = meta.width ?? 0;
+      const height = meta.height ?? 0;
+      record.images.push({ mime: m[1]!, width, height, bytes });
+      if (width % 28 !== 0 || height % 28 !== 0) return { status: 400, message: `image ${record.images.length} is ${width}x${height}; sides must be multiples of 28` };
+      if (width * height > MAX_PIXELS) return { status: 400, message: `image ${record.images.length} has ${width * height} pixels, above ${MAX_PIXELS}` };
+      continue;
+    }
+    return { status: 400, message: 'unknown content part' };
+  }
+  if (record.images.length === 0) return { status: 400, message: 'no image in the request' };
+  if (record.images.length > MAX_IMAGES) return { status: 400, message: `At most ${MAX_IMAGES} image(s) may be provided in one request.` };
+  const prompt = record.texts[record.texts.length - 1] ?? '';
+  if (!prompt.includes('Please generate a report for the given images')) return { status: 400, message: 'the last text part is not the report prompt' };
+  return undefined;
+}
+
+export async function startLingshuStandIn(options: { model?: string; port?: number; host?: string } = {}): Promise<LingshuStandIn> {
+  const model = options.model ?? 'lingshu-medical-mllm/Lingshu-7B';
+  const requests: ReceivedRequest[] = [];
+  const queue: Behaviour[] = [];
+  let fallback: Behaviour = { kind: 'report' };
+  const app = express();
+  app.use(express.json({ limit: '64mb' }));
+
+  app.get('/v1/models', (_req, res) => {
+    res.json({ object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'raddraft-standin', root: model, max_model_len: 32768 }] });
+  });
+
+  app.post('/v1/chat/completions', async (req, res) => {
+    const record: ReceivedRequest = {
+      at: Date.now(), model: String((req.body as { model?: unknown })?.model), temperature: (req.body as { temperature?: unknown })?.temperature,
+      maxTokens: (req.body as { max_tokens?: unknown })?.max_tokens, texts: [], images: [], rejected: undefined, answered: 'report',
+    };
+    requests.push(record);
+    const problem = await checkRequest(req.body, model, record);
+    if (problem) {
+      record.rejected = problem.message;
+      record.answered = 'error';
+      res.status(problem.status).json(vllmError(problem.status, problem.message));
+      return;
+    }
+    const behaviour = queue.shift() ?? fallback;
+    record.answered = behaviour.kind;
+    if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
+    if (behaviour.kind === 'error') {
+      res.status(behaviour.status).json(vllmError(behaviour.status, `stand-in answering ${behaviour.status}`));
+      return;
+    }
+    const content = behaviour.kind === 'garbage' ? behaviour.text ?? GARBAGE : behaviour.text ?? STANDIN_REPORT;
+    res.json({
+      id: `chatcmpl-${randomUUID()}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 1300 * record.images.length + 60, completion_tokens: 60, total_tokens: 1300 * record.images.length + 120 },
+    });
+  });
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}/v1`,
+    model,
+    requests,
+    script: (...behaviours) => void queue.push(...behaviours),
+    setDefault: (b) => void (fallback = b),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,141 @@
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import type { HttpAuth } from '../config/load.js';
+import { authorizationHeader } from '../http/auth-header.js';
+import { boundaryOf, splitMultipart, type PartSink } from './multipart.js';
+import type { DicomJson } from './tags.js';
+
+/** A DICOMweb request that failed; the message names the request by path (UIDs only) and what went wrong. */
+export class DicomWebError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'DicomWebError';
+  }
+}
+
+export interface DicomWebOptions {
+  url: string;
+  auth: HttpAuth;
+  timeoutMs?: number;
+}
+
+const PAGE = 100;
+
+export class DicomWebClient {
+  private readonly headers: Record<string, string>;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: DicomWebOptions) {
+    this.headers = authorizationHeader(options.auth);
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+  }
+
+  get baseUrl(): string {
+    return this.options.url;
+  }
+
+  /** QIDO-RS study search, following pages until the server returns fewer than asked for. */
+  async searchStudies(query: Record<string, string | string[]>): Promise<DicomJson[]> {
+    const out: DicomJson[] = [];
+    for (let offset = 0; ; offset += PAGE) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) for (const item of [v].flat()) params.append(k, item);
+      params.set('limit', String(PAGE));
+      params.set('offset', String(offset));
+      const page = await this.getJsonArray(`/studies?${params.toString()}`, 'QIDO-RS study search');
+      out.push(...page);
+      if (page.length < PAGE) return out;
+    }
+  }
+
+  /** WADO-RS metadata of every instance in a study (no pixel data). */
+  async studyMetadata(studyUid: string): Promise<DicomJson[]> {
+    return this.getJsonArray(`/studies/${studyUid}/metadata`, `WADO-RS metadata of study ${studyUid}`);
+  }
+
+  /**
+   * Streams one instance to `file` via WADO-RS (multipart/related, original transfer syntax). Returns the bytes
+   * written. A partial file is removed on failure.
+   */
+  async retrieveInstance(studyUid: string, seriesUid: string, sopUid: string, file: string): Promise<number> {
+    const what = `WADO-RS instance ${sopUid}`;
+    const path = `/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}`;
+    const res = await this.request(path, 'multipart/related; type="application/dicom"; transfer-syntax=*', what);
+    const boundary = boundaryOf(res.headers.get('content-type'));
+    if (!boundary || !res.body) {
+      throw new DicomWebError(`${what}: the PACS answered ${res.headers.get('content-type') ?? 'no Content-Type'}, expected multipart/related with a boundary`, res.status, false);
+    }
+    let bytes = 0;
+    let sinks = 0;
+    try {
+      const parts = await splitMultipart(res.body, boundary, async (headers) => {
+        const type = headers['content-type'] ?? '';
+        if (!/^application\/dicom\b/i.test(type)) {
+          throw new DicomWebError(`${what}: a part has Content-Type ${type || '(none)'}, expected application/dicom`, res.status, false);
+        }
+        if (sinks > 0) throw new DicomWebError(`${what}: the PACS returned more than one instance`, res.status, false);
+        sinks += 1;
+        return fileSink(file, (n) => (bytes += n));
+      });
+      if (parts === 0) throw new DicomWebError(`${what}: the PACS returned no instance`, res.status, true);
+    } catch (err) {
+      await rm(file, { force: true });
+      if (err instanceof DicomWebError) throw err;
+      throw new DicomWebError(`${what}: the response broke off (${(err as Error).message})`, res.status, true);
+    }
+    return bytes;
+  }
+
+  /** A cheap request proving the endpoint answers DICOMweb: one study of any date. */
+  async ping(): Promise<void> {
+    await this.getJsonArray('/studies?limit=1', 'QIDO-RS');
+  }
+
+  private async getJsonArray(path: string, what: string): Promise<DicomJson[]> {
+    const res = await this.request(path, 'application/dicom+json', what);
+    if (res.status === 204) return [];
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch {
+      throw new DicomWebError(`${what}: the PACS answered with something that is not JSON`, res.status, true);
+    }
+    if (!Array.isArray(body)) throw new DicomWebError(`${what}: the PACS answered JSON that is not a list of datasets`, res.status, false);
+    return body.filter((d): d is DicomJson => !!d && typeof d === 'object' && !Array.isArray(d));
+  }
+
+  private async request(path: string, accept: string, what: string): Promise<Response> {
+    const url = `${this.options.url}${path}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { accept, ...this.headers }, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      throw new DicomWebError(`${what}: cannot reach the PACS at ${this.options.url} (${cause})`, undefined, true);
+    }
+    if (res.ok) return res;
+    await res.body?.cancel().catch(() => undefined);
+    const hint = res.status === 401 || res.status === 403 ? '; check RADDRAFT_DICOMWEB_AUTH' : res.status === 404 ? ' (not found)' : '';
+    throw new DicomWebError(`${what}: the PACS answered HTTP ${res.status}${hint}`, res.status, res.status === 429 || res.status >= 500);
+  }
+}
+
+async function fileSink(file: string, count: (n: number) => void): Promise<PartSink> {
+  const out = createWriteStream(file);
+  await once(out, 'open');
+  return {
+    async write(chunk) {
+      count(chunk.length);
+      if (!out.write(chunk)) await once(out, 'drain');
+    },
+    async end() {
+      out.end();
+      await once(out, 'finish');
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * The grey-scale display pipeline of DICOM PS3.14 / PS3.3 C.11 for one frame: stored value → Modality LUT
+ * (rescale slope/intercept) → VOI LUT (window, or a robust percentile window when the file has none) → MONOCHROME1
+ * inversion → 8-bit. It is computed once per distinct stored value as a lookup table, so a 3000×3000 16-bit frame
+ * costs one pass over its pixels.
+ */
+export interface GreyFrame {
+  width: number;
+  height: number;
+  bitsStored: number;
+  signed: boolean;
+  /** Raw samples as stored: 8- or 16-bit words, high bits not yet masked. */
+  samples: Uint8Array | Uint16Array;
+  photometric: 'MONOCHROME1' | 'MONOCHROME2';
+  rescaleSlope: number;
+  rescaleIntercept: number;
+  window?: { center: number; width: number };
+  pixelPaddingValue?: number;
+}
+
+export interface WindowUsed {
+  center: number;
+  width: number;
+  source: 'file' | 'percentile';
+}
+
+export interface Rendered8 {
+  pixels: Uint8Array;
+  window: WindowUsed;
+}
+
+/** Fraction of pixels clipped at each end by the fallback window. */
+const PERCENTILE_CLIP = 0.005;
+
+function storedValues(frame: GreyFrame): Int32Array {
+  const n = frame.width * frame.height;
+  const mask = frame.bitsStored >= 32 ? 0xffffffff : (1 << frame.bitsStored) - 1;
+  const signBit = 1 << (frame.bitsStored - 1);
+  const out = new Int32Array(n);
+  const src = frame.samples;
+  for (let i = 0; i < n; i++) {
+    let v = src[i]! & mask;
+    if (frame.signed && v & signBit) v -= 1 << frame.bitsStored;
+    out[i] = v;
+  }
+  return out;
+}
+
+function percentileWindow(values: Int32Array, min: number, max: number, padding: number | undefined, slope: number, intercept: number): WindowUsed {
+  const hist = new Uint32Array(max - min + 1);
+  let counted = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v === padding) continue;
+    hist[v - min]! += 1;
+    counted++;
+  }
+  const clip = Math.floor(counted * PERCENTILE_CLIP);
+  let lo = 0;
+  for (let acc = 0; lo < hist.length - 1 && acc + hist[lo]! <= clip; lo++) acc += hist[lo]!;
+  let hi = hist.length - 1;
+  for (let acc = 0; hi > 0 && acc + hist[hi]! <= clip; hi--) acc += hist[hi]!;
+  if (hi <= lo) hi = lo + 1;
+  const a = (lo + min) * slope + intercept;
+  const b = (hi + min) * slope + intercept;
+  const low = Math.min(a, b);
+  const high = Math.max(a, b);
+  // Chosen so that the linear VOI function below maps `low` to 0 and `high` to 255.
+  return { center: (low + high) / 2 + 0.5, width: high - low + 1, source: 'percentile' };
+}
+
+/** PS3.3 C.11.2.1.2.1, the LINEAR VOI function, scaled to 0..255. */
+function linearVoi(x: number, center: number, width: number): number {
+  const c = center - 0.5;
+  const w = width - 1;
+  if (w <= 0) return x <= c ? 0 : 255;
+  if (x <= c - w / 2) return 0;
+  if (x > c + w / 2) return 255;
+  return ((x - c) / w + 0.5) * 255;
+}
+
+export function renderGrey(frame: GreyFrame): Rendered8 {
+  const values = storedValues(frame);
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v === frame.pixelPaddingValue) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (min === Infinity) {
+    min = 0;
+    max = 0;
+  }
+  const { rescaleSlope: slope, rescaleIntercept: intercept } = frame;
+  const window: WindowUsed =
+    frame.window && frame.window.width >= 1
+      ? { ...frame.window, source: 'file' }
+      : percentileWindow(values, min, max, frame.pixelPaddingValue, slope, intercept);
+
+  const invert = frame.photometric === 'MONOCHROME1';
+  const lut = new Uint8Array(max - min + 1);
+  for (let s = min; s <= max; s++) {
+    const y = Math.round(linearVoi(s * slope + intercept, window.center, window.width));
+    lut[s - min] = invert ? 255 - y : y;
+  }
+  const pixels = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    // Padding is outside the patient: shown black whatever the photometric interpretation.
+    pixels[i] = v === frame.pixelPaddingValue ? 0 : lut[v - min]!;
+  }
+  return { pixels, window };
+}

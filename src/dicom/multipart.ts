@@ -1,0 +1,125 @@
+/**
+ * Streaming reader for multipart/related bodies (RFC 2046), as WADO-RS returns them. Parts are handed to sinks as
+ * they arrive, so an instance of any size passes through with only a boundary's worth of bytes held back.
+ */
+export interface PartSink {
+  write(chunk: Buffer): Promise<void>;
+  end(): Promise<void>;
+}
+
+export type PartOpener = (headers: Record<string, string>, index: number) => Promise<PartSink>;
+
+export class MultipartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MultipartError';
+  }
+}
+
+/** The boundary parameter of a multipart Content-Type, or undefined when there is none. */
+export function boundaryOf(contentType: string | null | undefined): string | undefined {
+  if (!contentType || !/^\s*multipart\//i.test(contentType)) return undefined;
+  const m = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  return m?.[1] ?? m?.[2];
+}
+
+function parseHeaders(block: Buffer): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of block.toString('latin1').split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  return headers;
+}
+
+const CRLF = Buffer.from('\r\n');
+const HEADER_END = Buffer.from('\r\n\r\n');
+const MAX_HEADER_BYTES = 16 * 1024;
+
+export async function splitMultipart(
+  body: AsyncIterable<Uint8Array>,
+  boundary: string,
+  openPart: PartOpener,
+): Promise<number> {
+  const delimiter = Buffer.from(`--${boundary}`);
+  const bodyEnd = Buffer.from(`\r\n--${boundary}`);
+  type State = 'preamble' | 'delimiter' | 'headers' | 'body' | 'done';
+  let state = 'preamble' as State;
+  let buf: Buffer = Buffer.alloc(0);
+  let sink: PartSink | undefined;
+  let parts = 0;
+
+  const step = async (): Promise<boolean> => {
+    switch (state) {
+      case 'preamble': {
+        const i = buf.indexOf(delimiter);
+        if (i < 0) {
+          buf = buf.subarray(Math.max(0, buf.length - delimiter.length));
+          return false;
+        }
+        buf = buf.subarray(i);
+        state = 'delimiter';
+        return true;
+      }
+      case 'delimiter': {
+        if (buf.length < delimiter.length + 2) return false;
+        const after = buf.subarray(delimiter.length, delimiter.length + 2).toString('latin1');
+        if (after === '--') {
+          state = 'done';
+          return false;
+        }
+        const lineEnd = buf.indexOf(CRLF, delimiter.length);
+        if (lineEnd < 0) {
+          if (buf.length > delimiter.length + 1024) throw new MultipartError('boundary line is not terminated by CRLF');
+          return false;
+        }
+        buf = buf.subarray(lineEnd);
+        state = 'headers';
+        return true;
+      }
+      case 'headers': {
+        const i = buf.indexOf(HEADER_END);
+        if (i < 0) {
+          if (buf.length > MAX_HEADER_BYTES) throw new MultipartError('part headers exceed 16 KiB');
+          return false;
+        }
+        const headers = parseHeaders(buf.subarray(CRLF.length, Math.max(CRLF.length, i)));
+        sink = await openPart(headers, parts);
+        parts += 1;
+        buf = buf.subarray(i + HEADER_END.length);
+        state = 'body';
+        return true;
+      }
+      case 'body': {
+        const i = buf.indexOf(bodyEnd);
+        if (i >= 0) {
+          if (i > 0) await sink!.write(buf.subarray(0, i));
+          await sink!.end();
+          sink = undefined;
+          buf = buf.subarray(i + CRLF.length);
+          state = 'delimiter';
+          return true;
+        }
+        const keep = bodyEnd.length - 1;
+        if (buf.length > keep) {
+          await sink!.write(buf.subarray(0, buf.length - keep));
+          buf = buf.subarray(buf.length - keep);
+        }
+        return false;
+      }
+      case 'done':
+        return false;
+    }
+  };
+
+  for await (const chunk of body) {
+    buf = buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([buf, chunk]);
+    while (await step());
+    if (state === 'done') break;
+  }
+  if (state !== 'done') {
+    if (sink) await sink.end().catch(() => undefined);
+    throw new MultipartError(`multipart body ended before its closing boundary (after ${parts} part(s))`);
+  }
+  return parts;
+}

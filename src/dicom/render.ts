@@ -1,0 +1,159 @@
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import dcmjs from 'dcmjs';
+import sharp from 'sharp';
+import { renderGrey, type GreyFrame, type WindowUsed } from './greyscale.js';
+import { modelImageSize, QWEN_BUDGET, type ResizeBudget } from './resize.js';
+
+dcmjs.log.setLevel('error');
+
+/** Transfer syntaxes whose pixel data raddraft decodes itself. */
+export const NATIVE_TRANSFER_SYNTAXES: Record<string, string> = {
+  '1.2.840.10008.1.2': 'Implicit VR Little Endian',
+  '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
+};
+
+const KNOWN_TRANSFER_SYNTAXES: Record<string, string> = {
+  '1.2.840.10008.1.2.1.99': 'Deflated Explicit VR Little Endian',
+  '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
+  '1.2.840.10008.1.2.4.50': 'JPEG Baseline',
+  '1.2.840.10008.1.2.4.51': 'JPEG Extended',
+  '1.2.840.10008.1.2.4.57': 'JPEG Lossless',
+  '1.2.840.10008.1.2.4.70': 'JPEG Lossless SV1',
+  '1.2.840.10008.1.2.4.80': 'JPEG-LS Lossless',
+  '1.2.840.10008.1.2.4.81': 'JPEG-LS Near-Lossless',
+  '1.2.840.10008.1.2.4.90': 'JPEG 2000 Lossless',
+  '1.2.840.10008.1.2.4.91': 'JPEG 2000',
+  '1.2.840.10008.1.2.4.201': 'HTJ2K Lossless',
+  '1.2.840.10008.1.2.4.203': 'HTJ2K',
+  '1.2.840.10008.1.2.5': 'RLE Lossless',
+};
+
+/** An instance that cannot be rendered; the message names the SOP Instance UID, transfer syntax and fault. */
+export class RenderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RenderError';
+  }
+}
+
+export interface RenderedImage {
+  png: Buffer;
+  width: number;
+  height: number;
+  sourceWidth: number;
+  sourceHeight: number;
+  sha256: string;
+  window: WindowUsed;
+  photometric: 'MONOCHROME1' | 'MONOCHROME2';
+  transferSyntaxUid: string;
+}
+
+function first(value: unknown): unknown {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function numberOf(value: unknown): number | undefined {
+  const v = first(value);
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function textOf(value: unknown): string | undefined {
+  const v = first(value);
+  return typeof v === 'string' ? v.trim() : undefined;
+}
+
+/** Reads the pixel module of a DICOM Part 10 file into a frame ready for the grey-scale pipeline. */
+export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; transferSyntaxUid: string; sopInstanceUid: string } {
+  if (bytes.length < 132 || bytes.toString('latin1', 128, 132) !== 'DICM') {
+    throw new RenderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
+  }
+  let dict;
+  try {
+    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: false });
+  } catch (err) {
+    throw new RenderError(`${label}: the DICOM file cannot be parsed (${(err as Error).message})`);
+  }
+  const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
+  const ds = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  const sop = textOf(ds.SOPInstanceUID) ?? textOf(meta.MediaStorageSOPInstanceUID) ?? label;
+  const ts = textOf(meta.TransferSyntaxUID) ?? '(none)';
+  const where = `instance ${sop} (transfer syntax ${ts})`;
+
+  if (!NATIVE_TRANSFER_SYNTAXES[ts]) {
+    const name = KNOWN_TRANSFER_SYNTAXES[ts];
+    throw new RenderError(
+      name
+        ? `${where}: ${name} pixel data cannot be decoded by this version of raddraft`
+        : `${where}: unknown transfer syntax`,
+    );
+  }
+  const rows = numberOf(ds.Rows);
+  const columns = numberOf(ds.Columns);
+  const bitsAllocated = numberOf(ds.BitsAllocated);
+  const bitsStored = numberOf(ds.BitsStored) ?? bitsAllocated;
+  const samplesPerPixel = numberOf(ds.SamplesPerPixel) ?? 1;
+  const photometric = textOf(ds.PhotometricInterpretation);
+  const frames = numberOf(ds.NumberOfFrames) ?? 1;
+  if (!rows || !columns) throw new RenderError(`${where}: Rows or Columns missing`);
+  if (bitsAllocated !== 8 && bitsAllocated !== 16) {
+    throw new RenderError(`${where}: BitsAllocated ${bitsAllocated ?? '(missing)'} is not 8 or 16`);
+  }
+  if (!bitsStored || bitsStored > bitsAllocated) throw new RenderError(`${where}: BitsStored ${bitsStored} exceeds BitsAllocated ${bitsAllocated}`);
+  if (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2') {
+    throw new RenderError(`${where}: PhotometricInterpretation ${photometric ?? '(missing)'} is not MONOCHROME1 or MONOCHROME2`);
+  }
+  if (samplesPerPixel !== 1) throw new RenderError(`${where}: SamplesPerPixel ${samplesPerPixel} is not 1 for a grey-scale image`);
+
+  const pixelData = first(ds.PixelData);
+  if (!(pixelData instanceof ArrayBuffer)) throw new RenderError(`${where}: no Pixel Data`);
+  const bytesPerSample = bitsAllocated / 8;
+  const frameBytes = rows * columns * bytesPerSample;
+  if (pixelData.byteLength < frameBytes * frames) {
+    throw new RenderError(
+      `${where}: Pixel Data has ${pixelData.byteLength} bytes, but Rows × Columns × SamplesPerPixel × frames = ${rows} × ${columns} × 1 × ${frames} needs ${frameBytes * frames}`,
+    );
+  }
+  const samples = bitsAllocated === 8 ? new Uint8Array(pixelData, 0, rows * columns) : new Uint16Array(pixelData, 0, rows * columns);
+  const center = numberOf(ds.WindowCenter);
+  const width = numberOf(ds.WindowWidth);
+  const padding = numberOf(ds.PixelPaddingValue);
+  const frame: GreyFrame = {
+    width: columns,
+    height: rows,
+    bitsStored,
+    signed: numberOf(ds.PixelRepresentation) === 1,
+    samples,
+    photometric,
+    rescaleSlope: numberOf(ds.RescaleSlope) ?? 1,
+    rescaleIntercept: numberOf(ds.RescaleIntercept) ?? 0,
+    ...(center !== undefined && width !== undefined ? { window: { center, width } } : {}),
+    ...(padding !== undefined ? { pixelPaddingValue: padding } : {}),
+  };
+  return { frame, transferSyntaxUid: ts, sopInstanceUid: sop };
+}
+
+/** Renders a DICOM file to the PNG the model receives. */
+export async function renderInstance(file: string, label: string, budget: ResizeBudget = QWEN_BUDGET): Promise<RenderedImage> {
+  const bytes = await readFile(file);
+  const { frame, transferSyntaxUid } = readFrame(bytes, label);
+  const { pixels, window } = renderGrey(frame);
+  const size = modelImageSize(frame.width, frame.height, budget);
+  const png = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 1 } })
+    .resize(size.width, size.height, { kernel: 'lanczos3', fit: 'fill' })
+    .png({ compressionLevel: 6 })
+    .toBuffer();
+  return {
+    png,
+    width: size.width,
+    height: size.height,
+    sourceWidth: frame.width,
+    sourceHeight: frame.height,
+    sha256: createHash('sha256').update(png).digest('hex'),
+    window,
+    photometric: frame.photometric,
+    transferSyntaxUid,
+  };
+}

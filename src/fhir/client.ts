@@ -1,0 +1,109 @@
+import { Client } from 'fhir-kit-client';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import type { Config } from '../config/load.js';
+import { SmartTokenSource } from './smart.js';
+
+/**
+ * A FHIR request that failed. The message names the interaction and resource type, the HTTP status and the server's
+ * issue codes — never the request URL, which can carry a patient identifier in its search parameters.
+ */
+export class FhirError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'FhirError';
+  }
+}
+
+function outcomeSummary(data: unknown): string {
+  let body = data;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return '';
+    }
+  }
+  const issues = (body as { issue?: unknown })?.issue;
+  if (!Array.isArray(issues)) return '';
+  const parts = issues.slice(0, 3).map((i: { code?: unknown; diagnostics?: unknown; details?: { text?: unknown } }) => {
+    const text = typeof i.diagnostics === 'string' ? i.diagnostics : typeof i.details?.text === 'string' ? i.details.text : '';
+    return `${typeof i.code === 'string' ? i.code : 'issue'}${text ? `: ${text.slice(0, 200)}` : ''}`;
+  });
+  return parts.length ? ` (${parts.join('; ')})` : '';
+}
+
+function toFhirError(err: unknown, what: string, base: string): FhirError {
+  const response = (err as { response?: { status?: unknown; data?: unknown } }).response;
+  const status = typeof response?.status === 'number' ? response.status : undefined;
+  if (status === undefined) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    return new FhirError(`${what}: cannot reach the FHIR server at ${base} (${cause})`, undefined, true);
+  }
+  const hint =
+    status === 401 || status === 403 ? '; check RADDRAFT_FHIR_AUTH' :
+    status === 412 ? '; the resource changed since it was read' : '';
+  return new FhirError(`${what}: the FHIR server answered HTTP ${status}${outcomeSummary(response?.data)}${hint}`, status, status === 429 || status >= 500);
+}
+
+export interface FhirGatewayOptions {
+  timeoutMs?: number;
+}
+
+/** raddraft's one way to the FHIR server: fhir-kit-client with credentials, timeouts and PHI-free errors. */
+export class FhirGateway {
+  private readonly client: Client;
+  private readonly timeoutMs: number;
+  private readonly smart: SmartTokenSource | undefined;
+
+  constructor(
+    private readonly config: Config['fhir'],
+    options: FhirGatewayOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.client = new Client({ baseUrl: config.url });
+    if (config.auth.kind === 'bearer') this.client.bearerToken = config.auth.token;
+    this.smart = config.auth.kind === 'smart' ? new SmartTokenSource(config.auth) : undefined;
+  }
+
+  get baseUrl(): string {
+    return this.config.url;
+  }
+
+  private async call<T>(what: string, fn: (options: { signal: AbortSignal; headers: Record<string, string> }) => Promise<unknown>, headers: Record<string, string> = {}): Promise<T> {
+    if (this.smart) this.client.bearerToken = await this.smart.token();
+    try {
+      return (await fn({ signal: AbortSignal.timeout(this.timeoutMs), headers })) as T;
+    } catch (err) {
+      throw toFhirError(err, what, this.config.url);
+    }
+  }
+
+  /** Search returning the matched resources of the first page (raddraft's searches expect few). */
+  async search<T extends Resource>(resourceType: T['resourceType'], searchParams: Record<string, string>): Promise<T[]> {
+    const bundle = await this.call<Bundle>(`search ${resourceType}`, (options) =>
+      this.client.search({ resourceType, searchParams, options }),
+    );
+    return (bundle.entry ?? [])
+      .filter((e) => e.search?.mode !== 'include' && e.search?.mode !== 'outcome')
+      .map((e) => e.resource)
+      .filter((r): r is T => r?.resourceType === resourceType);
+  }
+
+  async read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T> {
+    return this.call<T>(`read ${resourceType}`, (options) => this.client.read({ resourceType, id, options }));
+  }
+
+  async transaction(bundle: Bundle): Promise<Bundle> {
+    return this.call<Bundle>('transaction', (options) =>
+      this.client.transaction({ body: bundle as unknown as Record<string, unknown> & { resourceType: string }, options }),
+    );
+  }
+
+  async capabilityStatement(): Promise<Resource> {
+    return this.call<Resource>('read CapabilityStatement', (options) => this.client.capabilityStatement(options));
+  }
+}

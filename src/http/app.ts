@@ -1,0 +1,26 @@
+import express, { type Express } from 'express';
+import type { JobStore } from '../jobs/job-store.js';
+import type { Logger } from '../log.js';
+import { errorHandler, notFound } from './errors.js';
+import { healthz, readyz, type Readiness } from './health.js';
+import { jobsRouter } from './jobs-routes.js';
+
+export interface AppDeps {
+  store: JobStore;
+  readiness: Readiness;
+  log: Logger;
+  onRetry?: () => void;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(express.json({ limit: '1mb', type: ['application/json', 'application/fhir+json'] }));
+  app.get('/healthz', healthz);
+  app.get('/readyz', readyz(deps.readiness));
+  app.use(jobsRouter(deps.store, deps.onRetry));
+  app.use(notFound);
+  app.use(errorHandler(deps.log));
+  return app;
+}

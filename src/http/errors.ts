@@ -1,0 +1,55 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import type { Logger } from '../log.js';
+
+export type IssueCode = 'invalid' | 'not-found' | 'conflict' | 'exception' | 'processing' | 'security' | 'transient' | 'required';
+
+/** The one error model of the HTTP layer: a FHIR OperationOutcome and the status it maps to. */
+export class OperationOutcomeError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: IssueCode,
+    readonly diagnostics: string,
+    readonly expression?: string,
+  ) {
+    super(diagnostics);
+    this.name = 'OperationOutcomeError';
+  }
+
+  get outcome(): OperationOutcome {
+    return operationOutcome(this.code, this.diagnostics, this.status >= 500 ? 'error' : 'error', this.expression);
+  }
+}
+
+export function operationOutcome(
+  code: IssueCode,
+  diagnostics: string,
+  severity: 'error' | 'warning' | 'information' = 'error',
+  expression?: string,
+): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: [{ severity, code, diagnostics, ...(expression ? { expression: [expression] } : {}) }],
+  };
+}
+
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(new OperationOutcomeError(404, 'not-found', `No route for ${req.method} ${req.path}`));
+};
+
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    let error: OperationOutcomeError;
+    if (err instanceof OperationOutcomeError) error = err;
+    else if (isBodyParserError(err)) error = new OperationOutcomeError(400, 'invalid', `Request body is not valid: ${err.message}`);
+    else {
+      log.error({ err, method: req.method, path: req.path }, 'request failed');
+      error = new OperationOutcomeError(500, 'exception', 'Internal error; the raddraft log has the details');
+    }
+    res.status(error.status).type('application/fhir+json').json(error.outcome);
+  };
+}
+
+function isBodyParserError(err: unknown): err is Error & { status: number } {
+  return err instanceof Error && typeof (err as { status?: unknown }).status === 'number' && (err as { type?: unknown }).type !== undefined;
+}

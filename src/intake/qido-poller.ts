@@ -1,0 +1,119 @@
+import type { DicomWebClient } from '../dicom/dicomweb.js';
+import { Tag, isUid, num, str, strings } from '../dicom/tags.js';
+import { eligibleByModalities } from '../eligibility.js';
+import type { JobStore } from '../jobs/job-store.js';
+import type { Logger } from '../log.js';
+
+export interface QidoPollerOptions {
+  pollSeconds: number;
+  stableSeconds: number;
+  lookbackDays: number;
+}
+
+export const CHECKPOINT = 'qido.since';
+
+/** YYYYMMDD of the local calendar day `days` before `now`. */
+export function dicomDay(now: Date, days = 0): string {
+  const d = new Date(now.getFullYear(), now.getMonth(), now.getDate() - days);
+  return `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, '0')}${String(d.getDate()).padStart(2, '0')}`;
+}
+
+export interface PollResult {
+  seen: number;
+  discovered: number;
+  ineligible: number;
+  since: string;
+}
+
+/**
+ * Watches the PACS with QIDO-RS. Each sweep asks for every study dated from the checkpoint on; a study becomes a
+ * job once its instance count has stopped changing for `stableSeconds` (late images would otherwise make a report
+ * on half a study). The checkpoint only moves after a complete sweep, so a study that arrived while raddraft was
+ * down is still found when it comes back.
+ */
+export class QidoPoller {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private lastSuccess: number | undefined;
+  private lastError: string | undefined;
+
+  constructor(
+    private readonly dicomweb: DicomWebClient,
+    private readonly store: JobStore,
+    private readonly options: QidoPollerOptions,
+    private readonly log: Logger,
+    private readonly onNewWork: () => void = () => undefined,
+  ) {}
+
+  get health(): { lastSuccess: number | undefined; lastError: string | undefined } {
+    return { lastSuccess: this.lastSuccess, lastError: this.lastError };
+  }
+
+  start(): void {
+    const tick = () => {
+      this.sweeping = this.pollOnce()
+        .then(() => undefined, () => undefined)
+        .finally(() => {
+          this.sweeping = undefined;
+          if (this.timer !== undefined) this.timer = setTimeout(tick, this.options.pollSeconds * 1000);
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.sweeping;
+  }
+
+  async pollOnce(now = new Date()): Promise<PollResult> {
+    const floor = dicomDay(now, this.options.lookbackDays);
+    const checkpoint = await this.store.getCheckpoint(CHECKPOINT);
+    const since = checkpoint && checkpoint < floor ? checkpoint : floor;
+    try {
+      const studies = await this.dicomweb.searchStudies({
+        StudyDate: `${since}-`,
+        includefield: [Tag.ModalitiesInStudy, Tag.NumberOfStudyRelatedInstances],
+      });
+      const result: PollResult = { seen: 0, discovered: 0, ineligible: 0, since };
+      const stableAfter = now.getTime() + this.options.stableSeconds * 1000;
+      for (const ds of studies) {
+        const studyUid = str(ds, Tag.StudyInstanceUID);
+        if (!isUid(studyUid)) {
+          this.log.warn('QIDO-RS returned a study without a valid Study Instance UID; skipped');
+          continue;
+        }
+        result.seen += 1;
+        const modalities = strings(ds, Tag.ModalitiesInStudy);
+        const verdict = eligibleByModalities(modalities);
+        if (!verdict.eligible) {
+          const { created } = await this.store.recordIneligible(studyUid, 'qido', verdict.reason);
+          if (created) {
+            result.ineligible += 1;
+            this.log.info({ studyUid, reason: verdict.reason }, 'study is not eligible');
+          }
+          continue;
+        }
+        const count = num(ds, Tag.NumberOfStudyRelatedInstances);
+        const { created } = await this.store.observe({
+          studyUid, source: 'qido', stableAfter, ...(count !== undefined ? { instanceCount: count } : {}),
+        });
+        if (created) {
+          result.discovered += 1;
+          this.log.info({ studyUid, instances: count }, 'new study discovered');
+        }
+      }
+      await this.store.setCheckpoint(CHECKPOINT, floor);
+      this.lastSuccess = Date.now();
+      this.lastError = undefined;
+      if (result.discovered > 0) this.onNewWork();
+      // Studies seen earlier become claimable as they settle; workers poll the store for them.
+      return result;
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.log.warn({ err: (err as Error).message }, 'QIDO-RS sweep failed; will try again at the next poll');
+      throw err;
+    }
+  }
+}

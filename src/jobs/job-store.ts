@@ -1,0 +1,139 @@
+import type { ChosenView } from '../dicom/views.js';
+
+/**
+ * A job is one study on its way to a posted report. Every state change is recorded (job_events), so a restart
+ * resumes each job from its last recorded state and nothing leaves the store silently.
+ */
+export const JOB_STATES = [
+  'discovered', 'ineligible', 'queued', 'fetching', 'rendering', 'drafting', 'publishing', 'posted', 'failed', 'dead',
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** States in which a worker holds the job under a lease. */
+export const WORKING_STATES: readonly JobState[] = ['queued', 'fetching', 'rendering', 'drafting', 'publishing'];
+export const FINAL_STATES: readonly JobState[] = ['ineligible', 'posted', 'dead'];
+
+export function isJobState(value: unknown): value is JobState {
+  return typeof value === 'string' && (JOB_STATES as readonly string[]).includes(value);
+}
+
+export interface RenderedRecord {
+  sopUid: string;
+  seriesUid: string;
+  view: string;
+  file: string;
+  sha256: string;
+  width: number;
+  height: number;
+  sourceWidth: number;
+  sourceHeight: number;
+  window: { center: number; width: number; source: string };
+  photometric: string;
+  transferSyntaxUid: string;
+}
+
+export interface DraftRecord {
+  findings: string;
+  impression: string;
+  text: string;
+  model: string;
+  promptVersion: string;
+  requestId: string | undefined;
+  draftedAt: string;
+}
+
+export interface Job {
+  id: string;
+  studyUid: string;
+  state: JobState;
+  /** Where a failed job picks up again. */
+  resumeState: JobState | undefined;
+  attempts: number;
+  reason: string | undefined;
+  source: string;
+  instanceCount: number | undefined;
+  stableAfter: number;
+  nextAttemptAt: number | undefined;
+  leaseOwner: string | undefined;
+  leaseUntil: number | undefined;
+  views: ChosenView[] | undefined;
+  images: RenderedRecord[] | undefined;
+  draft: DraftRecord | undefined;
+  reportRef: string | undefined;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface JobEvent {
+  at: number;
+  from: JobState | undefined;
+  to: JobState;
+  note: string | undefined;
+}
+
+export interface JobPatch {
+  reason?: string | null;
+  views?: ChosenView[];
+  images?: RenderedRecord[] | null;
+  draft?: DraftRecord | null;
+  reportRef?: string;
+}
+
+export interface Observation {
+  studyUid: string;
+  source: string;
+  instanceCount?: number;
+  /** Epoch ms; the job becomes claimable once the study has been unchanged until then. */
+  stableAfter: number;
+}
+
+export interface ListQuery {
+  state?: JobState;
+  limit?: number;
+  offset?: number;
+}
+
+/** Thrown when a worker touches a job whose lease it no longer holds (another worker took it over). */
+export class LeaseLostError extends Error {
+  constructor(jobId: string) {
+    super(`job ${jobId}: lease lost to another worker`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+export interface JobStore {
+  /**
+   * Records a sighting of a study. A new study becomes a `discovered` job; a `discovered` job whose instance count
+   * changed has its stability deadline pushed back. Other jobs are left as they are.
+   */
+  observe(o: Observation): Promise<{ job: Job; created: boolean }>;
+  /** Records a study that is ineligible before anything was fetched (e.g. a CT by its QIDO modalities). */
+  recordIneligible(studyUid: string, source: string, reason: string): Promise<{ job: Job; created: boolean }>;
+  /**
+   * Takes the next runnable job under a lease, or undefined. With `jobId`, takes that job if it is unfinished and
+   * free, without waiting for its stability deadline or retry time (a `raddraft draft` request).
+   */
+  claim(owner: string, leaseMs: number, opts?: { now?: number; jobId?: string }): Promise<Job | undefined>;
+  transition(id: string, owner: string, to: JobState, patch?: JobPatch, note?: string): Promise<Job>;
+  renewLease(id: string, owner: string, leaseMs: number): Promise<void>;
+  /** A failed attempt: `failed` with the next attempt time, or `dead` when the budget is spent or `final`. */
+  fail(id: string, owner: string, reason: string, opts: { retryAt?: number; final?: boolean }): Promise<Job>;
+  /**
+   * Ends at once the leases of owners that are known to be gone (a process of this host that no longer runs), so
+   * their jobs are taken over without waiting for the leases to run out. Returns the number of jobs freed.
+   */
+  expireLeases(isGone: (owner: string) => boolean): Promise<number>;
+  /** Gives a job back untouched (shutdown), so another worker may take it at once. */
+  release(id: string, owner: string): Promise<void>;
+  /** Requeues a failed or dead job from where it stopped. */
+  retry(id: string): Promise<Job | undefined>;
+  get(id: string): Promise<Job | undefined>;
+  findByStudy(studyUid: string): Promise<Job | undefined>;
+  list(q?: ListQuery): Promise<Job[]>;
+  countByState(): Promise<Record<JobState, number>>;
+  events(id: string): Promise<JobEvent[]>;
+  getCheckpoint(name: string): Promise<string | undefined>;
+  setCheckpoint(name: string, value: string): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,194 @@
+import { mkdir, readFile, rename, rm, writeFile, access } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { DicomWebClient } from '../dicom/dicomweb.js';
+import { renderInstance } from '../dicom/render.js';
+import { readStudyContext } from '../dicom/study-context.js';
+import { assessStudy } from '../eligibility.js';
+import type { FhirGateway } from '../fhir/client.js';
+import { publishDraft, resolveLinks, studyEffective } from '../fhir/publish.js';
+import { phi, type Logger } from '../log.js';
+import type { LingshuClient } from '../model/lingshu.js';
+import type { Job, JobState, JobStore, RenderedRecord } from './job-store.js';
+
+export interface PipelineDeps {
+  store: JobStore;
+  dicomweb: DicomWebClient;
+  lingshu: LingshuClient;
+  fhir: FhirGateway;
+  dataDir: string;
+  software: { name: string; version: string };
+  modelEndpoint: string;
+  modelName: string;
+}
+
+/** A fault that no retry will cure (an undecodable image, a malformed study): the job goes straight to `dead`. */
+export class PermanentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentError';
+  }
+}
+
+export function workDir(dataDir: string, jobId: string): string {
+  return path.join(dataDir, 'work', jobId);
+}
+
+const exists = (file: string) => access(file).then(() => true, () => false);
+const sha256 = (buf: Buffer) => createHash('sha256').update(buf).digest('hex');
+
+/**
+ * Runs one job from its recorded state to the end, recording each state change. Every step can be repeated: files
+ * are written under a temporary name and renamed, and publishing is idempotent, so a crash at any point resumes
+ * cleanly from the last recorded state.
+ */
+export class Pipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  async run(job: Job, owner: string, log: Logger, signal: AbortSignal): Promise<Job> {
+    let current = job;
+    while (!signal.aborted) {
+      const next = await this.step(current, owner, log);
+      if (!next) return current;
+      current = next;
+    }
+    return current;
+  }
+
+  /** Performs the work of the job's current state; returns the job in its next state, or undefined when done. */
+  private async step(job: Job, owner: string, log: Logger): Promise<Job | undefined> {
+    const { store } = this.deps;
+    const go = (to: JobState, patch = {}, note?: string) => store.transition(job.id, owner, to, patch, note);
+    switch (job.state) {
+      case 'discovered':
+        return this.assess(job, owner, log);
+      case 'queued':
+        return go('fetching');
+      case 'fetching':
+        await this.fetch(job, log);
+        return go('rendering');
+      case 'rendering': {
+        const images = await this.render(job, log);
+        return go('drafting', { images }, `${images.length} image(s) rendered`);
+      }
+      case 'drafting': {
+        const images = await this.loadImages(job);
+        if (!images) {
+          log.warn('rendered images are missing from the work directory; fetching again');
+          return go('fetching', { images: null }, 'rendered images missing; fetching again');
+        }
+        const draft = await this.deps.lingshu.draft(images, log);
+        const record = {
+          findings: draft.findings,
+          impression: draft.impression,
+          text: draft.text,
+          model: draft.model,
+          promptVersion: draft.promptVersion,
+          requestId: draft.requestId,
+          draftedAt: new Date().toISOString(),
+        };
+        const missing = draft.missing.length ? `; no ${draft.missing.join(' or ')} in the reply` : '';
+        return go('publishing', { draft: record }, `drafted by ${draft.model}${missing}`);
+      }
+      case 'publishing':
+        return this.publish(job, owner, log);
+      default:
+        return undefined;
+    }
+  }
+
+  private async assess(job: Job, owner: string, log: Logger): Promise<Job> {
+    const metadata = await this.deps.dicomweb.studyMetadata(job.studyUid);
+    const verdict = assessStudy(metadata);
+    if (!verdict.eligible) {
+      log.info({ reason: verdict.reason }, 'study is not eligible');
+      return this.deps.store.transition(job.id, owner, 'ineligible', { reason: verdict.reason }, verdict.reason);
+    }
+    const summary = verdict.views.map((v) => v.view).join(', ');
+    log.info({ views: verdict.views.map((v) => ({ sopUid: v.sopUid, view: v.view })) }, 'study queued');
+    return this.deps.store.transition(job.id, owner, 'queued', { views: verdict.views, reason: null }, `views chosen: ${summary}`);
+  }
+
+  private async fetch(job: Job, log: Logger): Promise<void> {
+    const dir = workDir(this.deps.dataDir, job.id);
+    await mkdir(dir, { recursive: true });
+    for (const view of job.views ?? []) {
+      const file = path.join(dir, `${view.sopUid}.dcm`);
+      if (await exists(file)) continue;
+      const partial = `${file}.part`;
+      const bytes = await this.deps.dicomweb.retrieveInstance(job.studyUid, view.seriesUid, view.sopUid, partial);
+      await rename(partial, file);
+      log.debug({ sopUid: view.sopUid, bytes }, 'instance fetched');
+    }
+  }
+
+  private async render(job: Job, log: Logger): Promise<RenderedRecord[]> {
+    const dir = workDir(this.deps.dataDir, job.id);
+    const out: RenderedRecord[] = [];
+    for (const view of job.views ?? []) {
+      const dcm = path.join(dir, `${view.sopUid}.dcm`);
+      const png = path.join(dir, `${view.sopUid}.png`);
+      if (!(await exists(dcm))) throw new Error(`instance ${view.sopUid} is missing from the work directory`);
+      let image;
+      try {
+        image = await renderInstance(dcm, `instance ${view.sopUid}`);
+      } catch (err) {
+        if ((err as Error).name === 'RenderError') throw new PermanentError((err as Error).message);
+        throw err;
+      }
+      await writeFile(`${png}.part`, image.png);
+      await rename(`${png}.part`, png);
+      log.debug({ sopUid: view.sopUid, width: image.width, height: image.height, window: image.window }, 'instance rendered');
+      out.push({
+        sopUid: view.sopUid, seriesUid: view.seriesUid, view: view.view, file: path.basename(png), sha256: image.sha256,
+        width: image.width, height: image.height, sourceWidth: image.sourceWidth, sourceHeight: image.sourceHeight,
+        window: image.window, photometric: image.photometric, transferSyntaxUid: image.transferSyntaxUid,
+      });
+    }
+    if (out.length === 0) throw new PermanentError('no image was chosen for drafting');
+    return out;
+  }
+
+  /** The rendered PNGs, checked against their recorded hashes; undefined if any is gone or changed. */
+  private async loadImages(job: Job): Promise<{ png: Buffer }[] | undefined> {
+    const dir = workDir(this.deps.dataDir, job.id);
+    const out: { png: Buffer }[] = [];
+    for (const img of job.images ?? []) {
+      const png = await readFile(path.join(dir, img.file)).catch(() => undefined);
+      if (!png || sha256(png) !== img.sha256) return undefined;
+      out.push({ png });
+    }
+    return out.length ? out : undefined;
+  }
+
+  private async publish(job: Job, owner: string, log: Logger): Promise<Job> {
+    const { dicomweb, fhir, store } = this.deps;
+    if (!job.draft || !job.images?.length) {
+      return store.transition(job.id, owner, 'drafting', {}, 'no draft recorded; drafting again');
+    }
+    const ctx = await readStudyContext(dicomweb, job.studyUid);
+    const release = phi.hold([ctx.patientId, ctx.accession]);
+    try {
+      const links = await resolveLinks(fhir, ctx);
+      const published = await publishDraft(fhir, {
+        studyUid: job.studyUid,
+        effective: studyEffective(ctx),
+        subject: links.subject,
+        imagingStudy: links.imagingStudy,
+        basedOn: links.basedOn,
+        images: job.images,
+        draft: job.draft,
+        model: { name: job.draft.model, endpoint: this.deps.modelEndpoint },
+        software: this.deps.software,
+        now: new Date(),
+      });
+      log.info({ reportRef: published.reportRef, created: published.created }, published.created ? 'draft report posted' : 'draft report was already posted');
+      const note = `${published.created ? 'posted' : 'already posted'} ${published.reportRef}; ${links.notes.join('; ')}`;
+      const done = await store.transition(job.id, owner, 'posted', { reportRef: published.reportRef, reason: null }, note);
+      await rm(workDir(this.deps.dataDir, job.id), { recursive: true, force: true });
+      return done;
+    } finally {
+      release();
+    }
+  }
+}

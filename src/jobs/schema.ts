@@ -1,0 +1,103 @@
+import { Kysely, Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+
+/** Row types as stored; times are epoch milliseconds, JSON columns are text. */
+export interface JobsTable {
+  id: string;
+  study_uid: string;
+  state: string;
+  resume_state: string | null;
+  attempts: number;
+  reason: string | null;
+  source: string;
+  instance_count: number | null;
+  stable_after: number;
+  next_attempt_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+  views: string | null;
+  images: string | null;
+  draft: string | null;
+  report_ref: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface JobEventsTable {
+  job_id: string;
+  at: number;
+  from_state: string | null;
+  to_state: string;
+  note: string | null;
+}
+
+export interface CheckpointsTable {
+  name: string;
+  value: string;
+  updated_at: number;
+}
+
+export interface Database {
+  jobs: JobsTable;
+  job_events: JobEventsTable;
+  checkpoints: CheckpointsTable;
+}
+
+/** Times need 64 bits; SQLite's INTEGER has them, PostgreSQL needs bigint. */
+const time = (dialect: 'sqlite' | 'postgres') => (dialect === 'sqlite' ? 'integer' : 'bigint');
+
+function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
+  return {
+    '0001_jobs': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('jobs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('study_uid', 'text', (c) => c.notNull().unique())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('resume_state', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('reason', 'text')
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('instance_count', 'integer')
+          .addColumn('stable_after', time(dialect), (c) => c.notNull())
+          .addColumn('next_attempt_at', time(dialect))
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', time(dialect))
+          .addColumn('views', 'text')
+          .addColumn('images', 'text')
+          .addColumn('draft', 'text')
+          .addColumn('report_ref', 'text')
+          .addColumn('created_at', time(dialect), (c) => c.notNull())
+          .addColumn('updated_at', time(dialect), (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('jobs_state').on('jobs').columns(['state', 'created_at']).execute();
+        await db.schema
+          .createTable('job_events')
+          .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+          .addColumn('at', time(dialect), (c) => c.notNull())
+          .addColumn('from_state', 'text')
+          .addColumn('to_state', 'text', (c) => c.notNull())
+          .addColumn('note', 'text')
+          .execute();
+        await db.schema.createIndex('job_events_job').on('job_events').columns(['job_id', 'at']).execute();
+        await db.schema
+          .createTable('checkpoints')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('updated_at', time(dialect), (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+export async function migrate(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`job store migration ${failed} failed: ${(error as Error).message}`);
+  }
+}
+
+export { sql };

@@ -1,0 +1,283 @@
+import { randomUUID } from 'node:crypto';
+import { type Kysely, type Selectable, type Transaction } from 'kysely';
+import {
+  JOB_STATES, LeaseLostError, WORKING_STATES, isJobState,
+  type Job, type JobEvent, type JobPatch, type JobState, type JobStore, type ListQuery, type Observation,
+} from './job-store.js';
+import type { Database, JobsTable } from './schema.js';
+
+export interface SqlStoreOptions {
+  dialect: 'sqlite' | 'postgres';
+  maxAttempts: number;
+  /** Closes the underlying connection(s). */
+  onClose: () => Promise<void>;
+}
+
+const n = (v: number | null): number | undefined => v ?? undefined;
+const json = (v: string | null): unknown => (v === null ? undefined : JSON.parse(v));
+const text = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
+
+function toJob(r: Selectable<JobsTable>): Job {
+  if (!isJobState(r.state)) throw new Error(`job ${r.id} has an unknown state ${r.state}`);
+  return {
+    id: r.id,
+    studyUid: r.study_uid,
+    state: r.state,
+    resumeState: isJobState(r.resume_state) ? r.resume_state : undefined,
+    attempts: r.attempts,
+    reason: r.reason ?? undefined,
+    source: r.source,
+    instanceCount: n(r.instance_count),
+    stableAfter: r.stable_after,
+    nextAttemptAt: n(r.next_attempt_at),
+    leaseOwner: r.lease_owner ?? undefined,
+    leaseUntil: n(r.lease_until),
+    // Written by this store from the same types; read back as they were written.
+    views: json(r.views) as Job['views'],
+    images: json(r.images) as Job['images'],
+    draft: json(r.draft) as Job['draft'],
+    reportRef: r.report_ref ?? undefined,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The job store over Kysely: the same queries for SQLite and PostgreSQL, locking only where PostgreSQL needs it. */
+export class SqlJobStore implements JobStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly options: SqlStoreOptions,
+  ) {}
+
+  private async event(db: Kysely<Database> | Transaction<Database>, jobId: string, from: JobState | undefined, to: JobState, note?: string, at = Date.now()): Promise<void> {
+    await db.insertInto('job_events').values({ job_id: jobId, at, from_state: from ?? null, to_state: to, note: note ?? null }).execute();
+  }
+
+  async observe(o: Observation): Promise<{ job: Job; created: boolean }> {
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('jobs').selectAll().where('study_uid', '=', o.studyUid).executeTakeFirst();
+      const now = Date.now();
+      if (!existing) {
+        const id = randomUUID();
+        await trx.insertInto('jobs').values({
+          id, study_uid: o.studyUid, state: 'discovered', resume_state: null, attempts: 0, reason: null,
+          source: o.source, instance_count: o.instanceCount ?? null, stable_after: o.stableAfter,
+          next_attempt_at: null, lease_owner: null, lease_until: null, views: null, images: null, draft: null,
+          report_ref: null, created_at: now, updated_at: now,
+        }).onConflict((oc) => oc.column('study_uid').doNothing()).execute();
+        const row = await trx.selectFrom('jobs').selectAll().where('study_uid', '=', o.studyUid).executeTakeFirstOrThrow();
+        const created = row.id === id;
+        if (created) await this.event(trx, id, undefined, 'discovered', `seen by ${o.source}`, now);
+        return { job: toJob(row), created };
+      }
+      if (existing.state === 'discovered' && o.instanceCount !== undefined && n(existing.instance_count) !== o.instanceCount) {
+        const row = await trx.updateTable('jobs')
+          .set({ instance_count: o.instanceCount, stable_after: o.stableAfter, updated_at: now })
+          .where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow();
+        return { job: toJob(row), created: false };
+      }
+      return { job: toJob(existing), created: false };
+    });
+  }
+
+  async recordIneligible(studyUid: string, source: string, reason: string): Promise<{ job: Job; created: boolean }> {
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('jobs').selectAll().where('study_uid', '=', studyUid).executeTakeFirst();
+      if (existing) return { job: toJob(existing), created: false };
+      const now = Date.now();
+      const id = randomUUID();
+      const row = await trx.insertInto('jobs').values({
+        id, study_uid: studyUid, state: 'ineligible', resume_state: null, attempts: 0, reason, source,
+        instance_count: null, stable_after: now, next_attempt_at: null, lease_owner: null, lease_until: null,
+        views: null, images: null, draft: null, report_ref: null, created_at: now, updated_at: now,
+      }).returningAll().executeTakeFirstOrThrow();
+      await this.event(trx, id, undefined, 'ineligible', reason, now);
+      return { job: toJob(row), created: true };
+    });
+  }
+
+  async claim(owner: string, leaseMs: number, opts: { now?: number; jobId?: string } = {}): Promise<Job | undefined> {
+    const now = opts.now ?? Date.now();
+    const jobId = opts.jobId;
+    return this.db.transaction().execute(async (trx) => {
+      const candidate = await trx.selectFrom('jobs').selectAll()
+        .where((eb) => eb.and([
+          eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]),
+          jobId !== undefined
+            ? eb.and([eb('id', '=', jobId), eb('state', 'in', ['discovered', 'failed', ...WORKING_STATES])])
+            : eb.or([
+                eb.and([eb('state', '=', 'discovered'), eb('stable_after', '<=', now)]),
+                eb('state', 'in', [...WORKING_STATES]),
+                eb.and([eb('state', '=', 'failed'), eb('next_attempt_at', '<=', now)]),
+              ]),
+        ]))
+        .orderBy('created_at').orderBy('id').limit(1)
+        .$if(this.options.dialect === 'postgres', (q) => q.forUpdate().skipLocked())
+        .executeTakeFirst();
+      if (!candidate) return undefined;
+      const job = toJob(candidate);
+      let state = job.state;
+      let attempts = job.attempts;
+      let note = `claimed by ${owner}`;
+      if (state === 'failed') {
+        state = job.resumeState ?? 'queued';
+        note = `attempt ${attempts + 1} by ${owner}`;
+      } else if (WORKING_STATES.includes(state) && job.leaseOwner) {
+        // The previous holder stopped without a word (crash, kill -9): that counts as a failed attempt.
+        attempts += 1;
+        note = `taken over from ${job.leaseOwner} after its lease expired`;
+        if (attempts >= this.options.maxAttempts) {
+          const reason = `the worker processing it stopped ${attempts} times in state ${state}`;
+          await trx.updateTable('jobs').set({
+            state: 'dead', attempts, reason, lease_owner: null, lease_until: null, updated_at: now,
+          }).where('id', '=', job.id).execute();
+          await this.event(trx, job.id, job.state, 'dead', reason, now);
+          return undefined;
+        }
+      }
+      const row = await trx.updateTable('jobs').set({
+        state, attempts, lease_owner: owner, lease_until: now + leaseMs, next_attempt_at: null, updated_at: now,
+      }).where('id', '=', job.id).returningAll().executeTakeFirstOrThrow();
+      await this.event(trx, job.id, job.state, state, note, now);
+      return toJob(row);
+    });
+  }
+
+  private async owned(trx: Transaction<Database>, id: string, owner: string): Promise<Job> {
+    const row = await trx.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row || row.lease_owner !== owner) throw new LeaseLostError(id);
+    return toJob(row);
+  }
+
+  async transition(id: string, owner: string, to: JobState, patch: JobPatch = {}, note?: string): Promise<Job> {
+    return this.db.transaction().execute(async (trx) => {
+      const job = await this.owned(trx, id, owner);
+      const now = Date.now();
+      const done = !WORKING_STATES.includes(to);
+      const row = await trx.updateTable('jobs').set({
+        state: to,
+        updated_at: now,
+        ...(done ? { lease_owner: null, lease_until: null, resume_state: null } : {}),
+        ...(patch.reason !== undefined ? { reason: patch.reason } : {}),
+        ...(patch.views !== undefined ? { views: text(patch.views) } : {}),
+        ...(patch.images !== undefined ? { images: text(patch.images) } : {}),
+        ...(patch.draft !== undefined ? { draft: text(patch.draft) } : {}),
+        ...(patch.reportRef !== undefined ? { report_ref: patch.reportRef } : {}),
+      }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+      if (to !== job.state) await this.event(trx, id, job.state, to, note, now);
+      return toJob(row);
+    });
+  }
+
+  async renewLease(id: string, owner: string, leaseMs: number): Promise<void> {
+    const res = await this.db.updateTable('jobs').set({ lease_until: Date.now() + leaseMs })
+      .where('id', '=', id).where('lease_owner', '=', owner).executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) throw new LeaseLostError(id);
+  }
+
+  async fail(id: string, owner: string, reason: string, opts: { retryAt?: number; final?: boolean }): Promise<Job> {
+    return this.db.transaction().execute(async (trx) => {
+      const job = await this.owned(trx, id, owner);
+      const attempts = job.attempts + 1;
+      const dead = opts.final === true || attempts >= this.options.maxAttempts || opts.retryAt === undefined;
+      const now = Date.now();
+      const to: JobState = dead ? 'dead' : 'failed';
+      const row = await trx.updateTable('jobs').set({
+        state: to,
+        resume_state: job.state,
+        attempts,
+        reason,
+        next_attempt_at: dead ? null : opts.retryAt ?? null,
+        lease_owner: null,
+        lease_until: null,
+        updated_at: now,
+      }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+      await this.event(trx, id, job.state, to, `attempt ${attempts}: ${reason}`, now);
+      return toJob(row);
+    });
+  }
+
+  async expireLeases(isGone: (owner: string) => boolean): Promise<number> {
+    const now = Date.now();
+    const owners = await this.db.selectFrom('jobs').select('lease_owner').distinct()
+      .where('lease_owner', 'is not', null).where('lease_until', '>=', now).execute();
+    const gone = owners.map((o) => o.lease_owner!).filter(isGone);
+    if (gone.length === 0) return 0;
+    const res = await this.db.updateTable('jobs').set({ lease_until: 0 }).where('lease_owner', 'in', gone).executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    await this.db.updateTable('jobs').set({ lease_owner: null, lease_until: null, updated_at: Date.now() })
+      .where('id', '=', id).where('lease_owner', '=', owner).execute();
+  }
+
+  async retry(id: string): Promise<Job | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row || (row.state !== 'failed' && row.state !== 'dead')) return row ? toJob(row) : undefined;
+      const now = Date.now();
+      const updated = await trx.updateTable('jobs').set({
+        state: 'failed', attempts: 0, next_attempt_at: now, updated_at: now,
+      }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+      await this.event(trx, id, row.state, 'failed', 'retry requested', now);
+      return toJob(updated);
+    });
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    const row = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toJob(row) : undefined;
+  }
+
+  async findByStudy(studyUid: string): Promise<Job | undefined> {
+    const row = await this.db.selectFrom('jobs').selectAll().where('study_uid', '=', studyUid).executeTakeFirst();
+    return row ? toJob(row) : undefined;
+  }
+
+  async list(q: ListQuery = {}): Promise<Job[]> {
+    const rows = await this.db.selectFrom('jobs').selectAll()
+      .$if(q.state !== undefined, (b) => b.where('state', '=', q.state!))
+      .orderBy('created_at', 'desc').orderBy('id')
+      .limit(q.limit ?? 100).offset(q.offset ?? 0)
+      .execute();
+    return rows.map(toJob);
+  }
+
+  async countByState(): Promise<Record<JobState, number>> {
+    const rows = await this.db.selectFrom('jobs').select((eb) => ['state', eb.fn.countAll<number | string>().as('count')]).groupBy('state').execute();
+    const out = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    for (const r of rows) if (isJobState(r.state)) out[r.state] = Number(r.count);
+    return out;
+  }
+
+  async events(id: string): Promise<JobEvent[]> {
+    const rows = await this.db.selectFrom('job_events').selectAll().where('job_id', '=', id).orderBy('at').execute();
+    return rows.map((r) => ({
+      at: r.at,
+      from: isJobState(r.from_state) ? r.from_state : undefined,
+      to: r.to_state as JobState,
+      note: r.note ?? undefined,
+    }));
+  }
+
+  async getCheckpoint(name: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('checkpoints').select('value').where('name', '=', name).executeTakeFirst();
+    return row?.value;
+  }
+
+  async setCheckpoint(name: string, value: string): Promise<void> {
+    const now = Date.now();
+    await this.db.insertInto('checkpoints').values({ name, value, updated_at: now })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value, updated_at: now })).execute();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.selectFrom('checkpoints').select('name').limit(1).execute();
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+    await this.options.onClose();
+  }
+}

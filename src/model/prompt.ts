@@ -1,0 +1,28 @@
+/**
+ * The report prompt Lingshu was evaluated with in MedEvalKit (MIMIC-CXR / IU-Xray report generation), kept byte for
+ * byte — the surrounding newline and indentation included — so its published quality carries over. Each image is
+ * preceded by its `<image_N>: ` label, as MedEvalKit's Qwen2.5-VL adapters send multi-image samples.
+ */
+export const PROMPT_VERSION = 'medevalkit-report-1';
+
+export const MEDEVALKIT_REPORT_PROMPT =
+  '\n        You are a helpful assistant. Please generate a report for the given images, including both findings and impressions. Return the report in the following format: Findings: {} Impression: {}.\n        ';
+
+export type ContentPart =
+  | { type: 'text'; text: string }
+  | { type: 'image_url'; image_url: { url: string } };
+
+export interface UserMessage {
+  role: 'user';
+  content: ContentPart[];
+}
+
+export function buildReportMessages(images: { png: Buffer }[]): UserMessage[] {
+  const content: ContentPart[] = [];
+  images.forEach((img, i) => {
+    content.push({ type: 'text', text: `<image_${i + 1}>: ` });
+    content.push({ type: 'image_url', image_url: { url: `data:image/png;base64,${img.png.toString('base64')}` } });
+  });
+  content.push({ type: 'text', text: MEDEVALKIT_REPORT_PROMPT });
+  return [{ role: 'user', content }];
+}

@@ -1,0 +1,108 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/load.js';
+import { ConfigError } from './config/load.js';
+import { DicomWebClient } from './dicom/dicomweb.js';
+import { FhirGateway } from './fhir/client.js';
+import { createApp } from './http/app.js';
+import { Readiness } from './http/health.js';
+import { QidoPoller } from './intake/qido-poller.js';
+import type { JobStore } from './jobs/job-store.js';
+import { Pipeline } from './jobs/pipeline.js';
+import { JobRunner } from './jobs/runner.js';
+import { openSqliteStore } from './jobs/sqlite.js';
+import type { Logger } from './log.js';
+import { LingshuClient } from './model/lingshu.js';
+import { SOFTWARE } from './version.js';
+
+export interface Components {
+  store: JobStore;
+  dicomweb: DicomWebClient;
+  fhir: FhirGateway;
+  lingshu: LingshuClient;
+  runner: JobRunner;
+}
+
+export async function openStore(config: Config): Promise<JobStore> {
+  if (config.databaseUrl) {
+    throw new ConfigError([
+      'RADDRAFT_DATABASE_URL is set, but this version of raddraft keeps jobs in SQLite only; unset it (jobs go to RADDRAFT_DATA_DIR)',
+    ]);
+  }
+  return openSqliteStore(config.dataDir, config.maxAttempts);
+}
+
+export interface ComponentOptions {
+  /** Lease length; shorter in tests that kill the process. */
+  leaseMs?: number;
+  modelRetryBaseMs?: number;
+}
+
+export async function openComponents(config: Config, log: Logger, options: ComponentOptions = {}): Promise<Components> {
+  const store = await openStore(config);
+  const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth });
+  const fhir = new FhirGateway(config.fhir);
+  const lingshu = new LingshuClient(config.lingshu, log, options.modelRetryBaseMs !== undefined ? { retryBaseMs: options.modelRetryBaseMs } : {});
+  const pipeline = new Pipeline({
+    store, dicomweb, lingshu, fhir, dataDir: config.dataDir, software: SOFTWARE,
+    modelEndpoint: config.lingshu.url, modelName: config.lingshu.model,
+  });
+  const runner = new JobRunner(store, pipeline, log, {
+    workers: config.workers,
+    retryBaseMs: config.retrySeconds * 1000,
+    dataDir: config.dataDir,
+    ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+  });
+  return { store, dicomweb, fhir, lingshu, runner };
+}
+
+export interface RunningService extends Components {
+  poller: QidoPoller;
+  server: Server;
+  port: number;
+  stop(drainMs?: number): Promise<void>;
+}
+
+/** `raddraft serve`: intake, workers and the HTTP server, until stop() (SIGTERM). */
+export async function startService(config: Config, log: Logger, options: ComponentOptions = {}): Promise<RunningService> {
+  const components = await openComponents(config, log, options);
+  const { store, dicomweb, fhir, lingshu, runner } = components;
+  await runner.recoverOrphans();
+  const poller = new QidoPoller(dicomweb, store, config, log.child({ intake: 'qido' }), () => runner.wake());
+  const readiness = new Readiness({ name: 'job store', check: () => store.ping() }, [
+    { name: 'DICOMweb', check: () => dicomweb.ping() },
+    { name: 'FHIR', check: async () => {
+      await fhir.capabilityStatement();
+    } },
+    {
+      name: 'Lingshu',
+      check: async () => {
+        const models = await lingshu.listModels();
+        if (!models.includes(config.lingshu.model)) throw new Error(`model ${config.lingshu.model} is not served (served: ${models.join(', ') || 'none'})`);
+      },
+    },
+  ]);
+  const app = createApp({ store, readiness, log, onRetry: () => runner.wake() });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, '0.0.0.0', () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  runner.start();
+  poller.start();
+  log.info({ port, version: SOFTWARE.version }, 'raddraft is serving');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (drainMs?: number) =>
+    (stopping ??= (async () => {
+      log.info('stopping: intake first, then in-flight jobs');
+      await poller.stop();
+      await runner.stop(drainMs);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await store.close();
+      log.info('stopped');
+    })());
+  return { ...components, poller, server, port, stop };
+}

@@ -1,0 +1,13 @@
+import { readFileSync } from 'node:fs';
+
+function readVersion(): string {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const v = (pkg as { version?: unknown }).version;
+    return typeof v === 'string' ? v : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export const SOFTWARE = { name: 'raddraft', version: readVersion() } as const;
