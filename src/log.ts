@@ -67,7 +67,8 @@ function scrubValue(value: unknown, registry: PhiRegistry, depth = 0): unknown {
 
 export interface LogOptions {
   level?: string;
-  destination?: DestinationStream;
+  /** Where lines go: a stream, 'stderr', or standard output by default. */
+  destination?: DestinationStream | 'stderr';
   registry?: PhiRegistry;
 }
 
@@ -85,6 +86,7 @@ export function createLogger(options: LogOptions = {}): Logger {
       },
     },
   };
+  if (options.destination === 'stderr') return pino(opts, pino.destination({ fd: 2, sync: true }));
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }
 

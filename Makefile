@@ -1,0 +1,48 @@
+# raddraft — quick start: `make demo`, `make test`.
+SHELL := /bin/bash
+APT_PACKAGES := orthanc orthanc-dicomweb dcmtk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test deps build fixtures lint typecheck bench clean
+
+demo: deps node_modules/.stamp build fixtures
+	node dist/cli.js demo
+
+test: deps node_modules/.stamp fixtures
+	npm run typecheck
+	npm run lint
+	npm test
+
+## Debian packages the demo and the tests run against (Orthanc with DICOMweb, DCMTK).
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: node_modules/.stamp
+	npm run build
+
+## Sample DICOM studies (about 50 MB, generated, identical on every run).
+fixtures: fixtures/generated/.stamp
+fixtures/generated/.stamp: fixtures/generate.ts src/demo/phantom.ts node_modules/.stamp
+	rm -rf fixtures/generated
+	npx tsx fixtures/generate.ts
+	@touch $@
+
+lint: node_modules/.stamp
+	npm run lint
+
+typecheck: node_modules/.stamp
+	npm run typecheck
+
+bench: deps node_modules/.stamp fixtures
+	npm run bench
+
+clean:
+	rm -rf dist fixtures/generated coverage

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, describeConfig, type Config } from './config/load.js';
+import { isUid } from './dicom/tags.js';
+import { formatDoctor, runDoctor } from './doctor.js';
+import { runDemo } from './demo/run-demo.js';
+import { createLogger, type Logger } from './log.js';
+import { openComponents, startService } from './service.js';
+import { SOFTWARE } from './version.js';
+
+/** Exit codes: 0 done, 1 failed, 3 study not eligible, 78 configuration error (EX_CONFIG). */
+export const EXIT = { ok: 0, failed: 1, ineligible: 3, config: 78 } as const;
+
+function configOrExit(file: string | undefined): Config {
+  try {
+    return loadConfig(process.env, file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(EXIT.config);
+    }
+    throw err;
+  }
+}
+
+function guardProcess(log: Logger): void {
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection; continuing'));
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception; exiting so the supervisor restarts raddraft (jobs resume from the store)');
+    process.exit(EXIT.failed);
+  });
+}
+
+async function serve(opts: { config?: string }): Promise<void> {
+  const config = configOrExit(opts.config);
+  const log = createLogger({ level: config.logLevel });
+  guardProcess(log);
+  log.info({ config: describeConfig(config) }, 'starting');
+  let service;
+  try {
+    service = await startService(config, log);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(EXIT.config);
+    }
+    log.fatal({ err }, 'cannot start');
+    process.exit(EXIT.failed);
+  }
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutdown requested');
+    void service.stop().then(() => process.exit(EXIT.ok));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function draft(studyUid: string, opts: { config?: string }): Promise<void> {
+  const config = configOrExit(opts.config);
+  const log = createLogger({ level: config.logLevel, destination: 'stderr' });
+  const { store, runner } = await openComponents(config, log);
+  try {
+    let { job } = await store.observe({ studyUid, source: 'cli', stableAfter: Date.now() });
+    if (job.state === 'dead') job = (await store.retry(job.id)) ?? job;
+    if (job.state !== 'posted' && job.state !== 'ineligible') {
+      const done = await runner.processNow(job.id);
+      if (!done) {
+        process.stderr.write(`study ${studyUid} is being processed by another raddraft worker (job ${job.id}); try again shortly\n`);
+        process.exitCode = EXIT.failed;
+        return;
+      }
+      job = done;
+    }
+    if (job.state === 'posted' && job.reportRef) {
+      process.stdout.write(`${job.reportRef}\n`);
+      process.stderr.write(`preliminary AI draft: ${config.fhir.url}/${job.reportRef}\n`);
+      process.exitCode = EXIT.ok;
+    } else if (job.state === 'ineligible') {
+      process.stderr.write(`study ${studyUid} is not eligible: ${job.reason ?? 'no reason recorded'}\n`);
+      process.exitCode = EXIT.ineligible;
+    } else {
+      const next = job.state === 'failed' && job.nextAttemptAt ? `; raddraft serve retries it from ${new Date(job.nextAttemptAt).toISOString()}` : '';
+      process.stderr.write(`study ${studyUid} was not drafted (job ${job.id} is ${job.state}): ${job.reason ?? 'no reason recorded'}${next}\n`);
+      process.exitCode = EXIT.failed;
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+async function doctor(opts: { config?: string }): Promise<void> {
+  const config = configOrExit(opts.config);
+  const log = createLogger({ level: 'silent' });
+  const checks = await runDoctor(config, log);
+  process.stdout.write(`${formatDoctor(config, checks)}\n`);
+  process.exitCode = checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
+}
+
+function uid(value: string): string {
+  if (!isUid(value)) throw new InvalidArgumentError('a Study Instance UID is digits and dots, at most 64 characters (e.g. 1.2.840.113619.2.55.3.1234)');
+  return value;
+}
+
+const program = new Command()
+  .name('raddraft')
+  .description('Drafts preliminary, AI-labelled chest X-ray reports with Lingshu for radiologist sign-off.')
+  .version(SOFTWARE.version);
+
+program.command('serve').description('watch the PACS, draft new chest X-rays and serve the HTTP API until SIGTERM')
+  .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
+  .action(serve);
+program.command('draft').description('draft one study now and print its DiagnosticReport reference')
+  .argument('<StudyInstanceUID>', 'the study to draft', uid)
+  .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
+  .action(draft);
+program.command('doctor').description('check every configured endpoint and say what to fix')
+  .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
+  .action(doctor);
+program.command('demo').description('run raddraft against a local Orthanc with sample studies, an in-process FHIR server and the Lingshu stand-in')
+  .option('--exit', 'stop after the samples are drafted instead of serving until Ctrl-C')
+  .action(async (opts: { exit?: boolean }) => {
+    process.exitCode = await runDemo({ exitWhenDone: opts.exit === true });
+  });
+
+await program.parseAsync(process.argv);

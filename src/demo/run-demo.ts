@@ -1,0 +1,164 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startFhirServer } from './fhir-server.js';
+import { startLingshuStandIn } from './lingshu-standin.js';
+import { startOrthanc } from './orthanc.js';
+import { writeFixtureStudies, type WrittenStudy } from './phantom.js';
+import { freePort, waitFor } from './ports.js';
+import { stowFiles } from './stow.js';
+
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const AI_LABEL = 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue|AIAST';
+
+interface ApiJob {
+  studyInstanceUid: string;
+  state: string;
+  reason?: string;
+  reportRef?: string;
+  updatedAt: string;
+}
+
+function fixtureStudies(): WrittenStudy[] | undefined {
+  const dir = path.join(PACKAGE_ROOT, 'fixtures', 'generated');
+  if (!existsSync(dir)) return undefined;
+  const keys = readdirSync(dir).filter((k) => existsSync(path.join(dir, k)) && !k.startsWith('.'));
+  return keys.map((key) => {
+    const files = readdirSync(path.join(dir, key)).filter((f) => f.endsWith('.dcm')).map((f) => path.join(dir, key, f));
+    return { key, studyUid: '', modality: '', eligible: key.startsWith('chest'), files };
+  });
+}
+
+/** Peak resident set size of a process in MiB, from /proc (Linux). */
+function peakRssMiB(pid: number): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/**
+ * `raddraft demo`: a local Orthanc loaded with the sample studies, an in-process FHIR server, the Lingshu stand-in
+ * (unless RADDRAFT_LINGSHU_URL names a real endpoint), and `raddraft serve` as its own process against them.
+ * Prints where to look and, once the samples are drafted, how long each took and the service's peak memory.
+ */
+export async function runDemo(options: { exitWhenDone: boolean }): Promise<number> {
+  const say = (line = '') => process.stdout.write(`${line}\n`);
+  const work = await mkdtemp(path.join(tmpdir(), 'raddraft-demo-'));
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  };
+  try {
+    let studies = fixtureStudies();
+    if (!studies) {
+      say('Generating the sample studies (fixtures/generated is missing; `make fixtures` makes them once)...');
+      studies = await writeFixtureStudies(path.join(work, 'fixtures'));
+    }
+    say('Starting Orthanc with DICOMweb...');
+    const orthanc = await startOrthanc({ dir: path.join(work, 'orthanc') });
+    cleanups.push(() => orthanc.stop());
+    const fhirPort = Number(process.env.RADDRAFT_DEMO_FHIR_PORT ?? (await freePort()));
+    const fhir = await startFhirServer({ port: fhirPort });
+    cleanups.push(() => fhir.stop());
+    let lingshuUrl = process.env.RADDRAFT_LINGSHU_URL;
+    let model = process.env.RADDRAFT_LINGSHU_MODEL;
+    if (!lingshuUrl) {
+      const standIn = await startLingshuStandIn();
+      cleanups.push(() => standIn.stop());
+      lingshuUrl = standIn.url;
+      model = standIn.model;
+      say(`Lingshu stand-in (no GPU needed) at ${standIn.url}; set RADDRAFT_LINGSHU_URL to use a real vLLM endpoint.`);
+    } else {
+      say(`Using the Lingshu endpoint ${lingshuUrl}.`);
+    }
+
+    const port = Number(process.env.RADDRAFT_PORT ?? 8080);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      RADDRAFT_DICOMWEB_URL: orthanc.dicomWebUrl,
+      RADDRAFT_FHIR_URL: fhir.url,
+      RADDRAFT_LINGSHU_URL: lingshuUrl,
+      ...(model ? { RADDRAFT_LINGSHU_MODEL: model } : {}),
+      RADDRAFT_DATA_DIR: path.join(work, 'data'),
+      RADDRAFT_PORT: String(port),
+      RADDRAFT_POLL_SECONDS: '1',
+      RADDRAFT_STABLE_SECONDS: process.env.RADDRAFT_STABLE_SECONDS ?? '2',
+      // The demo Orthanc holds only the samples, so every study date counts as new.
+      RADDRAFT_LOOKBACK_DAYS: '36500',
+    };
+    delete env.RADDRAFT_DATABASE_URL;
+    const logFile = path.join(work, 'raddraft.log');
+    const logStream = createWriteStream(logFile);
+    const serve = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    serve.stdout.pipe(logStream);
+    serve.stderr.pipe(process.stderr);
+    const exited = new Promise<number>((resolve) => serve.once('exit', (code) => resolve(code ?? 1)));
+    cleanups.push(async () => {
+      if (serve.exitCode === null) {
+        serve.kill('SIGTERM');
+        await exited;
+      }
+    });
+    const api = `http://127.0.0.1:${port}`;
+    await waitFor('raddraft to answer /healthz', async () => {
+      if (serve.exitCode !== null) throw new Error(`raddraft serve exited with code ${serve.exitCode}`);
+      return (await fetch(`${api}/healthz`)).ok;
+    }, 30_000);
+
+    say(`Uploading ${studies.length} sample studies to Orthanc over STOW-RS...`);
+    const uploadedAt = Date.now();
+    for (const s of studies) await stowFiles(orthanc.dicomWebUrl, s.files);
+
+    let jobs: ApiJob[] = [];
+    await waitFor('the sample studies to be drafted', async () => {
+      if (serve.exitCode !== null) throw new Error(`raddraft serve exited with code ${serve.exitCode}; see ${logFile}`);
+      const body = (await (await fetch(`${api}/api/jobs?limit=1000`)).json()) as { jobs: ApiJob[] };
+      jobs = body.jobs;
+      return jobs.length >= studies.length && jobs.every((j) => ['posted', 'ineligible', 'dead'].includes(j.state));
+    }, 300_000, 250);
+
+    const posted = jobs.filter((j) => j.state === 'posted');
+    const seconds = posted.map((j) => (Date.parse(j.updatedAt) - uploadedAt) / 1000);
+    const rss = peakRssMiB(serve.pid!);
+    say();
+    say(`raddraft drafted ${posted.length} of ${studies.length} sample studies:`);
+    for (const j of jobs) {
+      say(`  ${j.state.padEnd(10)} ${j.studyInstanceUid}  ${j.state === 'posted' ? `${fhir.url}/${j.reportRef}` : j.reason ?? ''}`);
+    }
+    if (seconds.length) {
+      say(`Upload to posted: median ${median(seconds).toFixed(1)} s, worst ${Math.max(...seconds).toFixed(1)} s (includes ${env.RADDRAFT_STABLE_SECONDS} s stability wait).`);
+    }
+    if (rss !== undefined) say(`Peak RSS of the raddraft serve process: ${rss} MiB.`);
+    say();
+    say(`FHIR server:        ${fhir.url}`);
+    say(`Drafts awaiting sign-off: ${fhir.url}/DiagnosticReport?status=preliminary&_security=${encodeURIComponent(AI_LABEL)}`);
+    say(`Review tasks:       ${fhir.url}/Task?code=approve&status=requested`);
+    say(`Job list:           ${api}/api/jobs`);
+    say(`Orthanc:            ${orthanc.httpUrl}`);
+    say(`raddraft log:       ${logFile}`);
+    if (options.exitWhenDone) return posted.length > 0 ? 0 : 1;
+    say();
+    say('Serving until Ctrl-C.');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+      void exited.then(() => resolve());
+    });
+    return 0;
+  } finally {
+    await cleanup();
+  }
+}

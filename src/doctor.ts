@@ -1,0 +1,68 @@
+import { access, constants, mkdir } from 'node:fs/promises';
+import type { Config } from './config/load.js';
+import { describeConfig } from './config/load.js';
+import { DicomWebClient } from './dicom/dicomweb.js';
+import { FhirGateway } from './fhir/client.js';
+import type { Logger } from './log.js';
+import { LingshuClient } from './model/lingshu.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+async function check(name: string, fn: () => Promise<string>): Promise<Check> {
+  try {
+    return { name, ok: true, detail: await fn() };
+  } catch (err) {
+    return { name, ok: false, detail: (err as Error).message };
+  }
+}
+
+/**
+ * `raddraft doctor`: asks every configured endpoint the question raddraft will ask it and reports, in an
+ * administrator's words, what answered and what must be fixed. Secrets are never printed.
+ */
+export async function runDoctor(config: Config, log: Logger): Promise<Check[]> {
+  const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth, timeoutMs: 15_000 });
+  const fhir = new FhirGateway(config.fhir, { timeoutMs: 15_000 });
+  const lingshu = new LingshuClient({ ...config.lingshu, timeoutMs: 15_000 }, log);
+  return Promise.all([
+    check('data directory', async () => {
+      await mkdir(config.dataDir, { recursive: true });
+      await access(config.dataDir, constants.W_OK);
+      return `${config.dataDir} is writable`;
+    }),
+    check('DICOMweb (QIDO-RS)', async () => {
+      await dicomweb.ping();
+      return `${config.dicomweb.url} answers study searches`;
+    }),
+    check('FHIR server', async () => {
+      const cs = (await fhir.capabilityStatement()) as { fhirVersion?: unknown; software?: { name?: unknown } };
+      if (cs.fhirVersion !== undefined && typeof cs.fhirVersion === 'string' && !cs.fhirVersion.startsWith('4.0')) {
+        throw new Error(`${config.fhir.url} is FHIR ${cs.fhirVersion}; raddraft writes FHIR R4 (4.0.x) — point RADDRAFT_FHIR_URL at the R4 base`);
+      }
+      const software = typeof cs.software?.name === 'string' ? ` (${cs.software.name})` : '';
+      return `${config.fhir.url} answers /metadata, FHIR ${typeof cs.fhirVersion === 'string' ? cs.fhirVersion : 'version not stated'}${software}`;
+    }),
+    check('Lingshu model', async () => {
+      const models = await lingshu.listModels();
+      if (!models.includes(config.lingshu.model)) {
+        throw new Error(
+          `${config.lingshu.url} does not serve ${config.lingshu.model}; it serves ${models.join(', ') || 'no model'}. ` +
+            'Set RADDRAFT_LINGSHU_MODEL to the name given to `vllm serve` (or its --served-model-name)',
+        );
+      }
+      return `${config.lingshu.url} serves ${config.lingshu.model}`;
+    }),
+  ]);
+}
+
+export function formatDoctor(config: Config, checks: Check[]): string {
+  const lines = ['raddraft doctor', ...Object.entries(describeConfig(config)).map(([k, v]) => `  ${k}: ${v}`), ''];
+  for (const c of checks) lines.push(`${c.ok ? 'OK  ' : 'FAIL'} ${c.name}: ${c.detail}`);
+  const failed = checks.filter((c) => !c.ok).length;
+  lines.push('', failed ? `${failed} check(s) failed; raddraft will not draft until they pass.` : 'All checks passed.');
+  return lines.join('\n');
+}

@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { waitFor } from '../../src/demo/ports.js';
+import { ROOT } from './peers.js';
+
+/** raddraft's CLI run from source as its own process, with its output captured. */
+export interface CliProcess {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+export function runCli(args: string[], env: Record<string, string>): CliProcess {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RADDRAFT_')));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: ROOT,
+    env: { ...clean, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+export interface ServeProcess extends CliProcess {
+  port: number;
+  api(path: string, init?: RequestInit): Promise<Response>;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `raddraft serve` and waits until its HTTP port is known and answers. */
+export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
+  const proc = runCli(['serve'], env);
+  let port = 0;
+  await waitFor('raddraft serve to report its port', async () => {
+    if (proc.child.exitCode !== null) throw new Error(`raddraft serve exited (${proc.child.exitCode}):\n${proc.output().slice(-2000)}`);
+    const m = /"port":(\d+),"version"/.exec(proc.output());
+    if (m) port = Number(m[1]);
+    return port > 0;
+  }, 30_000);
+  return {
+    ...proc,
+    port,
+    api: (path, init) => fetch(`http://127.0.0.1:${port}${path}`, init),
+    kill: async (signal) => {
+      if (proc.child.exitCode === null && proc.child.signalCode === null) {
+        proc.child.kill(signal);
+        await proc.exited;
+      }
+    },
+  };
+}
+
+export interface ApiJob {
+  id: string;
+  studyInstanceUid: string;
+  state: string;
+  reason?: string;
+  reportRef?: string;
+  attempts: number;
+}
+
+export async function listJobs(serve: { api: ServeProcess['api'] }): Promise<ApiJob[]> {
+  const res = await serve.api('/api/jobs?limit=1000');
+  return ((await res.json()) as { jobs: ApiJob[] }).jobs;
+}
+
+/** Waits until every given study has a job in one of `states`. */
+export async function waitForJobs(serve: { api: ServeProcess['api'] }, studyUids: string[], states: string[], timeoutMs = 60_000): Promise<ApiJob[]> {
+  let jobs: ApiJob[] = [];
+  await waitFor(`jobs of ${studyUids.length} studies to reach ${states.join('/')}`, async () => {
+    jobs = await listJobs(serve);
+    return studyUids.every((uid) => jobs.some((j) => j.studyInstanceUid === uid && states.includes(j.state)));
+  }, timeoutMs, 200);
+  return jobs;
+}
