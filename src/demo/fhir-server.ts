@@ -25,6 +25,8 @@ export interface FhirServer {
   requests: string[];
   /** Makes the next `n` requests matching `match` fail with `status` (fault injection for tests). */
   failNext(n: number, status: number, match?: (method: string, path: string) => boolean): void;
+  /** Holds the answers to the next `n` matching requests for `ms` after they were carried out. */
+  delayNext(n: number, ms: number, match?: (method: string, path: string) => boolean): void;
   stop(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function startFhirServer(options: { port?: number; host?: string } 
   const router = new FhirRouter();
   const requests: string[] = [];
   const faults: { n: number; status: number; match: (method: string, path: string) => boolean }[] = [];
+  const delays: { n: number; ms: number; match: (method: string, path: string) => boolean }[] = [];
   const app = express();
   app.use(express.json({ type: ['application/json', 'application/fhir+json'], limit: '50mb' }));
 
@@ -80,6 +83,11 @@ export async function startFhirServer(options: { port?: number; host?: string } 
       config: { transactions: true },
     };
     const [outcome, resource] = await router.handleRequest(fhirReq, repo);
+    const delay = delays.find((d) => d.n > 0 && d.match(req.method, url));
+    if (delay) {
+      delay.n -= 1;
+      await new Promise((r) => setTimeout(r, delay.ms).unref());
+    }
     const status = getStatus(outcome);
     const body: Resource = resource ?? outcome;
     if (isOk(outcome) && resource && 'meta' in resource && resource.meta?.versionId) {
@@ -100,6 +108,9 @@ export async function startFhirServer(options: { port?: number; host?: string } 
     requests,
     failNext(n, status, match = () => true) {
       faults.push({ n, status, match });
+    },
+    delayNext(n, ms, match = () => true) {
+      delays.push({ n, ms, match });
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { DiagnosticReport } from '@medplum/fhirtypes';
+import { search } from '../harness/fhir-queries.js';
+import { fixture, serviceEnv, startPeers, type Peers } from '../harness/peers.js';
+import { runCli } from '../harness/serve-process.js';
+
+jest.setTimeout(120_000);
+
+const GOOD = {
+  RADDRAFT_DICOMWEB_URL: 'http://127.0.0.1:1/dicom-web',
+  RADDRAFT_FHIR_URL: 'http://127.0.0.1:1/fhir',
+  RADDRAFT_LINGSHU_URL: 'http://127.0.0.1:1/v1',
+};
+
+async function serveWith(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const p = runCli(['serve'], env);
+  const code = await p.exited;
+  return { code, output: p.output() };
+}
+
+describe('raddraft serve with a bad configuration', () => {
+  it('stops with exit code 78 and names a missing URL with an example', async () => {
+    const { code, output } = await serveWith({ RADDRAFT_DICOMWEB_URL: GOOD.RADDRAFT_DICOMWEB_URL, RADDRAFT_LINGSHU_URL: GOOD.RADDRAFT_LINGSHU_URL });
+    expect(code).toBe(78);
+    expect(output).toContain('RADDRAFT_FHIR_URL is missing (FHIR R4 base URL); for example RADDRAFT_FHIR_URL=http://fhir:8080/fhir/R4');
+  });
+
+  it('names a malformed URL and what a good one looks like', async () => {
+    const { code, output } = await serveWith({ ...GOOD, RADDRAFT_LINGSHU_URL: 'vllm:8000/v1' });
+    expect(code).toBe(78);
+    expect(output).toContain('RADDRAFT_LINGSHU_URL="vllm:8000/v1" is not an http(s) URL; for example RADDRAFT_LINGSHU_URL=http://vllm:8000/v1');
+  });
+
+  it('names a bad number, and every other problem in the same run', async () => {
+    const { code, output } = await serveWith({ ...GOOD, RADDRAFT_POLL_SECONDS: 'often', RADDRAFT_MAX_IN_FLIGHT: '0' });
+    expect(code).toBe(78);
+    expect(output).toContain('RADDRAFT_POLL_SECONDS="often" is not a whole number; for example RADDRAFT_POLL_SECONDS=30');
+    expect(output).toContain('RADDRAFT_MAX_IN_FLIGHT="0" is outside 1..256; for example RADDRAFT_MAX_IN_FLIGHT=8');
+  });
+
+  it('never prints a secret it rejects', async () => {
+    const { code, output } = await serveWith({ ...GOOD, RADDRAFT_FHIR_AUTH: 'token-s3cr3t-value' });
+    expect(code).toBe(78);
+    expect(output).toContain('RADDRAFT_FHIR_AUTH=(value hidden) is not one of none, bearer:TOKEN, smart:CLIENT_ID:KEY_FILE:TOKEN_URL');
+    expect(output).not.toContain('s3cr3t');
+  });
+});
+
+describe('raddraft draft <StudyInstanceUID>', () => {
+  let peers: Peers;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    peers = await startPeers();
+    dataDir = await mkdtemp(path.join(tmpdir(), 'raddraft-cli-'));
+    await peers.upload([fixture('chest-ap-mono1'), fixture('ct-chest')]);
+  });
+
+  afterAll(async () => {
+    await peers?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('drafts the study now, prints the DiagnosticReport reference, and prints the same one when run again', async () => {
+    const uid = fixture('chest-ap-mono1').studyUid;
+    const first = runCli(['draft', uid], serviceEnv(peers, dataDir));
+    expect(await first.exited).toBe(0);
+    const ref = /^DiagnosticReport\/[\w-]+$/m.exec(first.output())?.[0];
+    expect(ref).toBeDefined();
+    const again = runCli(['draft', uid], serviceEnv(peers, dataDir));
+    expect(await again.exited).toBe(0);
+    expect(again.output()).toContain(ref!);
+    expect(await search<DiagnosticReport>(peers.fhir.url, 'DiagnosticReport')).toHaveLength(1);
+  });
+
+  it('exits 3 and says why for a study that is not a chest radiograph', async () => {
+    const uid = fixture('ct-chest').studyUid;
+    const p = runCli(['draft', uid], serviceEnv(peers, dataDir));
+    expect(await p.exited).toBe(3);
+    expect(p.output()).toContain(`study ${uid} is not eligible: no CR or DX image in the study (Modality CT)`);
+  });
+
+  it('rejects something that is not a UID before touching anything', async () => {
+    const p = runCli(['draft', 'not-a-uid'], serviceEnv(peers, dataDir));
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain('a Study Instance UID is digits and dots');
+  });
+});
