@@ -17,8 +17,8 @@ export function runCli(args: string[], env: Record<string, string>): CliProcess 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
 }
@@ -33,11 +33,11 @@ export interface ServeProcess extends CliProcess {
 export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
   const proc = runCli(['serve'], env);
   let port = 0;
-  await waitFor('raddraft serve to report its port', async () => {
+  await waitFor('raddraft serve to report its port', () => {
     if (proc.child.exitCode !== null) throw new Error(`raddraft serve exited (${proc.child.exitCode}):\n${proc.output().slice(-2000)}`);
     const m = /"port":(\d+),"version"/.exec(proc.output());
     if (m) port = Number(m[1]);
-    return port > 0;
+    return Promise.resolve(port > 0);
   }, 30_000);
   return {
     ...proc,

@@ -105,7 +105,7 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     expect(provenance!.entity!.find((e) => e.role === 'derivation')?.what?.reference).toMatch(/^DocumentReference\//);
     expect(provenance!.entity!.filter((e) => e.what.display?.includes('sha256:'))).toHaveLength(2);
 
-    const device = (await search<Device>(peers.fhir.url, `Device?_id=${author.who!.reference!.split('/')[1]}`))[0]!;
+    const device = (await search<Device>(peers.fhir.url, `Device?_id=${author.who.reference!.split('/')[1]}`))[0]!;
     expect(device.type?.coding?.[0]).toMatchObject({ system: 'http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS', code: 'Artificial-Intelligence' });
     expect(device.modelNumber).toBe('lingshu-medical-mllm/Lingshu-7B');
     expect(device.url).toBe(peers.model.url);

@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, readFile, rm, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { renderGrey } from '../../src/dicom/greyscale.js';
+import { readFrame, RenderError } from '../../src/dicom/render.js';
+import { fixture } from '../harness/peers.js';
+import { dcmtk, readPgm } from '../harness/dcmtk.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'raddraft-render-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
+  return sum / a.length;
+}
+
+describe('grey-scale rendering compared with DCMTK dcmj2pnm on the same window', () => {
+  const cases = [
+    { key: 'chest-pa-lat', file: 'pa-pa.dcm', what: 'MONOCHROME2 12-bit PA with a window in the file' },
+    { key: 'chest-pa-lat', file: 'lat-lat.dcm', what: 'MONOCHROME2 12-bit lateral with a window in the file' },
+    { key: 'chest-ap-mono1', file: 'ap-ap.dcm', what: 'MONOCHROME1 14-bit AP without a window (percentile window)' },
+    { key: 'hand-dx', file: 'hand-hand.dcm', what: 'MONOCHROME2 12-bit hand' },
+  ];
+
+  it.each(cases)('$what differs from dcmj2pnm by at most one grey level on average', async ({ key, file }) => {
+    const src = path.join(path.dirname(fixture(key).files[0]!), file);
+    const { frame } = readFrame(await readFile(src), file);
+    const ours = renderGrey(frame);
+    const pgm = path.join(dir, `${key}-${file}.pgm`);
+    const window = ours.window.source === 'file' ? ['+Wi', '1'] : ['+Ww', String(ours.window.center), String(ours.window.width)];
+    await dcmtk('dcmj2pnm', [...window, src, pgm]);
+    const reference = await readPgm(pgm);
+    expect([reference.width, reference.height]).toEqual([frame.width, frame.height]);
+    expect(meanAbsDiff(ours.pixels, reference.pixels)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('images raddraft cannot render fail with the instance, the transfer syntax and the fault', () => {
+  it('names a compressed transfer syntax this version does not decode', async () => {
+    const src = fixture('hand-dx').files[0]!;
+    const out = path.join(dir, 'hand-jpeg-lossless.dcm');
+    await dcmtk('dcmcjpeg', ['+el', src, out]);
+    const bytes = await readFile(out);
+    const sop = (await dcmtk('dcmdump', ['+P', '0008,0018', out])).match(/\[([\d.]+)\]/)![1];
+    expect(() => readFrame(bytes, 'hand')).toThrow(RenderError);
+    expect(() => readFrame(bytes, 'hand')).toThrow(
+      `instance ${sop} (transfer syntax 1.2.840.10008.1.2.4.57): JPEG Lossless pixel data cannot be decoded by this version of raddraft`,
+    );
+  });
+
+  it('names a Pixel Data length that disagrees with Rows × Columns', async () => {
+    const out = path.join(dir, 'hand-rows.dcm');
+    await copyFile(fixture('hand-dx').files[0]!, out);
+    await dcmtk('dcmodify', ['-nb', '-m', '(0028,0010)=2600', out]);
+    const sop = (await dcmtk('dcmdump', ['+P', '0008,0018', out])).match(/\[([\d.]+)\]/)![1];
+    const bytes = await readFile(out);
+    expect(() => readFrame(bytes, 'hand')).toThrow(
+      `instance ${sop} (transfer syntax 1.2.840.10008.1.2.1): Pixel Data has 10000000 bytes, but Rows × Columns × SamplesPerPixel × frames = 2600 × 2000 × 1 × 1 needs 10400000`,
+    );
+  });
+
+  it('says plainly when a file is not DICOM at all', () => {
+    expect(() => readFrame(Buffer.from('this is a PNG, not DICOM'.repeat(10)), 'upload.dcm')).toThrow('upload.dcm: not a DICOM Part 10 file (no DICM preamble)');
+  });
+});
