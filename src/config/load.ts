@@ -168,6 +168,16 @@ function parseFhirAuth(value: string): FhirAuth {
   return { kind: 'none' };
 }
 
+/** Problems in the order of the settings table, so the list reads like the documentation. */
+function inTableOrder(problems: string[]): string[] {
+  const order = Object.keys(settings);
+  const rank = (p: string) => {
+    const i = order.indexOf(/^(RADDRAFT_[A-Z_]+)/.exec(p)?.[1] ?? '');
+    return i < 0 ? order.length : i;
+  };
+  return [...problems].sort((a, b) => rank(a) - rank(b));
+}
+
 const trimSlash = (u: string): string => u.replace(/\/+$/, '');
 
 /**
@@ -187,7 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     for (const err of validate.errors ?? []) problems.push(describeError(err, raw));
   }
   for (const k of Object.keys(raw)) if (!isSetting(k) && file) problems.push(`${unknownSetting(k)} (in ${file})`);
-  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  if (problems.length > 0) throw new ConfigError(inTableOrder([...new Set(problems)]));
 
   const v = candidate as Record<SettingName, string | number | undefined>;
   const str = (k: SettingName): string => String(v[k]);

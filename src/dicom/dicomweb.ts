@@ -5,6 +5,7 @@ import type { HttpAuth } from '../config/load.js';
 import { authorizationHeader } from '../http/auth-header.js';
 import { boundaryOf, splitMultipart, type PartSink } from './multipart.js';
 import type { DicomJson } from './tags.js';
+import { networkCause } from '../http/network-cause.js';
 
 /** A DICOMweb request that failed; the message names the request by path (UIDs only) and what went wrong. */
 export class DicomWebError extends Error {
@@ -115,8 +116,7 @@ export class DicomWebClient {
     try {
       res = await fetch(url, { headers: { accept, ...this.headers }, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new DicomWebError(`${what}: cannot reach the PACS at ${this.options.url} (${cause})`, undefined, true);
+      throw new DicomWebError(`${what}: cannot reach the PACS at ${this.options.url} (${networkCause(err)})`, undefined, true);
     }
     if (res.ok) return res;
     await res.body?.cancel().catch(() => undefined);

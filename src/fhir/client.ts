@@ -2,6 +2,7 @@ import { Client } from 'fhir-kit-client';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config/load.js';
 import { SmartTokenSource } from './smart.js';
+import { networkCause } from '../http/network-cause.js';
 
 /**
  * A FHIR request that failed. The message names the interaction and resource type, the HTTP status and the server's
@@ -40,8 +41,7 @@ function toFhirError(err: unknown, what: string, base: string): FhirError {
   const response = (err as { response?: { status?: unknown; data?: unknown } }).response;
   const status = typeof response?.status === 'number' ? response.status : undefined;
   if (status === undefined) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-    return new FhirError(`${what}: cannot reach the FHIR server at ${base} (${cause})`, undefined, true);
+    return new FhirError(`${what}: cannot reach the FHIR server at ${base} (${networkCause(err)})`, undefined, true);
   }
   const hint =
     status === 401 || status === 403 ? '; check RADDRAFT_FHIR_AUTH' :

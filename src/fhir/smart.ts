@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { importJWK, importPKCS8, SignJWT, type JWK, type KeyLike } from 'jose';
+import { networkCause } from '../http/network-cause.js';
 
 export interface SmartBackendAuth {
   clientId: string;
@@ -69,7 +70,7 @@ export class SmartTokenSource {
     try {
       res = await fetch(this.auth.tokenUrl, { method: 'POST', body, signal: AbortSignal.timeout(30_000) });
     } catch (err) {
-      throw new SmartAuthError(`SMART token endpoint ${this.auth.tokenUrl} cannot be reached (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name})`);
+      throw new SmartAuthError(`SMART token endpoint ${this.auth.tokenUrl} cannot be reached (${networkCause(err)})`);
     }
     const json: unknown = await res.json().catch(() => undefined);
     const token = (json as { access_token?: unknown })?.access_token;

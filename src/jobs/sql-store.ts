@@ -118,7 +118,7 @@ export class SqlJobStore implements JobStore {
       const job = toJob(candidate);
       let state = job.state;
       let attempts = job.attempts;
-      let note = `claimed by ${owner}`;
+      let note: string | undefined;
       if (state === 'failed') {
         state = job.resumeState ?? 'queued';
         note = `attempt ${attempts + 1} by ${owner}`;
@@ -138,7 +138,7 @@ export class SqlJobStore implements JobStore {
       const row = await trx.updateTable('jobs').set({
         state, attempts, lease_owner: owner, lease_until: now + leaseMs, next_attempt_at: null, updated_at: now,
       }).where('id', '=', job.id).returningAll().executeTakeFirstOrThrow();
-      await this.event(trx, job.id, job.state, state, note, now);
+      if (note) await this.event(trx, job.id, job.state, state, note, now);
       return toJob(row);
     });
   }

@@ -1,0 +1,82 @@
+import { describe, expect, it } from '@jest/globals';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, describeConfig, loadConfig } from '../src/config/load.js';
+
+const BASE = {
+  RADDRAFT_DICOMWEB_URL: 'http://orthanc:8042/dicom-web/',
+  RADDRAFT_FHIR_URL: 'https://fhir.example.org/R4',
+  RADDRAFT_LINGSHU_URL: 'http://vllm:8000/v1',
+};
+
+function problems(env: Record<string, string>, file?: string): string[] {
+  try {
+    loadConfig(env, file);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults and trims trailing slashes', () => {
+    const c = loadConfig(BASE);
+    expect(c.dicomweb).toEqual({ url: 'http://orthanc:8042/dicom-web', auth: { kind: 'none' } });
+    expect(c.lingshu.model).toBe('lingshu-medical-mllm/Lingshu-7B');
+    expect(c).toMatchObject({ port: 8080, pollSeconds: 30, stableSeconds: 60, intake: ['qido'], databaseUrl: undefined });
+    expect(c.lingshu.maxInFlight).toBe(8);
+    expect(path.isAbsolute(c.dataDir)).toBe(true);
+    expect(Object.isFrozen(c.lingshu)).toBe(true);
+  });
+
+  it('parses credentials of each form', () => {
+    const c = loadConfig({ ...BASE, RADDRAFT_DICOMWEB_AUTH: 'basic:pacs:pa:ss', RADDRAFT_FHIR_AUTH: 'smart:raddraft:/etc/raddraft/key.pem:https://auth.example.org/token' });
+    expect(c.dicomweb.auth).toEqual({ kind: 'basic', user: 'pacs', password: 'pa:ss' });
+    expect(c.fhir.auth).toEqual({ kind: 'smart', clientId: 'raddraft', keyFile: '/etc/raddraft/key.pem', tokenUrl: 'https://auth.example.org/token' });
+  });
+
+  it('reports every problem at once, each with the setting, the fault and an example', () => {
+    expect(problems({ RADDRAFT_DICOMWEB_URL: 'orthanc:8042', RADDRAFT_PORT: '70000', RADDRAFT_LINGSHU_URL: BASE.RADDRAFT_LINGSHU_URL })).toEqual([
+      'RADDRAFT_DICOMWEB_URL="orthanc:8042" is not an http(s) URL; for example RADDRAFT_DICOMWEB_URL=http://orthanc:8042/dicom-web',
+      'RADDRAFT_FHIR_URL is missing (FHIR R4 base URL); for example RADDRAFT_FHIR_URL=http://fhir:8080/fhir/R4',
+      'RADDRAFT_PORT="70000" is outside 0..65535; for example RADDRAFT_PORT=8080',
+    ]);
+  });
+
+  it('suggests the setting a misspelt variable was meant to be', () => {
+    expect(problems({ ...BASE, RADDRAFT_POL_SECONDS: '5' })).toEqual(['RADDRAFT_POL_SECONDS is not a raddraft setting; did you mean RADDRAFT_POLL_SECONDS?']);
+  });
+
+  it('rejects an intake this version does not have', () => {
+    expect(problems({ ...BASE, RADDRAFT_INTAKE: 'dimse' })).toEqual([
+      'RADDRAFT_INTAKE="dimse" names an intake this version does not have; available: qido; for example RADDRAFT_INTAKE=qido',
+    ]);
+  });
+
+  it('hides secret values in messages and in the description', () => {
+    const msgs = problems({ ...BASE, RADDRAFT_DICOMWEB_AUTH: 'hunter2' });
+    expect(msgs.join('\n')).not.toContain('hunter2');
+    const described = JSON.stringify(describeConfig(loadConfig({ ...BASE, RADDRAFT_LINGSHU_API_KEY: 'sk-very-secret', RADDRAFT_FHIR_AUTH: 'bearer:tok-123' })));
+    expect(described).not.toContain('sk-very-secret');
+    expect(described).not.toContain('tok-123');
+    expect(described).toContain('"lingshuApiKey":"set"');
+  });
+
+  it('reads a JSON file of the same keys, the environment winning', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'raddraft-config-'));
+    const file = path.join(dir, 'raddraft.json');
+    await writeFile(file, JSON.stringify({ ...BASE, RADDRAFT_POLL_SECONDS: 10, RADDRAFT_PORT: 9000 }));
+    const c = loadConfig({ RADDRAFT_PORT: '9100' }, file);
+    expect(c.pollSeconds).toBe(10);
+    expect(c.port).toBe(9100);
+  });
+
+  it('names a config file that is not JSON', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'raddraft-config-'));
+    const file = path.join(dir, 'bad.json');
+    await writeFile(file, 'RADDRAFT_FHIR_URL=http://x');
+    expect(problems({}, file)[0]).toMatch(/^--config .*bad\.json is not valid JSON: /);
+  });
+});

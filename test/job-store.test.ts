@@ -1,0 +1,89 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { JobStore } from '../src/jobs/job-store.js';
+import { openSqliteStore } from '../src/jobs/sqlite.js';
+
+describe('SQLite job store', () => {
+  let dir: string;
+  let store: JobStore;
+  const now = Date.now();
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'raddraft-store-'));
+    store = await openSqliteStore(dir, 3);
+  });
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('makes one job per study and waits for the study to settle before it can be claimed', async () => {
+    const first = await store.observe({ studyUid: '1.2.3', source: 'qido', instanceCount: 1, stableAfter: now + 60_000 });
+    expect(first.created).toBe(true);
+    const again = await store.observe({ studyUid: '1.2.3', source: 'qido', instanceCount: 2, stableAfter: now + 90_000 });
+    expect(again).toMatchObject({ created: false, job: { id: first.job.id, instanceCount: 2, stableAfter: now + 90_000 } });
+    expect(await store.claim('w1', 1000, { now: now + 60_000 })).toBeUndefined();
+    expect((await store.claim('w1', 1000, { now: now + 90_000 }))?.id).toBe(first.job.id);
+  });
+
+  it('lets only the lease holder move a job, and records each state change', async () => {
+    const { job } = await store.observe({ studyUid: '1.2.4', source: 'qido', stableAfter: now });
+    const claimed = await store.claim('w1', 60_000);
+    expect(claimed?.id).toBe(job.id);
+    await expect(store.transition(job.id, 'w2', 'queued')).rejects.toThrow(`job ${job.id}: lease lost to another worker`);
+    await store.transition(job.id, 'w1', 'queued', { views: [] }, 'views chosen');
+    const posted = await store.transition(job.id, 'w1', 'posted', { reportRef: 'DiagnosticReport/1' });
+    expect(posted).toMatchObject({ state: 'posted', reportRef: 'DiagnosticReport/1', leaseOwner: undefined });
+    expect((await store.events(job.id)).map((e) => e.to)).toEqual(['discovered', 'queued', 'posted']);
+  });
+
+  it('retries a failed job from the state it failed in, and makes it dead when the budget is spent', async () => {
+    const { job } = await store.observe({ studyUid: '1.2.5', source: 'qido', stableAfter: now });
+    await store.claim('w1', 60_000);
+    await store.transition(job.id, 'w1', 'drafting');
+    const failed = await store.fail(job.id, 'w1', 'model down', { retryAt: Date.now() + 50_000 });
+    expect(failed).toMatchObject({ state: 'failed', attempts: 1, reason: 'model down', resumeState: 'drafting' });
+    expect(await store.claim('w1', 60_000)).toBeUndefined();
+    const resumed = await store.claim('w1', 60_000, { now: Date.now() + 60_000 });
+    expect(resumed).toMatchObject({ state: 'drafting', attempts: 1 });
+    await store.fail(job.id, 'w1', 'model down', { retryAt: Date.now() });
+    await store.claim('w1', 60_000, { now: Date.now() + 1 });
+    const dead = await store.fail(job.id, 'w1', 'model down again', { retryAt: Date.now() });
+    expect(dead).toMatchObject({ state: 'dead', attempts: 3, reason: 'model down again' });
+    expect((await store.retry(job.id))).toMatchObject({ state: 'failed', attempts: 0 });
+  });
+
+  it('makes a job dead at once for a fault no retry can cure', async () => {
+    const { job } = await store.observe({ studyUid: '1.2.6', source: 'qido', stableAfter: now });
+    await store.claim('w1', 60_000);
+    expect(await store.fail(job.id, 'w1', 'JPEG 2000 cannot be decoded', { final: true })).toMatchObject({ state: 'dead', attempts: 1 });
+  });
+
+  it('hands a job whose holder vanished to another worker, counting the lost attempt', async () => {
+    const { job } = await store.observe({ studyUid: '1.2.7', source: 'qido', stableAfter: now });
+    await store.claim('host:99999999:aa', 60_000);
+    await store.transition(job.id, 'host:99999999:aa', 'fetching');
+    expect(await store.claim('w2', 60_000)).toBeUndefined();
+    expect(await store.expireLeases((owner) => owner === 'host:99999999:aa')).toBe(1);
+    const taken = await store.claim('w2', 60_000);
+    expect(taken).toMatchObject({ id: job.id, state: 'fetching', attempts: 1, leaseOwner: 'w2' });
+  });
+
+  it('records an ineligible study once, and keeps checkpoints', async () => {
+    expect((await store.recordIneligible('1.2.8', 'qido', 'CT')).created).toBe(true);
+    expect((await store.recordIneligible('1.2.8', 'qido', 'CT')).created).toBe(false);
+    expect((await store.countByState()).ineligible).toBe(1);
+    await store.setCheckpoint('qido.since', '20260101');
+    await store.setCheckpoint('qido.since', '20260102');
+    expect(await store.getCheckpoint('qido.since')).toBe('20260102');
+  });
+
+  it('keeps jobs across a reopen', async () => {
+    const { job } = await store.observe({ studyUid: '1.2.9', source: 'qido', stableAfter: now });
+    await store.close();
+    store = await openSqliteStore(dir, 3);
+    expect((await store.get(job.id))?.studyUid).toBe('1.2.9');
+  });
+});
