@@ -3,7 +3,7 @@ SHELL := /bin/bash
 APT_PACKAGES := orthanc orthanc-dicomweb dcmtk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps build fixtures lint typecheck bench clean
+.PHONY: demo test deps build fixtures lint typecheck clean
 
 demo: deps node_modules/.stamp build fixtures
 	node dist/cli.js demo
@@ -40,9 +40,6 @@ lint: node_modules/.stamp
 
 typecheck: node_modules/.stamp
 	npm run typecheck
-
-bench: deps node_modules/.stamp fixtures
-	npm run bench
 
 clean:
 	rm -rf dist fixtures/generated coverage

@@ -45,6 +45,9 @@ async function serve(opts: { config?: string }): Promise<void> {
       process.exit(EXIT.config);
     }
     log.fatal({ err }, 'cannot start');
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? `port ${config.port} is already in use; set RADDRAFT_PORT to a free port` : (err as Error).message;
+    process.stderr.write(`raddraft cannot start: ${why}\n`);
     process.exit(EXIT.failed);
   }
   const shutdown = (signal: string) => {
