@@ -32,29 +32,20 @@ export interface Rendered8 {
 /** Fraction of pixels clipped at each end by the fallback window. */
 const PERCENTILE_CLIP = 0.005;
 
-function storedValues(frame: GreyFrame): Int32Array {
-  const n = frame.width * frame.height;
+/** Reads stored value i: high bits above BitsStored masked off, sign-extended when PixelRepresentation is 1. */
+function storedReader(frame: GreyFrame): (i: number) => number {
   const mask = frame.bitsStored >= 32 ? 0xffffffff : (1 << frame.bitsStored) - 1;
   const signBit = 1 << (frame.bitsStored - 1);
-  const out = new Int32Array(n);
+  const range = 1 << frame.bitsStored;
   const src = frame.samples;
-  for (let i = 0; i < n; i++) {
-    let v = src[i]! & mask;
-    if (frame.signed && v & signBit) v -= 1 << frame.bitsStored;
-    out[i] = v;
-  }
-  return out;
+  if (!frame.signed) return (i) => src[i]! & mask;
+  return (i) => {
+    const v = src[i]! & mask;
+    return v & signBit ? v - range : v;
+  };
 }
 
-function percentileWindow(values: Int32Array, min: number, max: number, padding: number | undefined, slope: number, intercept: number): WindowUsed {
-  const hist = new Uint32Array(max - min + 1);
-  let counted = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (v === padding) continue;
-    hist[v - min]! += 1;
-    counted++;
-  }
+function percentileWindow(hist: Uint32Array, min: number, counted: number, slope: number, intercept: number): WindowUsed {
   const clip = Math.floor(counted * PERCENTILE_CLIP);
   let lo = 0;
   for (let acc = 0; lo < hist.length - 1 && acc + hist[lo]! <= clip; lo++) acc += hist[lo]!;
@@ -80,12 +71,14 @@ function linearVoi(x: number, center: number, width: number): number {
 }
 
 export function renderGrey(frame: GreyFrame): Rendered8 {
-  const values = storedValues(frame);
+  const stored = storedReader(frame);
+  const n = frame.width * frame.height;
+  const padding = frame.pixelPaddingValue;
   let min = Infinity;
   let max = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (v === frame.pixelPaddingValue) continue;
+  for (let i = 0; i < n; i++) {
+    const v = stored(i);
+    if (v === padding) continue;
     if (v < min) min = v;
     if (v > max) max = v;
   }
@@ -94,10 +87,20 @@ export function renderGrey(frame: GreyFrame): Rendered8 {
     max = 0;
   }
   const { rescaleSlope: slope, rescaleIntercept: intercept } = frame;
-  const window: WindowUsed =
-    frame.window && frame.window.width >= 1
-      ? { ...frame.window, source: 'file' }
-      : percentileWindow(values, min, max, frame.pixelPaddingValue, slope, intercept);
+  let window: WindowUsed;
+  if (frame.window && frame.window.width >= 1) {
+    window = { ...frame.window, source: 'file' };
+  } else {
+    const hist = new Uint32Array(max - min + 1);
+    let counted = 0;
+    for (let i = 0; i < n; i++) {
+      const v = stored(i);
+      if (v === padding) continue;
+      hist[v - min]! += 1;
+      counted++;
+    }
+    window = percentileWindow(hist, min, counted, slope, intercept);
+  }
 
   const invert = frame.photometric === 'MONOCHROME1';
   const lut = new Uint8Array(max - min + 1);
@@ -105,11 +108,11 @@ export function renderGrey(frame: GreyFrame): Rendered8 {
     const y = Math.round(linearVoi(s * slope + intercept, window.center, window.width));
     lut[s - min] = invert ? 255 - y : y;
   }
-  const pixels = new Uint8Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
+  const pixels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = stored(i);
     // Padding is outside the patient: shown black whatever the photometric interpretation.
-    pixels[i] = v === frame.pixelPaddingValue ? 0 : lut[v - min]!;
+    pixels[i] = v === padding ? 0 : lut[v - min]!;
   }
   return { pixels, window };
 }

@@ -64,6 +64,19 @@ function textOf(value: unknown): string | undefined {
   return typeof v === 'string' ? v.trim() : undefined;
 }
 
+/** Pixel Data as bytes, whether dcmjs gives an ArrayBuffer or (without copying) a view into the file. */
+function bytesOf(value: unknown): Uint8Array | undefined {
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return undefined;
+}
+
+/** 16-bit little-endian samples; a view where the bytes are aligned, a copy where they are not. */
+function words(bytes: Uint8Array, count: number): Uint16Array {
+  if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+  return new Uint16Array(bytes.slice(0, count * 2).buffer);
+}
+
 /** Reads the pixel module of a DICOM Part 10 file into a frame ready for the grey-scale pipeline. */
 export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; transferSyntaxUid: string; sopInstanceUid: string } {
   if (bytes.length < 132 || bytes.toString('latin1', 128, 132) !== 'DICM') {
@@ -71,8 +84,11 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   }
   let dict;
   try {
-    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: false });
+    // A file read on its own has its own ArrayBuffer; only a view into a shared one needs copying out.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const ab = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
+    // noCopy: pixel data stays a view into the file's bytes instead of a second copy.
+    dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: false, noCopy: true });
   } catch (err) {
     throw new RenderError(`${label}: the DICOM file cannot be parsed (${(err as Error).message})`);
   }
@@ -107,8 +123,8 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   }
   if (samplesPerPixel !== 1) throw new RenderError(`${where}: SamplesPerPixel ${samplesPerPixel} is not 1 for a grey-scale image`);
 
-  const pixelData = first(ds.PixelData);
-  if (!(pixelData instanceof ArrayBuffer)) throw new RenderError(`${where}: no Pixel Data`);
+  const pixelData = bytesOf(first(ds.PixelData));
+  if (!pixelData) throw new RenderError(`${where}: no Pixel Data`);
   const bytesPerSample = bitsAllocated / 8;
   const frameBytes = rows * columns * bytesPerSample;
   if (pixelData.byteLength < frameBytes * frames) {
@@ -116,7 +132,7 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
       `${where}: Pixel Data has ${pixelData.byteLength} bytes, but Rows × Columns × SamplesPerPixel × frames = ${rows} × ${columns} × 1 × ${frames} needs ${frameBytes * frames}`,
     );
   }
-  const samples = bitsAllocated === 8 ? new Uint8Array(pixelData, 0, rows * columns) : new Uint16Array(pixelData, 0, rows * columns);
+  const samples = bitsAllocated === 8 ? pixelData.subarray(0, rows * columns) : words(pixelData, rows * columns);
   const center = numberOf(ds.WindowCenter);
   const width = numberOf(ds.WindowWidth);
   const padding = numberOf(ds.PixelPaddingValue);
