@@ -83,6 +83,22 @@ describe('raddraft draft <StudyInstanceUID>', () => {
     expect(p.output()).toContain(`study ${uid} is not eligible: no CR or DX image in the study (Modality CT)`);
   });
 
+  it('doctor reports every endpoint as answering', async () => {
+    const p = runCli(['doctor'], serviceEnv(peers, dataDir));
+    expect(await p.exited).toBe(0);
+    for (const line of ['OK   DICOMweb (QIDO-RS)', 'OK   FHIR server', `OK   Lingshu model: ${peers.model.url} serves lingshu-medical-mllm/Lingshu-7B`, 'All checks passed.']) {
+      expect(p.output()).toContain(line);
+    }
+  });
+
+  it('doctor says which model the endpoint serves when the configured one is wrong', async () => {
+    const p = runCli(['doctor'], serviceEnv(peers, dataDir, { RADDRAFT_LINGSHU_MODEL: 'Lingshu-32B' }));
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain(
+      `FAIL Lingshu model: ${peers.model.url} does not serve Lingshu-32B; it serves lingshu-medical-mllm/Lingshu-7B. Set RADDRAFT_LINGSHU_MODEL to the name given to \`vllm serve\` (or its --served-model-name)`,
+    );
+  });
+
   it('rejects something that is not a UID before touching anything', async () => {
     const p = runCli(['draft', 'not-a-uid'], serviceEnv(peers, dataDir));
     expect(await p.exited).toBe(1);

@@ -156,6 +156,25 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     }
   });
 
+  it('answers health, readiness and job queries, and explains a bad query as an OperationOutcome', async () => {
+    expect((await serve.api('/healthz')).status).toBe(200);
+    const ready = await serve.api('/readyz');
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { checks: { name: string; ok: boolean }[] };
+    expect(body.checks.map((c) => [c.name, c.ok])).toEqual([['job store', true], ['DICOMweb', true], ['FHIR', true], ['Lingshu', true]]);
+    const ineligible = (await (await serve.api('/api/jobs?state=ineligible')).json()) as { jobs: ApiJob[]; counts: Record<string, number> };
+    expect(ineligible.jobs.map((j) => j.studyInstanceUid).sort()).toEqual([ct.studyUid, hand.studyUid].sort());
+    expect(ineligible.counts).toMatchObject({ posted: 2, ineligible: 2 });
+    const bad = await serve.api('/api/jobs?state=done');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'invalid', diagnostics: 'query parameter state="done" is not one of discovered, ineligible, queued, fetching, rendering, drafting, publishing, posted, failed, dead', expression: ['state'] }],
+    });
+    const missing = await serve.api('/api/jobs/no-such-job');
+    expect(missing.status).toBe(404);
+  });
+
   it('keeps patient names, IDs, birth dates and accession numbers out of every log line and model request', () => {
     const logs = serve.output();
     expect(logs.length).toBeGreaterThan(1000);
