@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Router } from 'express';
 import type { Config } from './config/load.js';
 import { ConfigError } from './config/load.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
@@ -13,6 +14,11 @@ import { JobRunner } from './jobs/runner.js';
 import { openSqliteStore } from './jobs/sqlite.js';
 import type { Logger } from './log.js';
 import { LingshuClient } from './model/lingshu.js';
+import { ReviewAuth } from './review/auth.js';
+import { OidcLogin } from './review/oidc.js';
+import { reviewRouter } from './review/routes.js';
+import { SessionKeeper } from './review/session.js';
+import { ViewerImages } from './review/viewer-images.js';
 import { SOFTWARE } from './version.js';
 
 export interface Components {
@@ -56,6 +62,15 @@ export async function openComponents(config: Config, log: Logger, options: Compo
   return { store, dicomweb, fhir, lingshu, runner };
 }
 
+async function reviewComponents(config: Config, c: Components, log: Logger): Promise<Router> {
+  const sessions = await SessionKeeper.open(config.sessionSecret, config.dataDir);
+  const auth = new ReviewAuth(config.auth, config.localReviewer, sessions);
+  const oidc = config.auth?.clientId && config.publicUrl
+    ? new OidcLogin({ ...config.auth, clientId: config.auth.clientId }, config.publicUrl, auth)
+    : undefined;
+  return reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir), log });
+}
+
 export interface RunningService extends Components {
   poller: QidoPoller;
   server: Server;
@@ -82,7 +97,8 @@ export async function startService(config: Config, log: Logger, options: Compone
       },
     },
   ]);
-  const app = createApp({ store, readiness, log, onRetry: () => runner.wake() });
+  const review = await reviewComponents(config, components, log);
+  const app = createApp({ store, readiness, log, onRetry: () => runner.wake(), routers: [review] });
   const http = await listen(app, config.port, '0.0.0.0');
   const { server, port } = http;
   runner.start();

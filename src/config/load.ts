@@ -34,6 +34,20 @@ export interface Config {
   readonly maxAttempts: number;
   readonly retrySeconds: number;
   readonly logLevel: string;
+  readonly publicUrl: string | undefined;
+  readonly auth: AuthConfig | undefined;
+  readonly localReviewer: string | undefined;
+  readonly sessionSecret: string | undefined;
+}
+
+/** Sign-in: API tokens are checked against the issuer's keys; the pages sign in through it when a client is set. */
+export interface AuthConfig {
+  readonly issuer: string;
+  readonly audience: string | undefined;
+  readonly jwksUrl: string | undefined;
+  readonly clientId: string | undefined;
+  readonly clientSecret: string | undefined;
+  readonly practitionerClaim: string;
 }
 
 /** Start-up stops with one line per problem; each line names the setting, the fault and a good example. */
@@ -197,11 +211,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     for (const err of validate.errors ?? []) problems.push(describeError(err, raw));
   }
   for (const k of Object.keys(raw)) if (!isSetting(k) && file) problems.push(`${unknownSetting(k)} (in ${file})`);
+  if (raw.RADDRAFT_AUTH_CLIENT_ID !== undefined && raw.RADDRAFT_AUTH_ISSUER === undefined) {
+    problems.push('RADDRAFT_AUTH_CLIENT_ID is set without RADDRAFT_AUTH_ISSUER; set the issuer too, for example RADDRAFT_AUTH_ISSUER=https://login.hospital.example/realms/radiology');
+  }
+  if (raw.RADDRAFT_AUTH_CLIENT_ID !== undefined && raw.RADDRAFT_PUBLIC_URL === undefined) {
+    problems.push('RADDRAFT_PUBLIC_URL is missing: sign-in needs the address users reach raddraft at, for example RADDRAFT_PUBLIC_URL=https://raddraft.hospital.example');
+  }
   if (problems.length > 0) throw new ConfigError(inTableOrder([...new Set(problems)]));
 
   const v = candidate as Record<SettingName, string | number | undefined>;
   const str = (k: SettingName): string => String(v[k]);
   const int = (k: SettingName): number => Number(v[k]);
+  const opt = (k: SettingName): string | undefined => (v[k] === undefined ? undefined : String(v[k]));
   const config: Config = {
     dicomweb: { url: trimSlash(str('RADDRAFT_DICOMWEB_URL')), auth: parseHttpAuth(str('RADDRAFT_DICOMWEB_AUTH')) },
     fhir: { url: trimSlash(str('RADDRAFT_FHIR_URL')), auth: parseFhirAuth(str('RADDRAFT_FHIR_AUTH')) },
@@ -223,6 +244,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     maxAttempts: int('RADDRAFT_MAX_ATTEMPTS'),
     retrySeconds: int('RADDRAFT_RETRY_SECONDS'),
     logLevel: str('RADDRAFT_LOG_LEVEL'),
+    publicUrl: opt('RADDRAFT_PUBLIC_URL')?.replace(/\/+$/, ''),
+    auth: opt('RADDRAFT_AUTH_ISSUER')
+      ? {
+          issuer: str('RADDRAFT_AUTH_ISSUER'),
+          audience: opt('RADDRAFT_AUTH_AUDIENCE'),
+          jwksUrl: opt('RADDRAFT_AUTH_JWKS_URL'),
+          clientId: opt('RADDRAFT_AUTH_CLIENT_ID'),
+          clientSecret: opt('RADDRAFT_AUTH_CLIENT_SECRET'),
+          practitionerClaim: str('RADDRAFT_AUTH_PRACTITIONER_CLAIM'),
+        }
+      : undefined,
+    localReviewer: opt('RADDRAFT_LOCAL_REVIEWER'),
+    sessionSecret: opt('RADDRAFT_SESSION_SECRET'),
   };
   return deepFreeze(config);
 }
@@ -248,5 +282,6 @@ export function describeConfig(config: Config): Record<string, string | number> 
     jobStore: config.databaseUrl ? 'postgres' : `sqlite in ${config.dataDir}`,
     port: config.port,
     intake: config.intake.join(','),
+    signIn: config.auth ? `${config.auth.issuer}${config.auth.clientId ? '' : ' (API tokens only)'}` : `none: review pages only on 127.0.0.1${config.localReviewer ? `, signing as ${config.localReviewer}` : ', read-only'}`,
   };
 }

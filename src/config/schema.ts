@@ -94,6 +94,42 @@ export const settings = {
     type: 'integer', minimum: 1, maximum: 3600, default: 180, description: 'timeout of one model request',
     examples: [180],
   },
+  RADDRAFT_PUBLIC_URL: {
+    type: 'string', pattern: URL_PATTERN, description: 'URL at which users reach raddraft (for the sign-in redirect)',
+    examples: ['https://raddraft.hospital.example'], 'x-fault': 'is not an http(s) URL',
+  },
+  RADDRAFT_AUTH_ISSUER: {
+    type: 'string', pattern: URL_PATTERN, description: 'OpenID Connect issuer whose tokens identify radiologists',
+    examples: ['https://login.hospital.example/realms/radiology'], 'x-fault': 'is not an http(s) URL',
+  },
+  RADDRAFT_AUTH_AUDIENCE: {
+    type: 'string', minLength: 1, description: 'audience API tokens must carry', examples: ['raddraft'],
+  },
+  RADDRAFT_AUTH_JWKS_URL: {
+    type: 'string', pattern: URL_PATTERN, description: 'JWKS for API tokens (default: from the issuer\'s discovery document)',
+    examples: ['https://login.hospital.example/realms/radiology/protocol/openid-connect/certs'], 'x-fault': 'is not an http(s) URL',
+  },
+  RADDRAFT_AUTH_CLIENT_ID: {
+    type: 'string', minLength: 1, description: 'OpenID Connect client for the review pages', examples: ['raddraft-review'],
+  },
+  RADDRAFT_AUTH_CLIENT_SECRET: {
+    type: 'string', minLength: 1, 'x-secret': true, description: 'secret of that client (none for a public client)',
+    examples: ['s3cr3t'],
+  },
+  RADDRAFT_AUTH_PRACTITIONER_CLAIM: {
+    type: 'string', minLength: 1, default: 'fhirUser',
+    description: 'token claim holding the signer\'s Practitioner reference', examples: ['fhirUser'],
+  },
+  RADDRAFT_LOCAL_REVIEWER: {
+    type: 'string', pattern: '^(Practitioner|PractitionerRole)/[A-Za-z0-9\\-.]{1,64}$',
+    description: 'without sign-in: the Practitioner who signs from this machine', examples: ['Practitioner/123'],
+    'x-fault': 'is not a Practitioner/<id> or PractitionerRole/<id> reference',
+  },
+  RADDRAFT_SESSION_SECRET: {
+    type: 'string', minLength: 32, 'x-secret': true,
+    description: 'key for session cookies, shared by replicas (default: generated in the data directory)',
+    examples: ['a random string of at least 32 characters'],
+  },
   RADDRAFT_LOG_LEVEL: {
     type: 'string', pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info',
     description: 'log level', examples: ['info'], 'x-fault': 'is not one of fatal, error, warn, info, debug, trace, silent',

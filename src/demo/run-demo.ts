@@ -32,6 +32,18 @@ function fixtureStudies(): WrittenStudy[] | undefined {
   });
 }
 
+/** The Practitioner the demo signs as (no sign-in is configured in the demo). */
+async function demoRadiologist(fhirUrl: string): Promise<string> {
+  const res = await fetch(`${fhirUrl}/Practitioner`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Practitioner', name: [{ family: 'Demo', given: ['Radiologist'], prefix: ['Dr'] }] }),
+  });
+  const created = (await res.json()) as { id?: string };
+  if (!res.ok || !created.id) throw new Error(`the demo FHIR server did not create the demo radiologist (HTTP ${res.status})`);
+  return `Practitioner/${created.id}`;
+}
+
 /** Peak resident set size of a process in MiB, from /proc (Linux). */
 function peakRssMiB(pid: number): number | undefined {
   try {
@@ -85,6 +97,7 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
       say(`Using the Lingshu endpoint ${lingshuUrl}.`);
     }
 
+    const reviewer = await demoRadiologist(fhir.url);
     const port = Number(process.env.RADDRAFT_PORT ?? 8080);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -98,6 +111,7 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
       RADDRAFT_STABLE_SECONDS: process.env.RADDRAFT_STABLE_SECONDS ?? '2',
       // The demo Orthanc holds only the samples, so every study date counts as new.
       RADDRAFT_LOOKBACK_DAYS: '36500',
+      RADDRAFT_LOCAL_REVIEWER: reviewer,
     };
     delete env.RADDRAFT_DATABASE_URL;
     const logFile = path.join(work, 'raddraft.log');
@@ -143,6 +157,7 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
     }
     if (rss !== undefined) say(`Peak RSS of the raddraft serve process: ${rss} MiB.`);
     say();
+    say(`Review and sign:    ${api}/review   (on this machine, signing as ${reviewer})`);
     say(`FHIR server:        ${fhir.url}`);
     say(`Drafts awaiting sign-off: ${fhir.url}/DiagnosticReport?status=preliminary&_security=${encodeURIComponent(AI_LABEL)}`);
     say(`Review tasks:       ${fhir.url}/Task?code=approve&status=requested`);

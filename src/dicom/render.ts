@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import dcmjs from 'dcmjs';
 import sharp from 'sharp';
 import { renderGrey, type GreyFrame, type WindowUsed } from './greyscale.js';
-import { modelImageSize, QWEN_BUDGET, type ResizeBudget } from './resize.js';
+import { modelImageSize, QWEN_BUDGET } from './resize.js';
 
 dcmjs.log.setLevel('error');
 
@@ -151,12 +151,20 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   return { frame, transferSyntaxUid: ts, sopInstanceUid: sop };
 }
 
-/** Renders a DICOM file to the PNG the model receives. */
-export async function renderInstance(file: string, label: string, budget: ResizeBudget = QWEN_BUDGET): Promise<RenderedImage> {
+export interface RenderOptions {
+  /** Output size from the source size; the model's size by default. */
+  size?: (width: number, height: number) => { width: number; height: number };
+  /** A window (modality units) to use instead of the file's. */
+  window?: { center: number; width: number };
+}
+
+/** Renders a DICOM file to the PNG the model receives (or, with options, the picture a reviewer asked for). */
+export async function renderInstance(file: string, label: string, options: RenderOptions = {}): Promise<RenderedImage> {
   const bytes = await readFile(file);
   const { frame, transferSyntaxUid } = readFrame(bytes, label);
+  if (options.window && options.window.width >= 1) frame.window = options.window;
   const { pixels, window } = renderGrey(frame);
-  const size = modelImageSize(frame.width, frame.height, budget);
+  const size = (options.size ?? ((w, h) => modelImageSize(w, h, QWEN_BUDGET)))(frame.width, frame.height);
   const png = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 1 } })
     .resize(size.width, size.height, { kernel: 'lanczos3', fit: 'fill' })
     .png({ compressionLevel: 6 })
@@ -171,5 +179,13 @@ export async function renderInstance(file: string, label: string, budget: Resize
     window,
     photometric: frame.photometric,
     transferSyntaxUid,
+  };
+}
+
+/** Fits width × height within a square of `maxSide`, keeping the aspect ratio and never enlarging. */
+export function fitWithin(maxSide: number): (width: number, height: number) => { width: number; height: number } {
+  return (width, height) => {
+    const scale = Math.min(1, maxSide / Math.max(width, height));
+    return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
   };
 }

@@ -103,6 +103,21 @@ export class FhirGateway {
     );
   }
 
+  /** Update by id; with `version`, only if the server still holds that version (If-Match), else HTTP 412. */
+  async update<T extends Resource & { id: string }>(resource: T, version?: string): Promise<T> {
+    const headers: Record<string, string> = version ? { 'If-Match': `W/"${version}"` } : {};
+    return this.call<T>(`update ${resource.resourceType}`, (options) =>
+      this.client.update({ resourceType: resource.resourceType, id: resource.id, body: resource as unknown as Record<string, unknown> & { resourceType: string }, options: { ...options, headers } }),
+    );
+  }
+
+  /** Conditional create: creates the resource unless one matches `ifNoneExist` (a search query). */
+  async createIfNoneExist<T extends Resource>(resource: T, ifNoneExist: string): Promise<T> {
+    return this.call<T>(`create ${resource.resourceType}`, (options) =>
+      this.client.create({ resourceType: resource.resourceType, body: resource as unknown as Record<string, unknown> & { resourceType: string }, options: { ...options, headers: { 'If-None-Exist': ifNoneExist } } }),
+    );
+  }
+
   async capabilityStatement(): Promise<Resource> {
     return this.call<Resource>('read CapabilityStatement', (options) => this.client.capabilityStatement(options));
   }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { importJWK, importPKCS8, SignJWT, type JWK, type KeyLike } from 'jose';
+import { importJWK, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { networkCause } from '../http/network-cause.js';
 
 export interface SmartBackendAuth {
@@ -17,7 +17,7 @@ export class SmartAuthError extends Error {
   }
 }
 
-async function loadKey(file: string): Promise<{ key: KeyLike | Uint8Array; alg: string; kid: string | undefined }> {
+async function loadKey(file: string): Promise<{ key: CryptoKey | Uint8Array; alg: string; kid: string | undefined }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

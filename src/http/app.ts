@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 import { errorHandler, notFound } from './errors.js';
@@ -10,6 +10,8 @@ export interface AppDeps {
   readiness: Readiness;
   log: Logger;
   onRetry?: () => void;
+  /** Further feature routers (the review pages and API). */
+  routers?: Router[];
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -20,6 +22,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/healthz', healthz);
   app.get('/readyz', readyz(deps.readiness));
   app.use(jobsRouter(deps.store, deps.onRetry));
+  for (const r of deps.routers ?? []) app.use(r);
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

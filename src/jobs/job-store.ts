@@ -40,6 +40,8 @@ export interface DraftRecord {
   promptVersion: string;
   requestId: string | undefined;
   draftedAt: string;
+  /** What the reviewer should look at twice: a missing section, a reply cut off at the token limit. */
+  flags?: string[];
 }
 
 export interface Job {
@@ -93,6 +95,32 @@ export interface ListQuery {
   offset?: number;
 }
 
+/** A radiologist's decision on a draft, kept for quality monitoring (no patient data, no report text). */
+export interface ReviewRecord {
+  reportRef: string;
+  studyUid: string;
+  model: string;
+  promptVersion: string;
+  outcome: 'signed' | 'rejected';
+  /** Characters inserted, deleted or replaced between the draft and the signed text (Levenshtein). */
+  editDistance: number | undefined;
+  draftChars: number;
+  finalChars: number | undefined;
+  signer: string;
+  at: number;
+}
+
+export interface QualityRow {
+  model: string;
+  promptVersion: string;
+  signed: number;
+  signedUnchanged: number;
+  rejected: number;
+  meanEditDistance: number | undefined;
+  /** Mean of edit distance divided by draft length. */
+  meanEditRatio: number | undefined;
+}
+
 /** Thrown when a worker touches a job whose lease it no longer holds (another worker took it over). */
 export class LeaseLostError extends Error {
   constructor(jobId: string) {
@@ -132,6 +160,9 @@ export interface JobStore {
   list(q?: ListQuery): Promise<Job[]>;
   countByState(): Promise<Record<JobState, number>>;
   events(id: string): Promise<JobEvent[]>;
+  /** Records a sign-off or rejection once; a second record for the same report is ignored. */
+  recordReview(review: ReviewRecord): Promise<void>;
+  qualitySummary(): Promise<QualityRow[]>;
   getCheckpoint(name: string): Promise<string | undefined>;
   setCheckpoint(name: string, value: string): Promise<void>;
   ping(): Promise<void>;

@@ -86,6 +86,10 @@ export class Pipeline {
           promptVersion: draft.promptVersion,
           requestId: draft.requestId,
           draftedAt: new Date().toISOString(),
+          flags: [
+            ...draft.missing.map((m) => `no ${m} in the model's reply`),
+            ...(draft.finishReason === 'length' ? ['the reply was cut off at the token limit'] : []),
+          ],
         };
         const missing = draft.missing.length ? `; no ${draft.missing.join(' or ')} in the reply` : '';
         return go('publishing', { draft: record }, `drafted by ${draft.model}${missing}`);
@@ -170,6 +174,9 @@ export class Pipeline {
     const release = phi.hold([ctx.patientId, ctx.accession]);
     try {
       const links = await resolveLinks(fhir, ctx);
+      if (!links.subject) {
+        throw new PermanentError('the study has no Patient ID and no ImagingStudy on the FHIR server names its patient; raddraft posts no report it cannot attach to a patient');
+      }
       const published = await publishDraft(fhir, {
         studyUid: job.studyUid,
         effective: studyEffective(ctx),

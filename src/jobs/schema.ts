@@ -36,10 +36,24 @@ export interface CheckpointsTable {
   updated_at: number;
 }
 
+export interface ReviewsTable {
+  report_ref: string;
+  study_uid: string;
+  model: string;
+  prompt_version: string;
+  outcome: string;
+  edit_distance: number | null;
+  draft_chars: number;
+  final_chars: number | null;
+  signer: string;
+  at: number;
+}
+
 export interface Database {
   jobs: JobsTable;
   job_events: JobEventsTable;
   checkpoints: CheckpointsTable;
+  reviews: ReviewsTable;
 }
 
 /** Times need 64 bits; SQLite's INTEGER has them, PostgreSQL needs bigint. */
@@ -85,6 +99,23 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
           .addColumn('name', 'text', (c) => c.primaryKey())
           .addColumn('value', 'text', (c) => c.notNull())
           .addColumn('updated_at', time(dialect), (c) => c.notNull())
+          .execute();
+      },
+    },
+    '0002_reviews': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('reviews')
+          .addColumn('report_ref', 'text', (c) => c.primaryKey())
+          .addColumn('study_uid', 'text', (c) => c.notNull())
+          .addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('prompt_version', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('edit_distance', 'integer')
+          .addColumn('draft_chars', 'integer', (c) => c.notNull())
+          .addColumn('final_chars', 'integer')
+          .addColumn('signer', 'text', (c) => c.notNull())
+          .addColumn('at', time(dialect), (c) => c.notNull())
           .execute();
       },
     },

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, type Transaction } from 'kysely';
 import {
   JOB_STATES, LeaseLostError, WORKING_STATES, isJobState,
-  type Job, type JobEvent, type JobPatch, type JobState, type JobStore, type ListQuery, type Observation,
+  type Job, type JobEvent, type JobPatch, type JobState, type JobStore, type ListQuery, type Observation, type QualityRow,
+  type ReviewRecord,
 } from './job-store.js';
 import type { Database, JobsTable } from './schema.js';
 
@@ -259,6 +260,37 @@ export class SqlJobStore implements JobStore {
       to: r.to_state as JobState,
       note: r.note ?? undefined,
     }));
+  }
+
+  async recordReview(r: ReviewRecord): Promise<void> {
+    await this.db.insertInto('reviews').values({
+      report_ref: r.reportRef, study_uid: r.studyUid, model: r.model, prompt_version: r.promptVersion, outcome: r.outcome,
+      edit_distance: r.editDistance ?? null, draft_chars: r.draftChars, final_chars: r.finalChars ?? null, signer: r.signer, at: r.at,
+    }).onConflict((oc) => oc.column('report_ref').doNothing()).execute();
+  }
+
+  async qualitySummary(): Promise<QualityRow[]> {
+    const rows = await this.db.selectFrom('reviews').select(['model', 'prompt_version', 'outcome', 'edit_distance', 'draft_chars']).execute();
+    const groups = new Map<string, { row: QualityRow; distances: number[]; ratios: number[] }>();
+    for (const r of rows) {
+      const key = `${r.model}\u0000${r.prompt_version}`;
+      let g = groups.get(key);
+      if (!g) {
+        g = { row: { model: r.model, promptVersion: r.prompt_version, signed: 0, signedUnchanged: 0, rejected: 0, meanEditDistance: undefined, meanEditRatio: undefined }, distances: [], ratios: [] };
+        groups.set(key, g);
+      }
+      if (r.outcome === 'rejected') {
+        g.row.rejected += 1;
+        continue;
+      }
+      g.row.signed += 1;
+      const d = r.edit_distance ?? 0;
+      if (d === 0) g.row.signedUnchanged += 1;
+      g.distances.push(d);
+      g.ratios.push(r.draft_chars > 0 ? d / r.draft_chars : 0);
+    }
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
+    return [...groups.values()].map((g) => ({ ...g.row, meanEditDistance: mean(g.distances), meanEditRatio: mean(g.ratios) }));
   }
 
   async getCheckpoint(name: string): Promise<string | undefined> {

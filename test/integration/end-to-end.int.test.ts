@@ -7,6 +7,7 @@ import { FIXTURE_PHI, LANDMARKS } from '../../src/demo/phantom.js';
 import { create, search } from '../harness/fhir-queries.js';
 import { regionMean } from '../harness/images.js';
 import { fixture, fixtures, serviceEnv, startPeers, type Peers } from '../harness/peers.js';
+import { problemsAgainst } from '../harness/profiles.js';
 import { startServe, waitForJobs, type ApiJob, type ServeProcess } from '../harness/serve-process.js';
 
 jest.setTimeout(120_000);
@@ -121,6 +122,21 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     expect(r!.imagingStudy).toEqual([{ reference: `ImagingStudy/${studyB.id}` }]);
     expect(r!.subject).toEqual(studyB.subject);
     expect(r!.code.coding![0]!.code).toBe('36554-4');
+  });
+
+  it('writes only resources that validate against the profiles in fhir-profiles/', async () => {
+    const checks: [string, string][] = [
+      ['DiagnosticReport', 'raddraft-draft-report'], ['Provenance', 'raddraft-ai-provenance'], ['Task', 'raddraft-review-task'],
+      ['Device', 'raddraft-ai-device'], ['DocumentReference', 'raddraft-prompt'],
+    ];
+    let checked = 0;
+    for (const [type, profile] of checks) {
+      for (const resource of await search(peers.fhir.url, `${type}?_count=100`)) {
+        expect({ id: `${type}/${resource.id}`, problems: problemsAgainst(resource, profile) }).toEqual({ id: `${type}/${resource.id}`, problems: [] });
+        checked++;
+      }
+    }
+    expect(checked).toBe(2 + 2 + 2 + 1 + 1);
   });
 
   it('lets other systems find the drafts with ordinary FHIR queries', async () => {

@@ -1,0 +1,176 @@
+// raddraft review pages: keyboard navigation, window/level and zoom, sign and reject.
+// Loaded as a file so the Content-Security-Policy can forbid inline script; all text is set with textContent.
+'use strict';
+
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '';
+
+  // Worklist: j/k to move, Enter or click to open.
+  const rows = Array.from(document.querySelectorAll('#worklist tbody tr'));
+  if (rows.length) {
+    let current = 0;
+    const select = (i) => {
+      rows[current]?.classList.remove('selected');
+      current = Math.max(0, Math.min(rows.length - 1, i));
+      rows[current].classList.add('selected');
+      rows[current].scrollIntoView({ block: 'nearest' });
+    };
+    select(0);
+    document.addEventListener('keydown', (e) => {
+      if (e.target instanceof HTMLInputElement) return;
+      if (e.key === 'j') select(current + 1);
+      else if (e.key === 'k') select(current - 1);
+      else if (e.key === 'Enter') location.href = rows[current].dataset.href;
+    });
+    rows.forEach((row) => row.addEventListener('click', (e) => {
+      if (!(e.target instanceof HTMLAnchorElement)) location.href = row.dataset.href;
+    }));
+  }
+
+  // Viewer: window/level with the arrow keys, zoom with +/- or the wheel, drag to pan, 0 to reset.
+  for (const fig of document.querySelectorAll('figure.viewer')) {
+    const img = fig.querySelector('img');
+    const label = fig.querySelector('.wl');
+    const initial = { center: Number(fig.dataset.center), width: Number(fig.dataset.width) };
+    const state = { center: initial.center, width: initial.width, zoom: 1, x: 0, y: 0 };
+    let timer;
+    const showWindow = () => {
+      if (Number.isFinite(state.center) && Number.isFinite(state.width)) {
+        label.textContent = `W ${Math.round(state.width)} / L ${Math.round(state.center)}`;
+      }
+    };
+    const reload = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        img.src = `${fig.dataset.src}?size=1600&wc=${state.center}&ww=${state.width}`;
+      }, 150);
+      showWindow();
+    };
+    const place = () => {
+      img.style.transform = `translate(${state.x}px, ${state.y}px) scale(${state.zoom})`;
+    };
+    showWindow();
+    fig.addEventListener('keydown', (e) => {
+      const step = Math.max(1, state.width * 0.05);
+      if (e.key === 'ArrowLeft') state.width = Math.max(1, state.width - step);
+      else if (e.key === 'ArrowRight') state.width += step;
+      else if (e.key === 'ArrowUp') state.center += step / 2;
+      else if (e.key === 'ArrowDown') state.center -= step / 2;
+      else if (e.key === '+' || e.key === '=') { state.zoom = Math.min(8, state.zoom * 1.25); place(); e.preventDefault(); return; }
+      else if (e.key === '-') { state.zoom = Math.max(1, state.zoom / 1.25); if (state.zoom === 1) { state.x = 0; state.y = 0; } place(); e.preventDefault(); return; }
+      else if (e.key === '0') { Object.assign(state, initial, { zoom: 1, x: 0, y: 0 }); place(); reload(); e.preventDefault(); return; }
+      else return;
+      e.preventDefault();
+      if (Number.isFinite(state.center)) reload();
+    });
+    fig.addEventListener('wheel', (e) => {
+      e.preventDefault();
+      state.zoom = Math.max(1, Math.min(8, state.zoom * (e.deltaY < 0 ? 1.15 : 1 / 1.15)));
+      if (state.zoom === 1) { state.x = 0; state.y = 0; }
+      place();
+    }, { passive: false });
+    let drag;
+    fig.addEventListener('pointerdown', (e) => { drag = { x: e.clientX - state.x, y: e.clientY - state.y }; fig.setPointerCapture(e.pointerId); });
+    fig.addEventListener('pointermove', (e) => { if (drag && state.zoom > 1) { state.x = e.clientX - drag.x; state.y = e.clientY - drag.y; place(); } });
+    fig.addEventListener('pointerup', () => { drag = undefined; });
+  }
+
+  // Draft editor: sign, reject, and never lose typed text.
+  const article = document.querySelector('article.report');
+  const form = document.getElementById('review-form');
+  if (!article || !form) return;
+  const id = article.dataset.report;
+  const version = article.dataset.version;
+  const findings = document.getElementById('findings');
+  const impression = document.getElementById('impression');
+  const outcome = document.getElementById('outcome');
+  const buttons = () => Array.from(form.querySelectorAll('button'));
+  const key = `raddraft:draft:${id}`;
+
+  const say = (text, kind) => {
+    outcome.textContent = text;
+    outcome.className = kind ?? '';
+  };
+
+  if (!findings.readOnly) {
+    const saved = localStorage.getItem(key);
+    if (saved) {
+      const { f, i } = JSON.parse(saved);
+      if (f !== findings.value || i !== impression.value) {
+        findings.value = f;
+        impression.value = i;
+        say('Your unsaved edits from earlier were restored.');
+      }
+    }
+    for (const area of [findings, impression]) {
+      area.addEventListener('input', () => localStorage.setItem(key, JSON.stringify({ f: findings.value, i: impression.value })));
+    }
+  }
+
+  async function post(action, body) {
+    buttons().forEach((b) => { b.disabled = true; });
+    try {
+      const res = await fetch(`/api/reports/${encodeURIComponent(id)}/${action}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: JSON.stringify(body),
+      });
+      const json = await res.json().catch(() => ({}));
+      if (res.ok) return json;
+      const text = json?.issue?.[0]?.diagnostics ?? `The server answered HTTP ${res.status}.`;
+      say(text, 'error');
+      buttons().forEach((b) => { b.disabled = false; });
+      return undefined;
+    } catch (err) {
+      say(`The request did not reach raddraft (${err.message}); your text is still here.`, 'error');
+      buttons().forEach((b) => { b.disabled = false; });
+      return undefined;
+    }
+  }
+
+  const finished = (message) => {
+    localStorage.removeItem(key);
+    findings.readOnly = true;
+    impression.readOnly = true;
+    form.querySelectorAll('.actions, #reject-box').forEach((el) => el.remove());
+    say(message, 'ok');
+    const back = document.createElement('a');
+    back.href = '/review';
+    back.textContent = ' Back to the worklist';
+    outcome.append(back);
+  };
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!impression.value.trim()) { say('Write an impression before signing.', 'error'); impression.focus(); return; }
+    const done = await post('sign', { findings: findings.value, impression: impression.value, version });
+    if (done) {
+      finished('Signed. The report is final.');
+      const banner = document.querySelector('.banner');
+      banner.className = 'banner final';
+      banner.textContent = 'SIGNED — AI-assisted report';
+    }
+  });
+
+  const rejectBox = document.getElementById('reject-box');
+  document.getElementById('reject')?.addEventListener('click', () => {
+    rejectBox.hidden = false;
+    document.getElementById('reason').focus();
+  });
+  document.getElementById('confirm-reject')?.addEventListener('click', async () => {
+    const reason = document.getElementById('reason').value.trim();
+    if (reason.length < 3) { say('Say briefly why the draft is rejected.', 'error'); return; }
+    const done = await post('reject', { reason, version });
+    if (done) {
+      finished('Rejected. The draft is cancelled and off the worklist.');
+      const banner = document.querySelector('.banner');
+      banner.className = 'banner cancelled';
+      banner.textContent = 'This draft is cancelled';
+    }
+  });
+
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey && e.key === 'Enter' && document.getElementById('sign')) { e.preventDefault(); form.requestSubmit(); }
+    if (e.ctrlKey && e.shiftKey && e.key === 'Backspace') { e.preventDefault(); document.getElementById('reject')?.click(); }
+  });
+})();

@@ -1,0 +1,67 @@
+import type { Job } from '../../jobs/job-store.js';
+import type { ReviewedDraft } from '../../fhir/sign.js';
+import { html, type Html } from './html.js';
+
+export interface ReportView {
+  draft: ReviewedDraft;
+  job: Job | undefined;
+  patient: string;
+  canSign: boolean;
+}
+
+function images(view: ReportView): Html {
+  const { job, draft } = view;
+  if (!job?.views?.length) {
+    return html`<p class="message">The images cannot be shown: this raddraft has no record of which instances were drafted from.</p>`;
+  }
+  return html`${job.views.map((v, i) => {
+    const rendered = job.images?.find((img) => img.sopUid === v.sopUid);
+    const src = `/review/images/${draft.studyUid}/${v.seriesUid}/${v.sopUid}`;
+    return html`<figure class="viewer" tabindex="0" data-src="${src}" data-center="${rendered?.window.center ?? ''}" data-width="${rendered?.window.width ?? ''}">
+<img src="${src}?size=1600" alt="image ${i + 1}: ${v.view.toLowerCase()} view" draggable="false">
+<figcaption>${i + 1}: ${v.view} <span class="wl"></span></figcaption></figure>`;
+  })}
+<p class="keys">Image: <kbd>←</kbd>/<kbd>→</kbd> window width, <kbd>↑</kbd>/<kbd>↓</kbd> level, <kbd>+</kbd>/<kbd>−</kbd> zoom, <kbd>0</kbd> reset; drag to move when zoomed.</p>`;
+}
+
+export function reportPage(view: ReportView): Html {
+  const { draft } = view;
+  const r = draft.report;
+  const status = r.status;
+  const flags = view.job?.draft?.flags ?? [];
+  const editable = status === 'preliminary' && view.canSign;
+  return html`<article class="report" data-report="${r.id}" data-version="${r.meta?.versionId ?? ''}">
+<div class="banner ${status === 'preliminary' ? 'draft' : status}" role="note">${status === 'preliminary'
+    ? 'AI-GENERATED DRAFT — NOT REVIEWED BY A RADIOLOGIST'
+    : status === 'final' ? 'SIGNED — AI-assisted report' : `This draft is ${status}`}</div>
+<dl class="facts">
+<dt>Patient</dt><dd>${view.patient}</dd>
+<dt>Study</dt><dd>${r.effectiveDateTime?.replace('T', ' ').slice(0, 16) ?? 'date unknown'} · ${r.code.coding?.[0]?.display ?? ''}</dd>
+<dt>Drafted by</dt><dd>${draft.model} · prompt ${draft.promptVersion} · ${r.issued?.replace('T', ' ').slice(0, 16) ?? ''}</dd>
+</dl>
+${flags.length ? html`<ul class="flags" aria-label="Safety flags">${flags.map((f) => html`<li>${f}</li>`)}</ul>` : ''}
+<div class="workspace">
+<section class="images" aria-label="Images">${images(view)}</section>
+<section class="editor" aria-label="Draft">
+<form id="review-form" autocomplete="off">
+<label for="findings">Findings</label>
+<textarea id="findings" name="findings" rows="12" ${editable ? '' : html`readonly`}>${draft.findings}</textarea>
+<label for="impression">Impression</label>
+<textarea id="impression" name="impression" rows="5" ${editable ? '' : html`readonly`}>${draft.impression}</textarea>
+<div id="outcome" role="alert" aria-live="assertive"></div>
+${editable
+    ? html`<div class="actions">
+<button type="submit" id="sign" class="sign" title="Ctrl+Enter">Sign report <kbd>Ctrl+Enter</kbd></button>
+<button type="button" id="reject" class="reject" title="Ctrl+Shift+Backspace">Reject draft…</button>
+</div>
+<div id="reject-box" hidden>
+<label for="reason">Why is this draft rejected?</label>
+<textarea id="reason" rows="2"></textarea>
+<button type="button" id="confirm-reject" class="reject">Reject</button>
+</div>`
+    : html`<p class="message">${status !== 'preliminary' ? `This report is ${status}; it can no longer be changed here.` : 'You can read this draft but not sign it.'}</p>`}
+</form>
+</section>
+</div>
+</article>`;
+}

@@ -1,0 +1,182 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { Router, type Request, type Response } from 'express';
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { Patient } from '@medplum/fhirtypes';
+import type { FhirGateway } from '../fhir/client.js';
+import { readDraft, rejectDraft, signDraft, type ReviewedDraft } from '../fhir/sign.js';
+import { OperationOutcomeError } from '../http/errors.js';
+import type { JobStore } from '../jobs/job-store.js';
+import type { Logger } from '../log.js';
+import type { ReviewAuth } from './auth.js';
+import type { OidcLogin } from './oidc.js';
+import { layout, type PageContext } from './pages/layout.js';
+import { reportPage } from './pages/report.js';
+import { messagePage, qualityPage, worklistPage } from './pages/worklist.js';
+import type { SessionData } from './session.js';
+import type { ViewerImages } from './viewer-images.js';
+import { loadWorklist } from './worklist.js';
+
+const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'public');
+
+const ajv = new Ajv({ allErrors: true });
+const validateSign = ajv.compile<{ findings: string; impression: string; version: string }>({
+  type: 'object',
+  properties: {
+    findings: { type: 'string', maxLength: 20_000 },
+    impression: { type: 'string', minLength: 1, maxLength: 20_000 },
+    version: { type: 'string', minLength: 1, maxLength: 64 },
+  },
+  required: ['findings', 'impression', 'version'],
+  additionalProperties: false,
+});
+const validateReject = ajv.compile<{ reason: string; version: string }>({
+  type: 'object',
+  properties: { reason: { type: 'string', minLength: 3, maxLength: 2000 }, version: { type: 'string', minLength: 1, maxLength: 64 } },
+  required: ['reason', 'version'],
+  additionalProperties: false,
+});
+
+function bodyOrThrow<T>(validate: ValidateFunction<T>, body: unknown): T {
+  if (validate(body)) return body;
+  const problems = (validate.errors ?? []).map((e) => `${e.instancePath || 'body'} ${e.message ?? 'is invalid'}`.replace(/^\//, ''));
+  throw new OperationOutcomeError(400, 'invalid', `the request body is not valid: ${problems.join('; ')}`);
+}
+
+const PAGE_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+};
+
+export interface ReviewDeps {
+  fhir: FhirGateway;
+  store: JobStore;
+  auth: ReviewAuth;
+  oidc: OidcLogin | undefined;
+  images: ViewerImages;
+  log: Logger;
+}
+
+function number(value: unknown): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+async function patientLabel(fhir: FhirGateway, draft: ReviewedDraft): Promise<string> {
+  const subject = draft.report.subject;
+  if (subject?.reference?.startsWith('Patient/')) {
+    const p = await fhir.read<Patient>('Patient', subject.reference.slice('Patient/'.length)).catch(() => undefined);
+    const name = p?.name?.[0];
+    const text = name?.text ?? [name?.family, ...(name?.given ?? [])].filter(Boolean).join(', ');
+    const id = p?.identifier?.[0]?.value;
+    return [text || undefined, id ? `ID ${id}` : undefined].filter(Boolean).join(' · ') || subject.reference;
+  }
+  return subject?.identifier?.value ? `ID ${subject.identifier.value} (no Patient record)` : '(no patient)';
+}
+
+/** The review pages and the sign/reject API. */
+export function reviewRouter(deps: ReviewDeps): Router {
+  const { fhir, store, auth, log } = deps;
+  const router = Router();
+
+  router.use('/review', (_req, res, next) => {
+    res.set(PAGE_HEADERS);
+    next();
+  });
+  router.use('/review/static', express.static(PUBLIC_DIR, { index: false, maxAge: '1h' }));
+
+  const context = (session: SessionData, title: string): PageContext => ({
+    title,
+    csrf: session.csrf,
+    user: session.name ?? session.practitioner,
+    localNotice: auth.auth
+      ? undefined
+      : `No sign-in is configured: these pages are served only on this machine${session.practitioner ? `, and you sign as ${session.practitioner}` : ' and are read-only (set RADDRAFT_LOCAL_REVIEWER to sign)'}.`,
+    canSign: !!session.practitioner,
+  });
+
+  /** Runs a page handler for a permitted session, or answers the refusal as a page. */
+  const page = (title: string, build: (req: Request, session: SessionData) => Promise<ReturnType<typeof layout> | string>) =>
+    async (req: Request, res: Response) => {
+      const access = await auth.forPage(req, res);
+      if (!access) return;
+      if ('status' in access) {
+        const ctx: PageContext = { title: 'Not available', csrf: '', user: undefined, localNotice: undefined, canSign: false };
+        res.status(access.status).type('html').send(layout(ctx, messagePage('Not available here', access.reason)).value);
+        return;
+      }
+      const body = await build(req, access);
+      res.type('html').send(typeof body === 'string' ? body : body.value);
+    };
+
+  if (deps.oidc) {
+    const oidc = deps.oidc;
+    router.get('/review/login', (req, res) => oidc.start(req, res));
+    router.get('/review/callback', (req, res) => oidc.callback(req, res));
+  }
+
+  router.get('/review', page('Worklist', async (req, session) => {
+    const filter = {
+      ...(typeof req.query.from === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(req.query.from) ? { from: req.query.from } : {}),
+      ...(typeof req.query.to === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(req.query.to) ? { to: req.query.to } : {}),
+      ...(req.query.flagged === '1' ? { flagged: true } : {}),
+    };
+    const rows = await loadWorklist(fhir, store, filter);
+    return layout(context(session, 'Worklist'), worklistPage(rows, filter));
+  }));
+
+  router.get('/review/quality', page('Quality', async (_req, session) => layout(context(session, 'Quality'), qualityPage(await store.qualitySummary()))));
+
+  router.get('/review/images/:study/:series/:sop', async (req, res) => {
+    const access = await auth.forPage(req, res);
+    if (!access) return;
+    if ('status' in access) throw new OperationOutcomeError(access.status, 'security', access.reason);
+    const size = Math.min(2048, Math.max(64, number(req.query.size) ?? 1024));
+    const center = number(req.query.wc);
+    const width = number(req.query.ww);
+    const png = await deps.images.png(
+      { study: req.params.study, series: req.params.series, sop: req.params.sop },
+      { size, ...(center !== undefined ? { center } : {}), ...(width !== undefined ? { width } : {}) },
+    );
+    res.set('Cache-Control', 'private, max-age=300').type('png').send(png);
+  });
+
+  router.get('/review/:id', page('Draft', async (req, session) => {
+    const draft = await readDraft(fhir, String(req.params.id));
+    const job = await store.findByStudy(draft.studyUid);
+    const view = { draft, job, patient: await patientLabel(fhir, draft), canSign: !!session.practitioner };
+    return layout(context(session, 'Draft'), reportPage(view));
+  }));
+
+  router.post('/api/reports/:id/sign', async (req, res) => {
+    const signer = await auth.forChange(req);
+    const edit = bodyOrThrow(validateSign, req.body);
+    const id = req.params.id;
+    const outcome = await signDraft(fhir, id, edit, signer);
+    await store.recordReview({
+      reportRef: outcome.reportRef, studyUid: outcome.draft.studyUid, model: outcome.draft.model, promptVersion: outcome.draft.promptVersion,
+      outcome: 'signed', editDistance: outcome.editDistance, draftChars: outcome.draftChars, finalChars: outcome.finalChars,
+      signer: signer.reference, at: Date.now(),
+    });
+    log.info({ reportRef: outcome.reportRef, studyUid: outcome.draft.studyUid, signer: signer.reference, editDistance: outcome.editDistance }, 'draft signed');
+    res.json({ reportRef: outcome.reportRef, status: 'final', version: outcome.version, editDistance: outcome.editDistance });
+  });
+
+  router.post('/api/reports/:id/reject', async (req, res) => {
+    const signer = await auth.forChange(req);
+    const decision = bodyOrThrow(validateReject, req.body);
+    const outcome = await rejectDraft(fhir, req.params.id, decision, signer);
+    await store.recordReview({
+      reportRef: outcome.reportRef, studyUid: outcome.draft.studyUid, model: outcome.draft.model, promptVersion: outcome.draft.promptVersion,
+      outcome: 'rejected', editDistance: undefined, draftChars: (outcome.draft.findings + outcome.draft.impression).length, finalChars: undefined,
+      signer: signer.reference, at: Date.now(),
+    });
+    log.info({ reportRef: outcome.reportRef, studyUid: outcome.draft.studyUid, signer: signer.reference }, 'draft rejected');
+    res.json({ reportRef: outcome.reportRef, status: 'cancelled' });
+  });
+
+  return router;
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { validateResource } from '@medplum/core';
+import type { DiagnosticReport, Resource } from '@medplum/fhirtypes';
+import { PROFILES, structureDefinition } from '../fhir-profiles/build.js';
+import { indexFhirDefinitions } from '../src/demo/fhir-server.js';
+import { exampleFiles, problemsAgainst, PROFILE_DIR } from './harness/profiles.js';
+
+const read = <T>(file: string) => JSON.parse(readFileSync(file, 'utf8')) as T;
+
+describe('fhir-profiles', () => {
+  it.each(PROFILES.map((p) => p.id))('StructureDefinition-%s.json is what build.ts makes', (id) => {
+    const committed = read<unknown>(path.join(PROFILE_DIR, `StructureDefinition-${id}.json`));
+    expect(committed).toEqual(JSON.parse(JSON.stringify(structureDefinition(PROFILES.find((p) => p.id === id)!))));
+  });
+
+  it.each(exampleFiles().map((f) => [path.basename(f), f]))('example %s validates against its profile', (_name, file) => {
+    const resource = read<Resource & { meta: { profile: string[] } }>(file);
+    const profileId = resource.meta.profile[0]!.split('/').pop()!;
+    expect(problemsAgainst(resource, profileId)).toEqual([]);
+  });
+
+  // Medplum's validator reports the first unmet invariant of an element, so each fault is tried on its own.
+  const draft = read<DiagnosticReport>(path.join(PROFILE_DIR, 'examples', 'DiagnosticReport-raddraft-draft-report.json'));
+  it.each([
+    ['its AI label', { meta: { ...draft.meta, security: [] } }, 'Constraint rdr-1 not met: Carries the AIAST (Artificial Intelligence asserted) security label at DiagnosticReport'],
+    ['its review tag', { meta: { ...draft.meta, tag: [] } }, 'Constraint rdr-7 not met: Tagged as requiring radiologist review at DiagnosticReport'],
+    ['its banner', { presentedForm: [{ ...draft.presentedForm![0]!, title: 'Chest X-ray report' }] }, 'Constraint rdr-9 not met: The attached text report is titled as an AI-generated draft at DiagnosticReport'],
+    ['its preliminary status', { status: 'final' }, 'Value did not match expected pattern at DiagnosticReport.status'],
+    ['its subject', { subject: undefined }, 'Missing required property at DiagnosticReport.subject'],
+    ['nothing, but names a signer', { resultsInterpreter: [{ reference: 'Practitioner/x' }] }, 'Invalid number of values: expected 0..0, but found 1 at DiagnosticReport.resultsInterpreter'],
+  ])('refuses a draft that has lost %s', (_what, change, problem) => {
+    const broken = JSON.parse(JSON.stringify({ ...draft, ...change })) as DiagnosticReport;
+    expect(problemsAgainst(broken, 'raddraft-draft-report')).toContain(problem);
+  });
+
+  it('refuses a signed report without a signer, or still tagged for review', () => {
+    const signed = read<DiagnosticReport>(path.join(PROFILE_DIR, 'examples', 'DiagnosticReport-raddraft-signed-report.json'));
+    const { resultsInterpreter: _signer, ...unsigned } = signed;
+    expect(problemsAgainst(unsigned as DiagnosticReport, 'raddraft-signed-report').join('\n')).toContain('Missing required property at DiagnosticReport.resultsInterpreter');
+    const tagged = { ...signed, meta: { ...signed.meta, tag: [{ system: 'https://raddraft.dev/fhir/CodeSystem/workflow', code: 'review-required' }] } };
+    expect(problemsAgainst(tagged, 'raddraft-signed-report').join('\n')).toContain('Constraint rsr-7 not met');
+  });
+
+  it('states in a CapabilityStatement what raddraft needs from the server, and it is valid FHIR', () => {
+    indexFhirDefinitions();
+    const cs = read<Resource>(path.join(PROFILE_DIR, 'CapabilityStatement-raddraft.json'));
+    expect(validateResource(cs).filter((i) => i.severity === 'error')).toEqual([]);
+  });
+});
