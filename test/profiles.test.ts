@@ -7,22 +7,22 @@ import { PROFILES, structureDefinition } from '../fhir-profiles/build.js';
 import { indexFhirDefinitions } from '../src/demo/fhir-server.js';
 import { exampleFiles, problemsAgainst, PROFILE_DIR } from './harness/profiles.js';
 
-const read = <T>(file: string) => JSON.parse(readFileSync(file, 'utf8')) as T;
+const read = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'));
 
 describe('fhir-profiles', () => {
   it.each(PROFILES.map((p) => p.id))('StructureDefinition-%s.json is what build.ts makes', (id) => {
-    const committed = read<unknown>(path.join(PROFILE_DIR, `StructureDefinition-${id}.json`));
+    const committed = read(path.join(PROFILE_DIR, `StructureDefinition-${id}.json`));
     expect(committed).toEqual(JSON.parse(JSON.stringify(structureDefinition(PROFILES.find((p) => p.id === id)!))));
   });
 
   it.each(exampleFiles().map((f) => [path.basename(f), f]))('example %s validates against its profile', (_name, file) => {
-    const resource = read<Resource & { meta: { profile: string[] } }>(file);
+    const resource = read(file) as Resource & { meta: { profile: string[] } };
     const profileId = resource.meta.profile[0]!.split('/').pop()!;
     expect(problemsAgainst(resource, profileId)).toEqual([]);
   });
 
   // Medplum's validator reports the first unmet invariant of an element, so each fault is tried on its own.
-  const draft = read<DiagnosticReport>(path.join(PROFILE_DIR, 'examples', 'DiagnosticReport-raddraft-draft-report.json'));
+  const draft = read(path.join(PROFILE_DIR, 'examples', 'DiagnosticReport-raddraft-draft-report.json')) as DiagnosticReport;
   it.each([
     ['its AI label', { meta: { ...draft.meta, security: [] } }, 'Constraint rdr-1 not met: Carries the AIAST (Artificial Intelligence asserted) security label at DiagnosticReport'],
     ['its review tag', { meta: { ...draft.meta, tag: [] } }, 'Constraint rdr-7 not met: Tagged as requiring radiologist review at DiagnosticReport'],
@@ -36,7 +36,7 @@ describe('fhir-profiles', () => {
   });
 
   it('refuses a signed report without a signer, or still tagged for review', () => {
-    const signed = read<DiagnosticReport>(path.join(PROFILE_DIR, 'examples', 'DiagnosticReport-raddraft-signed-report.json'));
+    const signed = read(path.join(PROFILE_DIR, 'examples', 'DiagnosticReport-raddraft-signed-report.json')) as DiagnosticReport;
     const { resultsInterpreter: _signer, ...unsigned } = signed;
     expect(problemsAgainst(unsigned as DiagnosticReport, 'raddraft-signed-report').join('\n')).toContain('Missing required property at DiagnosticReport.resultsInterpreter');
     const tagged = { ...signed, meta: { ...signed.meta, tag: [{ system: 'https://raddraft.dev/fhir/CodeSystem/workflow', code: 'review-required' }] } };
@@ -45,7 +45,7 @@ describe('fhir-profiles', () => {
 
   it('states in a CapabilityStatement what raddraft needs from the server, and it is valid FHIR', () => {
     indexFhirDefinitions();
-    const cs = read<Resource>(path.join(PROFILE_DIR, 'CapabilityStatement-raddraft.json'));
+    const cs = read(path.join(PROFILE_DIR, 'CapabilityStatement-raddraft.json')) as Resource;
     expect(validateResource(cs).filter((i) => i.severity === 'error')).toEqual([]);
   });
 });

@@ -41,7 +41,8 @@ export async function startIdentityProvider(opts: { redirectUri: string; fhirUse
     pkce: { required: () => true },
     features: { devInteractions: { enabled: true } },
   });
-  const server: Server = createServer({ key: await readFile(key), cert: await readFile(cert) }, provider.callback());
+  const handler = provider.callback();
+  const server: Server = createServer({ key: await readFile(key), cert: await readFile(cert) }, (req, res) => void handler(req, res));
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     issuer,
