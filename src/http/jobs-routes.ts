@@ -55,6 +55,10 @@ export function jobsRouter(store: JobStore, onRetry: () => void = () => undefine
     res.json({ ...jobView(job, true), events: await store.events(job.id) });
   });
 
+  router.get('/api/quality', async (_req, res) => {
+    res.json({ byModel: await store.qualitySummary() });
+  });
+
   router.post('/api/jobs/:id/retry', async (req, res) => {
     const job = await store.get(req.params.id);
     if (!job) throw new OperationOutcomeError(404, 'not-found', `no job with id ${req.params.id}`);
