@@ -1,25 +1,33 @@
 # raddraft — quick start: `make demo`, `make test`.
 SHELL := /bin/bash
 APT_PACKAGES := orthanc orthanc-dicomweb dcmtk
+TEST_APT_PACKAGES := chromium openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps build fixtures lint typecheck clean
+.PHONY: demo test deps test-deps build fixtures lint typecheck clean
 
 demo: deps node_modules/.stamp build fixtures
 	node dist/cli.js demo
 
-test: deps node_modules/.stamp fixtures
+test: deps test-deps node_modules/.stamp fixtures
 	npm run typecheck
 	npm run lint
 	npm test
 
-## Debian packages the demo and the tests run against (Orthanc with DICOMweb, DCMTK).
-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+## Debian packages the demo and the tests run against (Orthanc with DICOMweb, DCMTK), and the browser tests' Chromium.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages: $$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+test-deps:
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund

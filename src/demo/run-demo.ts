@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { startFhirServer } from './fhir-server.js';
 import { startLingshuStandIn } from './lingshu-standin.js';
 import { startOrthanc } from './orthanc.js';
-import { writeFixtureStudies, type WrittenStudy } from './phantom.js';
+import { FIXTURE_STUDIES, writeFixtureStudies, type WrittenStudy } from './phantom.js';
 import { freePort, waitFor } from './ports.js';
 import { stowFiles } from './stow.js';
 
@@ -42,6 +42,26 @@ async function demoRadiologist(fhirUrl: string): Promise<string> {
   const created = (await res.json()) as { id?: string };
   if (!res.ok || !created.id) throw new Error(`the demo FHIR server did not create the demo radiologist (HTTP ${res.status})`);
   return `Practitioner/${created.id}`;
+}
+
+/** Patient records for the samples' invented patients, so the worklist shows names as a hospital's would. */
+async function demoPatients(fhirUrl: string): Promise<void> {
+  for (const s of FIXTURE_STUDIES) {
+    const [family = '', given = ''] = s.patient.name.split('^');
+    const title = (w: string) => w.charAt(0) + w.slice(1).toLowerCase();
+    const b = s.patient.birthDate;
+    await fetch(`${fhirUrl}/Patient`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({
+        resourceType: 'Patient',
+        identifier: [{ value: s.patient.id }],
+        name: [{ family: title(family), given: [title(given)] }],
+        birthDate: `${b.slice(0, 4)}-${b.slice(4, 6)}-${b.slice(6, 8)}`,
+        gender: s.patient.sex === 'F' ? 'female' : 'male',
+      }),
+    });
+  }
 }
 
 /** Peak resident set size of a process in MiB, from /proc (Linux). */
@@ -98,6 +118,7 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
     }
 
     const reviewer = await demoRadiologist(fhir.url);
+    await demoPatients(fhir.url);
     const port = Number(process.env.RADDRAFT_PORT ?? 8080);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
