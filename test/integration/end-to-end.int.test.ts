@@ -146,6 +146,8 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     expect(await search(peers.fhir.url, `DiagnosticReport?_security=${encodeURIComponent('http://terminology.hl7.org/CodeSystem/v3-ObservationValue|AIAST-NOT')}`)).toHaveLength(0);
     const tasks = await search<Task>(peers.fhir.url, 'Task?code=approve&status=requested');
     expect(tasks).toHaveLength(2);
+    const forPatient = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?subject=Patient/${patientA.id}&status=preliminary`);
+    expect(forPatient).toHaveLength(1);
   });
 
   it('sends the MONOCHROME1 study to the model with dark lungs', async () => {
