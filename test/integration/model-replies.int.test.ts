@@ -41,6 +41,14 @@ describe('model replies without Findings or Impression', () => {
     expect(reports).toHaveLength(1);
     expect(reports[0]!.conclusion).toBe('No acute cardiopulmonary process.');
     expect(serve.output()).toContain('model call gave no usable draft');
+    // No Patient, ImagingStudy or ServiceRequest exists on this FHIR server: the report still posts, and the job says how it was linked.
+    const job = jobs.find((j) => j.studyInstanceUid === study.studyUid)!;
+    const detail = (await (await serve.api(`/api/jobs/${job.id}`)).json()) as { events: { to: string; note?: string }[] };
+    const posted = detail.events.find((e) => e.to === 'posted')!.note!;
+    expect(posted).toContain('imagingStudy: no ImagingStudy resource; logical reference used');
+    expect(posted).toContain('subject: no Patient found; logical reference used');
+    expect(posted).toContain('basedOn: no ServiceRequest found; logical reference used');
+    expect(reports[0]!.subject).toMatchObject({ identifier: { value: 'RDX-PHI-100123' } });
   });
 
   it('posts nothing when every reply is garbage, and records the job as failed with the reason', async () => {

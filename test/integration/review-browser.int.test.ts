@@ -103,6 +103,11 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
     expect(await page.locator('#worklist tbody tr').count()).toBe(3);
     expect(await page.textContent('header .user')).toBe('Dr Ada Example');
     await screenshot(page, 'worklist');
+    for (const [query, rows] of [['from=2026-03-02', 0], ['to=2026-03-01', 3], ['flagged=1', 0]] as const) {
+      await page.goto(`${base}/review?${query}`);
+      expect({ query, rows: await page.locator('#worklist tbody tr').count() }).toEqual({ query, rows });
+    }
+    await page.goto(`${base}/review`);
 
     await page.click(`a[href="/review/${reportIdOf(paLat.studyUid)}"]`);
     await page.waitForSelector('figure.viewer img');
@@ -193,6 +198,11 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
     expect(report!.status).toBe('cancelled');
     const [task] = await search<Task>(peers.fhir.url, `Task?focus=DiagnosticReport/${id}`);
     expect(task).toMatchObject({ status: 'rejected', statusReason: { text: 'Rotated film; repeat the study.' } });
+    await page.goto(`${base}/review/quality`);
+    const cells = await page.locator('table.quality tbody tr td').allTextContents();
+    expect(cells.slice(0, 3)).toEqual(['lingshu-medical-mllm/Lingshu-7B', 'medevalkit-report-1', '1']);
+    expect(cells[6]).toBe('1 (50 %)');
+    await screenshot(page, 'quality');
     await page.close();
   });
 });
