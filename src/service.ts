@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Router } from 'express';
+import { clinicalContextSource } from './clinical-context-source.js';
 import type { Config } from './config/load.js';
 import { ConfigError } from './config/load.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
@@ -41,17 +42,17 @@ export async function openStore(config: Config): Promise<JobStore> {
 export interface ComponentOptions {
   /** Lease length; shorter in tests that kill the process. */
   leaseMs?: number;
-  modelRetryBaseMs?: number;
 }
 
 export async function openComponents(config: Config, log: Logger, options: ComponentOptions = {}): Promise<Components> {
   const store = await openStore(config);
   const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth });
   const fhir = new FhirGateway(config.fhir);
-  const lingshu = new LingshuClient(config.lingshu, log, options.modelRetryBaseMs !== undefined ? { retryBaseMs: options.modelRetryBaseMs } : {});
+  const lingshu = new LingshuClient(config.lingshu, log);
   const pipeline = new Pipeline({
     store, dicomweb, lingshu, fhir, dataDir: config.dataDir, software: SOFTWARE,
     modelEndpoint: config.lingshu.url, modelName: config.lingshu.model,
+    ...(config.lingshu.prompt === 'clinical-context' ? { clinicalContext: clinicalContextSource(dicomweb, fhir) } : {}),
   });
   const runner = new JobRunner(store, pipeline, log, {
     workers: config.workers,

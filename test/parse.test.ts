@@ -7,12 +7,13 @@ describe('parseReport', () => {
       findings: 'Lungs are clear. Heart size normal.',
       impression: 'No acute disease.',
       missing: [],
+      repetitionCut: false,
     });
   });
 
   it('reads markdown headings, bold labels, plural and upper-case labels, and ignores a preamble', () => {
     const reply = 'Here is the report for the given images.\n\n## FINDINGS\n- Lungs are clear.\n- No effusion.\n\n**Impressions:** Normal chest.';
-    expect(parseReport(reply)).toEqual({ findings: '- Lungs are clear.\n- No effusion.', impression: 'Normal chest.', missing: [] });
+    expect(parseReport(reply)).toEqual({ findings: '- Lungs are clear.\n- No effusion.', impression: 'Normal chest.', missing: [], repetitionCut: false });
   });
 
   it('takes "Conclusion" as the impression', () => {
@@ -30,7 +31,23 @@ describe('parseReport', () => {
       findings: '',
       impression: 'No acute cardiopulmonary process.',
       missing: ['findings'],
+      repetitionCut: false,
     });
+  });
+
+  it('cuts a repetition loop at the first repeat', () => {
+    const r = parseReport('Findings: Heart is normal. Lungs are clear. Lungs are clear. Lungs are clear. Lungs are clear.\nImpression: Normal.');
+    expect(r).toMatchObject({ findings: 'Heart is normal. Lungs are clear.', repetitionCut: true });
+  });
+
+  it('keeps a repeated phrase that is not a loop', () => {
+    const r = parseReport('Findings: No effusion. No pneumothorax. Heart normal. No effusion on the left.\nImpression: Normal.');
+    expect(r).toMatchObject({ findings: 'No effusion. No pneumothorax. Heart normal. No effusion on the left.', repetitionCut: false });
+  });
+
+  it('reads bulleted sections with a bold heading and a colon outside the bold', () => {
+    const r = parseReport('**Findings**:\n* Heart size normal.\n* No consolidation.\n\n**Impression**:\n1. No acute disease.');
+    expect(r).toMatchObject({ findings: '* Heart size normal.\n* No consolidation.', impression: '1. No acute disease.' });
   });
 
   it.each([

@@ -22,6 +22,10 @@ export interface Config {
     readonly apiKey: string | undefined;
     readonly timeoutMs: number;
     readonly maxInFlight: number;
+    readonly prompt: 'medevalkit' | 'clinical-context';
+    readonly structuredOutput: boolean;
+    readonly safety: 'flag' | 'strip';
+    readonly language: string;
   };
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
@@ -232,6 +236,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
       apiKey: v.RADDRAFT_LINGSHU_API_KEY === undefined ? undefined : str('RADDRAFT_LINGSHU_API_KEY'),
       timeoutMs: int('RADDRAFT_MODEL_TIMEOUT_SECONDS') * 1000,
       maxInFlight: int('RADDRAFT_MAX_IN_FLIGHT'),
+      prompt: str('RADDRAFT_PROMPT') === 'clinical-context' ? 'clinical-context' : 'medevalkit',
+      structuredOutput: str('RADDRAFT_STRUCTURED_OUTPUT') === 'on',
+      safety: str('RADDRAFT_SAFETY') === 'strip' ? 'strip' : 'flag',
+      language: str('RADDRAFT_REPORT_LANGUAGE'),
     },
     dataDir: path.resolve(str('RADDRAFT_DATA_DIR')),
     databaseUrl: v.RADDRAFT_DATABASE_URL === undefined ? undefined : str('RADDRAFT_DATABASE_URL'),

@@ -48,6 +48,25 @@ export const settings = {
     type: 'string', minLength: 1, 'x-secret': true, description: 'bearer key for the model endpoint',
     examples: ['sk-local-123'],
   },
+  RADDRAFT_PROMPT: {
+    type: 'string', pattern: '^(medevalkit|clinical-context)$', default: 'medevalkit',
+    description: 'prompt: MedEvalKit\'s (as Lingshu was evaluated) or with clinical context', examples: ['medevalkit'],
+    'x-fault': 'is not medevalkit or clinical-context',
+  },
+  RADDRAFT_STRUCTURED_OUTPUT: {
+    type: 'string', pattern: '^(off|on)$', default: 'off',
+    description: 'ask vLLM for JSON {findings, impression} (structured_outputs / guided_json)', examples: ['off'],
+    'x-fault': 'is not off or on',
+  },
+  RADDRAFT_SAFETY: {
+    type: 'string', pattern: '^(flag|strip)$', default: 'flag',
+    description: 'flag sentences citing a prior exam or a view not sent, or strip them', examples: ['flag'],
+    'x-fault': 'is not flag or strip',
+  },
+  RADDRAFT_REPORT_LANGUAGE: {
+    type: 'string', pattern: '^[a-z]{2}$', default: 'en', description: 'language the drafts must be in (ISO 639-1)',
+    examples: ['en'], 'x-fault': 'is not a two-letter ISO 639-1 code',
+  },
   RADDRAFT_DATA_DIR: {
     type: 'string', minLength: 1, default: './data', description: 'SQLite job store and image cache',
     examples: ['/var/lib/raddraft'],
@@ -80,7 +99,8 @@ export const settings = {
     examples: [8],
   },
   RADDRAFT_WORKERS: {
-    type: 'integer', minimum: 1, maximum: 64, default: 4, description: 'studies processed at once', examples: [4],
+    type: 'integer', minimum: 1, maximum: 256, default: 16,
+    description: 'studies processed at once (rendering is further limited to one per CPU core)', examples: [16],
   },
   RADDRAFT_MAX_ATTEMPTS: {
     type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'attempts before a job is dead',

@@ -1,18 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { listen } from '../http/listen.js';
-import express from 'express';
+import express, { type Response } from 'express';
 import sharp from 'sharp';
+import { listen } from '../http/listen.js';
 
 /**
  * An OpenAI-compatible stand-in for Lingshu served by vLLM, for the demo and the tests (no GPU or weights here).
  * It checks each request as the real server would see it — images decodable, sides multiples of 28, at most four
- * images, the report prompt with `<image_N>: ` labels — and answers in Lingshu's "Findings: … Impression: …" form.
- * Tests can script it to be slow, fail or answer garbage.
+ * images, the report prompt with `<image_N>: ` labels — and answers in Lingshu's "Findings: … Impression: …" form
+ * (or JSON when structured output is asked for). Tests can script it to be slow, fail, answer garbage, go down, or
+ * behave like vLLM's continuous batching: latency rising with the requests in flight, and 429 above a limit.
  */
 export type Behaviour =
   | { kind: 'report'; text?: string; delayMs?: number }
   | { kind: 'garbage'; text?: string; delayMs?: number }
-  | { kind: 'error'; status: number; delayMs?: number };
+  | { kind: 'error'; status: number; delayMs?: number; retryAfterSeconds?: number };
 
 export interface ReceivedImage {
   mime: string;
@@ -26,10 +27,21 @@ export interface ReceivedRequest {
   model: string;
   temperature: unknown;
   maxTokens: unknown;
+  structured: boolean;
   texts: string[];
   images: ReceivedImage[];
+  /** Requests in flight when this one arrived, itself included. */
+  inFlight: number;
   rejected: string | undefined;
-  answered: Behaviour['kind'];
+  answered: Behaviour['kind'] | 'overloaded' | 'outage';
+}
+
+/** vLLM-like batching: each request takes baseMs + perRequestMs × (requests in flight); above maxConcurrent, 429. */
+export interface BatchingModel {
+  maxConcurrent: number;
+  baseMs: number;
+  perRequestMs: number;
+  retryAfterSeconds?: number;
 }
 
 export const STANDIN_REPORT =
@@ -47,6 +59,15 @@ export interface LingshuStandIn {
   /** Behaviours for the next requests, in order; afterwards the default applies. */
   script(...behaviours: Behaviour[]): void;
   setDefault(behaviour: Behaviour): void;
+  /** Continuous-batching behaviour (undefined: answer at once, without limit). */
+  batching(model: BatchingModel | undefined): void;
+  /** Until `untilMs` (epoch), answer every request with 503, or drop its connection. */
+  outage(kind: '503' | 'drop', untilMs: number): void;
+  /** Trickle each response body over `ms` (a slow stream). */
+  slowBody(ms: number): void;
+  /** Answer 400 to requests asking for structured output, as a server without it does. */
+  rejectStructured(reject: boolean): void;
+  readonly maxInFlightSeen: number;
   stop(): Promise<void>;
 }
 
@@ -100,11 +121,23 @@ async function checkRequest(body: unknown, model: string, record: ReceivedReques
   return undefined;
 }
 
+/** "Findings: … Impression: …" as the JSON object structured output asks for. */
+function asJson(report: string): string {
+  const m = /Findings:\s*([\s\S]*?)\s*Impression:\s*([\s\S]*)$/i.exec(report);
+  return JSON.stringify({ findings: m?.[1] ?? report, impression: m?.[2] ?? '' });
+}
+
 export async function startLingshuStandIn(options: { model?: string; port?: number; host?: string } = {}): Promise<LingshuStandIn> {
   const model = options.model ?? 'lingshu-medical-mllm/Lingshu-7B';
   const requests: ReceivedRequest[] = [];
   const queue: Behaviour[] = [];
   let fallback: Behaviour = { kind: 'report' };
+  let batching: BatchingModel | undefined;
+  let outage: { kind: '503' | 'drop'; until: number } | undefined;
+  let slowMs = 0;
+  let refuseStructured = false;
+  let inFlight = 0;
+  let maxInFlightSeen = 0;
   const app = express();
   app.use(express.json({ limit: '64mb' }));
 
@@ -112,35 +145,81 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
     res.json({ object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'raddraft-standin', root: model, max_model_len: 32768 }] });
   });
 
+  const send = async (res: Response, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.status(status).set({ 'content-type': 'application/json', ...headers });
+    if (slowMs <= 0) {
+      res.send(text);
+      return;
+    }
+    const pieces = 10;
+    const size = Math.ceil(text.length / pieces);
+    for (let i = 0; i < pieces; i++) {
+      res.write(text.slice(i * size, (i + 1) * size));
+      await new Promise((r) => setTimeout(r, slowMs / pieces));
+    }
+    res.end();
+  };
+
   app.post('/v1/chat/completions', async (req, res) => {
+    const body = req.body as { model?: unknown; temperature?: unknown; max_tokens?: unknown; structured_outputs?: unknown; guided_json?: unknown };
+    inFlight += 1;
+    maxInFlightSeen = Math.max(maxInFlightSeen, inFlight);
     const record: ReceivedRequest = {
-      at: Date.now(), model: String((req.body as { model?: unknown })?.model), temperature: (req.body as { temperature?: unknown })?.temperature,
-      maxTokens: (req.body as { max_tokens?: unknown })?.max_tokens, texts: [], images: [], rejected: undefined, answered: 'report',
+      at: Date.now(), model: String(body?.model), temperature: body?.temperature, maxTokens: body?.max_tokens,
+      structured: body?.structured_outputs !== undefined || body?.guided_json !== undefined,
+      texts: [], images: [], inFlight, rejected: undefined, answered: 'report',
     };
     requests.push(record);
-    const problem = await checkRequest(req.body, model, record);
-    if (problem) {
-      record.rejected = problem.message;
-      record.answered = 'error';
-      res.status(problem.status).json(vllmError(problem.status, problem.message));
-      return;
+    try {
+      if (outage && Date.now() < outage.until) {
+        record.answered = 'outage';
+        if (outage.kind === 'drop') {
+          req.socket.destroy();
+          return;
+        }
+        await send(res, 503, vllmError(503, 'the model server is restarting'));
+        return;
+      }
+      if (batching && inFlight > batching.maxConcurrent) {
+        record.answered = 'overloaded';
+        await send(res, 429, vllmError(429, 'too many requests in flight'), { 'retry-after': String(batching.retryAfterSeconds ?? 1) });
+        return;
+      }
+      const problem = await checkRequest(req.body, model, record);
+      if (problem) {
+        record.rejected = problem.message;
+        record.answered = 'error';
+        await send(res, problem.status, vllmError(problem.status, problem.message));
+        return;
+      }
+      if (record.structured && refuseStructured) {
+        record.rejected = 'structured output is not supported';
+        record.answered = 'error';
+        await send(res, 400, vllmError(400, 'structured_outputs is not supported by this server'));
+        return;
+      }
+      const behaviour = queue.shift() ?? fallback;
+      record.answered = behaviour.kind;
+      const delay = (behaviour.delayMs ?? 0) + (batching ? batching.baseMs + batching.perRequestMs * inFlight : 0);
+      if (delay) await new Promise((r) => setTimeout(r, delay));
+      if (behaviour.kind === 'error') {
+        await send(res, behaviour.status, vllmError(behaviour.status, `stand-in answering ${behaviour.status}`),
+          behaviour.retryAfterSeconds !== undefined ? { 'retry-after': String(behaviour.retryAfterSeconds) } : {});
+        return;
+      }
+      const report = behaviour.kind === 'garbage' ? behaviour.text ?? GARBAGE : behaviour.text ?? STANDIN_REPORT;
+      await send(res, 200, {
+        id: `chatcmpl-${randomUUID()}`,
+        object: 'chat.completion',
+        created: Math.floor(Date.now() / 1000),
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: record.structured && behaviour.kind === 'report' ? asJson(report) : report }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 1300 * record.images.length + 60, completion_tokens: 60, total_tokens: 1300 * record.images.length + 120 },
+      });
+    } finally {
+      inFlight -= 1;
     }
-    const behaviour = queue.shift() ?? fallback;
-    record.answered = behaviour.kind;
-    if (behaviour.delayMs) await new Promise((r) => setTimeout(r, behaviour.delayMs));
-    if (behaviour.kind === 'error') {
-      res.status(behaviour.status).json(vllmError(behaviour.status, `stand-in answering ${behaviour.status}`));
-      return;
-    }
-    const content = behaviour.kind === 'garbage' ? behaviour.text ?? GARBAGE : behaviour.text ?? STANDIN_REPORT;
-    res.json({
-      id: `chatcmpl-${randomUUID()}`,
-      object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
-      model,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 1300 * record.images.length + 60, completion_tokens: 60, total_tokens: 1300 * record.images.length + 120 },
-    });
   });
 
   const http = await listen(app, options.port ?? 0, options.host ?? '127.0.0.1');
@@ -150,6 +229,13 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
     requests,
     script: (...behaviours) => void queue.push(...behaviours),
     setDefault: (b) => void (fallback = b),
+    batching: (m) => void (batching = m),
+    outage: (kind, until) => void (outage = { kind, until }),
+    slowBody: (ms) => void (slowMs = ms),
+    rejectStructured: (reject) => void (refuseStructured = reject),
+    get maxInFlightSeen() {
+      return maxInFlightSeen;
+    },
     stop: () => http.close(),
   };
 }

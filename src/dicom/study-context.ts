@@ -10,7 +10,7 @@ import type { StudyContext } from '../fhir/publish.js';
 export async function readStudyContext(dicomweb: DicomWebClient, studyUid: string): Promise<StudyContext> {
   const found = await dicomweb.searchStudies({
     StudyInstanceUID: studyUid,
-    includefield: [Tag.IssuerOfPatientID, '00080201'],
+    includefield: [Tag.IssuerOfPatientID, '00080201', Tag.PatientBirthDate, Tag.PatientSex, Tag.StudyDescription],
   });
   const ds = found.find((d) => str(d, Tag.StudyInstanceUID) === studyUid);
   if (!ds) throw new DicomWebError(`QIDO-RS: study ${studyUid} is no longer in the PACS`, 404, true);
@@ -22,5 +22,8 @@ export async function readStudyContext(dicomweb: DicomWebClient, studyUid: strin
     studyDate: str(ds, Tag.StudyDate),
     studyTime: str(ds, Tag.StudyTime),
     timezoneOffset: str(ds, '00080201'),
+    birthDate: str(ds, Tag.PatientBirthDate),
+    sex: str(ds, Tag.PatientSex),
+    description: str(ds, Tag.StudyDescription),
   };
 }

@@ -12,6 +12,10 @@ export interface StudyContext {
   studyDate: string | undefined;
   studyTime: string | undefined;
   timezoneOffset: string | undefined;
+  /** Read only for the optional clinical-context prompt (age band, sex); never stored or logged. */
+  birthDate?: string | undefined;
+  sex?: string | undefined;
+  description?: string | undefined;
 }
 
 export interface Links {

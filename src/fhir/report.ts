@@ -55,6 +55,7 @@ export function draftText(input: Pick<ReportInput, 'draft' | 'now'>): string {
     'IMPRESSION:',
     draft.impression || '(the model gave no impression)',
     '',
+    ...(draft.flags?.length ? ['REVIEW FLAGS (raddraft checks):', ...draft.flags.map((f) => `- ${f}`), ''] : []),
   ].join('\n');
 }
 
@@ -67,6 +68,7 @@ function narrative(draft: DraftRecord): string {
     'It must be reviewed and signed by a radiologist before clinical use.</p>' +
     `<p><b>Findings:</b> ${para(draft.findings || '(none given)')}</p>` +
     `<p><b>Impression:</b> ${para(draft.impression || '(none given)')}</p>` +
+    (draft.flags?.length ? `<p><b>Review flags:</b></p><ul>${draft.flags.map((f) => `<li>${escapeXml(f)}</li>`).join('')}</ul>` : '') +
     '</div>'
   );
 }

@@ -56,7 +56,8 @@ export async function readDraft(fhir: FhirGateway, id: string): Promise<Reviewed
   let findings = '';
   let impression = report.conclusion ?? '';
   try {
-    const parsed = parseReport(text.replace(/^[\s\S]*?(?=FINDINGS:)/, ''));
+    // The sections of the draft's text: after its banner lines, before raddraft's review flags.
+    const parsed = parseReport(text.replace(/^[\s\S]*?(?=FINDINGS:)/, '').replace(/\nREVIEW FLAGS \(raddraft checks\):[\s\S]*$/, ''));
     findings = parsed.findings;
     impression = parsed.impression || impression;
   } catch {

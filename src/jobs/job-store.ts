@@ -151,6 +151,11 @@ export interface JobStore {
    * their jobs are taken over without waiting for the leases to run out. Returns the number of jobs freed.
    */
   expireLeases(isGone: (owner: string) => boolean): Promise<number>;
+  /**
+   * Puts a job aside until `until` in its current state, without using up an attempt: the fault is elsewhere (the
+   * model endpoint is down) and the job must simply wait.
+   */
+  defer(id: string, owner: string, until: number, reason: string): Promise<Job>;
   /** Gives a job back untouched (shutdown), so another worker may take it at once. */
   release(id: string, owner: string): Promise<void>;
   /** Requeues a failed or dead job from where it stopped. */

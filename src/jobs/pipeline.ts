@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, rm, writeFile, access } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { DicomWebClient } from '../dicom/dicomweb.js';
 import { renderInstance } from '../dicom/render.js';
@@ -8,7 +9,9 @@ import { assessStudy } from '../eligibility.js';
 import type { FhirGateway } from '../fhir/client.js';
 import { publishDraft, resolveLinks, studyEffective } from '../fhir/publish.js';
 import { phi, type Logger } from '../log.js';
+import type { ClinicalContext } from '../model/clinical-context.js';
 import type { LingshuClient } from '../model/lingshu.js';
+import { Semaphore } from '../model/concurrency.js';
 import type { Job, JobState, JobStore, RenderedRecord } from './job-store.js';
 
 export interface PipelineDeps {
@@ -20,6 +23,8 @@ export interface PipelineDeps {
   software: { name: string; version: string };
   modelEndpoint: string;
   modelName: string;
+  /** Builds the clinical context for the prompt, when RADDRAFT_PROMPT=clinical-context. */
+  clinicalContext?: (job: Job, views: string[]) => Promise<ClinicalContext>;
 }
 
 /** A fault that no retry will cure (an undecodable image, a malformed study): the job goes straight to `dead`. */
@@ -43,6 +48,9 @@ const sha256 = (buf: Buffer) => createHash('sha256').update(buf).digest('hex');
  * cleanly from the last recorded state.
  */
 export class Pipeline {
+  /** Rendering is the CPU-heavy step: at most one per core, however many jobs are running. */
+  private readonly cpu = new Semaphore(Math.max(1, availableParallelism()));
+
   constructor(private readonly deps: PipelineDeps) {}
 
   async run(job: Job, owner: string, log: Logger, signal: AbortSignal): Promise<Job> {
@@ -77,7 +85,9 @@ export class Pipeline {
           log.warn('rendered images are missing from the work directory; fetching again');
           return go('fetching', { images: null }, 'rendered images missing; fetching again');
         }
-        const draft = await this.deps.lingshu.draft(images, log);
+        const views = (job.images ?? []).map((i) => i.view);
+        const context = this.deps.clinicalContext ? await this.deps.clinicalContext(job, views) : undefined;
+        const draft = await this.deps.lingshu.draft({ images, views, ...(context ? { context } : {}) }, log);
         const record = {
           findings: draft.findings,
           impression: draft.impression,
@@ -86,13 +96,10 @@ export class Pipeline {
           promptVersion: draft.promptVersion,
           requestId: draft.requestId,
           draftedAt: new Date().toISOString(),
-          flags: [
-            ...draft.missing.map((m) => `no ${m} in the model's reply`),
-            ...(draft.finishReason === 'length' ? ['the reply was cut off at the token limit'] : []),
-          ],
+          flags: draft.flags,
         };
-        const missing = draft.missing.length ? `; no ${draft.missing.join(' or ')} in the reply` : '';
-        return go('publishing', { draft: record }, `drafted by ${draft.model}${missing}`);
+        const flags = draft.flags.length ? `; ${draft.flags.length} flag(s) for the reviewer` : '';
+        return go('publishing', { draft: record }, `drafted by ${draft.model} (prompt ${draft.promptVersion})${flags}`);
       }
       case 'publishing':
         return this.publish(job, owner, log);
@@ -135,7 +142,7 @@ export class Pipeline {
       if (!(await exists(dcm))) throw new Error(`instance ${view.sopUid} is missing from the work directory`);
       let image;
       try {
-        image = await renderInstance(dcm, `instance ${view.sopUid}`);
+        image = await this.cpu.run(() => renderInstance(dcm, `instance ${view.sopUid}`));
       } catch (err) {
         if ((err as Error).name === 'RenderError') throw new PermanentError((err as Error).message);
         throw err;

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import { jobLogger, phi } from '../log.js';
 import { backoffMs, sleep } from '../model/concurrency.js';
+import { ModelUnavailableError } from '../model/lingshu.js';
 import { LeaseLostError, type Job, type JobStore } from './job-store.js';
 import { PermanentError, workDir, type Pipeline } from './pipeline.js';
 
@@ -171,6 +172,11 @@ export class JobRunner {
       return;
     }
     const reason = phi.scrub((err as Error)?.message ?? String(err));
+    if (err instanceof ModelUnavailableError) {
+      await this.store.defer(job.id, this.owner, err.until, reason).catch((e: unknown) => log.warn({ err: e }, 'cannot put the job aside'));
+      log.warn({ until: new Date(err.until).toISOString(), reason }, 'job waits for the model endpoint');
+      return;
+    }
     const current = await this.store.get(job.id);
     const attempt = (current?.attempts ?? job.attempts) + 1;
     const final = !retryable(err);

@@ -208,6 +208,16 @@ export class SqlJobStore implements JobStore {
     return Number(res.numUpdatedRows);
   }
 
+  async defer(id: string, owner: string, until: number, reason: string): Promise<Job> {
+    return this.db.transaction().execute(async (trx) => {
+      const job = await this.owned(trx, id, owner);
+      const row = await trx.updateTable('jobs').set({ lease_owner: null, lease_until: until, reason, updated_at: Date.now() })
+        .where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+      if (job.reason !== reason) await this.event(trx, id, job.state, job.state, `waiting: ${reason}`);
+      return toJob(row);
+    });
+  }
+
   async release(id: string, owner: string): Promise<void> {
     await this.db.updateTable('jobs').set({ lease_owner: null, lease_until: null, updated_at: Date.now() })
       .where('id', '=', id).where('lease_owner', '=', owner).execute();

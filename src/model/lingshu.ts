@@ -1,11 +1,16 @@
 import OpenAI from 'openai';
+import { Ajv } from 'ajv';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
-import { Semaphore, backoffMs, sleep } from './concurrency.js';
+import { AdaptiveLimiter } from './adaptive-limit.js';
+import { CircuitBreaker } from './breaker.js';
+import type { ClinicalContext } from './clinical-context.js';
+import { backoffMs, sleep } from './concurrency.js';
 import { parseReport, ReplyFormatError, type ParsedReport } from './parse.js';
-import { buildReportMessages, PROMPT_VERSION } from './prompt.js';
+import { buildReportMessages, PROMPT_VERSIONS, type UserMessage } from './prompt.js';
+import { checkDraft } from './safety.js';
 
-/** A model call that did not give a usable draft. `retryable` says whether the job may try again later. */
+/** A model call that gave no usable draft; `retryable` says whether the job may try again later. */
 export class ModelError extends Error {
   constructor(
     message: string,
@@ -16,18 +21,44 @@ export class ModelError extends Error {
   }
 }
 
+/**
+ * The endpoint cannot take work now (down, overloaded, refusing the key). The job waits until `until` without
+ * using up an attempt: an outage of any length loses nothing.
+ */
+export class ModelUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly until: number,
+  ) {
+    super(message);
+    this.name = 'ModelUnavailableError';
+  }
+}
+
 export interface Draft extends ParsedReport {
   text: string;
   model: string;
   promptVersion: string;
   requestId: string | undefined;
   finishReason: string | undefined;
+  /** Safety and format flags for the reviewer. */
+  flags: string[];
+}
+
+export interface DraftRequest {
+  images: { png: Buffer }[];
+  /** Views of the images, in order: PA, AP, LATERAL or UNKNOWN. */
+  views: string[];
+  context?: ClinicalContext;
 }
 
 export interface LingshuOptions {
-  /** Attempts per draft within one job attempt (garbage replies, 429, 5xx, timeouts). */
-  attempts?: number;
+  /** Tries per job attempt for replies without a usable report. */
+  replyAttempts?: number;
+  /** Tries per job attempt for an endpoint that fails (5xx, no connection) before the job waits. */
+  transportAttempts?: number;
   retryBaseMs?: number;
+  breaker?: CircuitBreaker;
 }
 
 /**
@@ -35,6 +66,14 @@ export interface LingshuOptions {
  * `max_completion_tokens` is newer and not understood everywhere.
  */
 const MAX_TOKENS: Record<string, number> = { max_tokens: 1024 };
+
+const REPORT_SCHEMA = {
+  type: 'object',
+  properties: { findings: { type: 'string' }, impression: { type: 'string' } },
+  required: ['findings', 'impression'],
+  additionalProperties: false,
+} as const;
+const validateStructured = new Ajv().compile<{ findings: string; impression: string }>(REPORT_SCHEMA);
 
 /** What a chat completion reply must hold; a proxy need not send exactly what OpenAI sends, so each field is checked. */
 function replyText(body: unknown): { text: string; finishReason: string | undefined; id: string | undefined } {
@@ -51,23 +90,43 @@ function replyText(body: unknown): { text: string; finishReason: string | undefi
   };
 }
 
-function describeApiError(err: unknown, endpoint: string): ModelError {
-  if (err instanceof OpenAI.APIConnectionTimeoutError) return new ModelError(`Lingshu at ${endpoint} did not answer in time`, true);
-  if (err instanceof OpenAI.APIConnectionError) return new ModelError(`cannot reach Lingshu at ${endpoint}`, true);
-  if (err instanceof OpenAI.APIError) {
-    const status: number | undefined = typeof err.status === 'number' ? err.status : undefined;
-    if (status === 401 || status === 403) return new ModelError(`Lingshu at ${endpoint} refused the key (HTTP ${status}); check RADDRAFT_LINGSHU_API_KEY`, false);
-    if (status === 404) return new ModelError(`Lingshu at ${endpoint} answered HTTP 404; check RADDRAFT_LINGSHU_URL (it should end in /v1) and RADDRAFT_LINGSHU_MODEL`, false);
-    if (status === 400) return new ModelError(`Lingshu at ${endpoint} rejected the request (HTTP 400): ${err.message.slice(0, 300)}`, false);
-    return new ModelError(`Lingshu at ${endpoint} answered HTTP ${status ?? 'error'}`, status === undefined || status === 408 || status === 429 || status >= 500);
+/** A structured reply is JSON {findings, impression}; anything else is read as text, as without structured output. */
+function parseReply(text: string, structured: boolean): ParsedReport {
+  if (structured) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (validateStructured(json)) {
+      return parseReport(`Findings: ${json.findings}\nImpression: ${json.impression}`);
+    }
   }
-  return new ModelError(`Lingshu call failed: ${(err as Error).message}`, true);
+  return parseReport(text);
 }
+
+/** Retry-After (seconds or HTTP date) or OpenAI's retry-after-ms, in milliseconds. */
+function retryAfterMs(headers: Headers | undefined): number | undefined {
+  const ms = Number(headers?.get('retry-after-ms'));
+  if (Number.isFinite(ms) && ms > 0) return ms;
+  const value = headers?.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
+type Outcome = { kind: 'reply'; body: unknown } | { kind: 'error'; err: unknown };
 
 export class LingshuClient {
   private readonly client: OpenAI;
-  private readonly gate: Semaphore;
-  private readonly attempts: number;
+  readonly limiter: AdaptiveLimiter;
+  readonly breaker: CircuitBreaker;
+  private structured: boolean;
+  private readonly replyAttempts: number;
+  private readonly transportAttempts: number;
   private readonly retryBaseMs: number;
 
   constructor(
@@ -81,48 +140,127 @@ export class LingshuClient {
       timeout: config.timeoutMs,
       maxRetries: 0,
     });
-    this.gate = new Semaphore(config.maxInFlight);
-    this.attempts = options.attempts ?? 3;
+    this.limiter = new AdaptiveLimiter({ max: config.maxInFlight });
+    this.breaker = options.breaker ?? new CircuitBreaker();
+    this.structured = config.structuredOutput;
+    this.replyAttempts = options.replyAttempts ?? 3;
+    this.transportAttempts = options.transportAttempts ?? 4;
     this.retryBaseMs = options.retryBaseMs ?? 1000;
   }
 
   get inFlight(): number {
-    return this.gate.inFlight;
+    return this.limiter.inFlight;
   }
 
-  /** Drafts findings and impression for the images (frontal first), retrying unusable replies a few times. */
-  async draft(images: { png: Buffer }[], log: Logger = this.log, signal?: AbortSignal): Promise<Draft> {
-    const messages = buildReportMessages(images);
-    let last: ModelError | undefined;
-    for (let attempt = 1; attempt <= this.attempts; attempt++) {
-      if (attempt > 1) await sleep(backoffMs(attempt - 1, this.retryBaseMs, 30_000), signal);
-      try {
-        const body: unknown = await this.gate.run(() =>
-          this.client.chat.completions.create(
-            { model: this.config.model, messages, temperature: 0, ...MAX_TOKENS },
-            signal ? { signal } : {},
-          ),
-        );
-        const reply = replyText(body);
-        const parsed = parseReport(reply.text);
-        return {
-          ...parsed,
-          text: reply.text,
-          model: this.config.model,
-          promptVersion: PROMPT_VERSION,
-          requestId: reply.id,
-          finishReason: reply.finishReason,
-        };
-      } catch (err) {
-        if (signal?.aborted) throw err;
-        last = err instanceof ReplyFormatError
-          ? new ModelError(err.message, true)
-          : describeApiError(err, this.config.url);
-        log.warn({ attempt, of: this.attempts, err: last.message }, 'model call gave no usable draft');
-        if (!last.retryable) break;
-      }
+  get promptVersion(): string {
+    return PROMPT_VERSIONS[this.config.prompt];
+  }
+
+  private async send(messages: UserMessage[], signal?: AbortSignal): Promise<Outcome & { latencyMs: number; inFlight: number }> {
+    const release = await this.limiter.acquire();
+    const inFlight = this.limiter.inFlight;
+    const started = Date.now();
+    // The client's own timeout stops at the response headers; this one also covers a body that stalls.
+    const deadline = AbortSignal.timeout(this.config.timeoutMs);
+    const abort = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    try {
+      const structured: Record<string, unknown> = this.structured
+        ? { structured_outputs: { json: REPORT_SCHEMA }, guided_json: REPORT_SCHEMA }
+        : {};
+      const body: unknown = await this.client.chat.completions.create(
+        { model: this.config.model, messages, temperature: 0, ...MAX_TOKENS, ...structured },
+        { signal: abort },
+      );
+      return { kind: 'reply', body, latencyMs: Date.now() - started, inFlight };
+    } catch (err) {
+      const timedOut = deadline.aborted && !signal?.aborted;
+      return { kind: 'error', err: timedOut ? new OpenAI.APIConnectionTimeoutError() : err, latencyMs: Date.now() - started, inFlight };
+    } finally {
+      release();
     }
-    throw last ?? new ModelError('no model attempt was made', true);
+  }
+
+  /**
+   * Drafts findings and impression for the images (frontal first). Unusable replies are tried again a few times;
+   * an endpoint that is down, overloaded or refusing the key makes the job wait (ModelUnavailableError) rather than
+   * fail. Every draft is checked (safety.ts) and carries its flags.
+   */
+  async draft(request: DraftRequest, log: Logger = this.log, signal?: AbortSignal): Promise<Draft> {
+    const messages = buildReportMessages(request.images, { variant: this.config.prompt, ...(request.context ? { context: request.context } : {}) });
+    let badReplies = 0;
+    let transportFailures = 0;
+    let overloads = 0;
+    let lastReplyError = '';
+    for (;;) {
+      const blocked = this.breaker.blockedUntil();
+      if (blocked !== undefined) {
+        throw new ModelUnavailableError(`waiting for Lingshu at ${this.config.url}: it failed repeatedly and is paused until ${new Date(blocked).toISOString()}`, blocked);
+      }
+      const outcome = await this.send(messages, signal);
+      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+      if (outcome.kind === 'reply') {
+        this.breaker.succeeded();
+        this.limiter.succeeded(outcome.latencyMs);
+        try {
+          const reply = replyText(outcome.body);
+          const parsed = parseReply(reply.text, this.structured);
+          const safety = checkDraft(
+            { ...parsed, finishReason: reply.finishReason, views: request.views, language: this.config.language, priorGiven: false },
+            this.config.safety,
+          );
+          return {
+            ...parsed,
+            findings: safety.findings,
+            impression: safety.impression,
+            text: reply.text,
+            model: this.config.model,
+            promptVersion: this.promptVersion,
+            requestId: reply.id,
+            finishReason: reply.finishReason,
+            flags: [...(parsed.repetitionCut ? ['the reply repeated itself and was cut at the first repetition'] : []), ...safety.flags],
+          };
+        } catch (err) {
+          if (!(err instanceof ReplyFormatError)) throw err;
+          badReplies += 1;
+          lastReplyError = err.message;
+          log.warn({ attempt: badReplies, of: this.replyAttempts, err: err.message }, 'model call gave no usable draft');
+          if (badReplies >= this.replyAttempts) throw new ModelError(err.message, true);
+          await sleep(backoffMs(badReplies, this.retryBaseMs, 30_000), signal);
+          continue;
+        }
+      }
+      const { err } = outcome;
+      const status = err instanceof OpenAI.APIError && typeof err.status === 'number' ? err.status : undefined;
+      const headers = err instanceof OpenAI.APIError ? (err.headers as Headers | undefined) : undefined;
+      if (status === 429) {
+        this.limiter.overloaded(outcome.inFlight);
+        overloads += 1;
+        const wait = retryAfterMs(headers) ?? backoffMs(overloads, 250, 10_000);
+        if (overloads > 20) throw new ModelUnavailableError(`waiting for Lingshu at ${this.config.url}: it keeps answering 429 (too busy)`, Date.now() + Math.max(wait, 30_000));
+        await sleep(wait, signal);
+        continue;
+      }
+      if (status === 400 && this.structured) {
+        this.structured = false;
+        log.warn({ err: (err as Error).message.slice(0, 200) }, 'the model endpoint refused structured output; continuing with text replies');
+        continue;
+      }
+      if (status === 400) throw new ModelError(`Lingshu at ${this.config.url} rejected the request (HTTP 400): ${(err as Error).message.slice(0, 300)}`, false);
+      if (status === 401 || status === 403 || status === 404) {
+        const hint = status === 404 ? 'check RADDRAFT_LINGSHU_URL (it should end in /v1) and RADDRAFT_LINGSHU_MODEL' : 'check RADDRAFT_LINGSHU_API_KEY';
+        throw new ModelUnavailableError(`waiting for Lingshu at ${this.config.url}: it answered HTTP ${status}; ${hint}`, Date.now() + 300_000);
+      }
+      // No connection, timeout or 5xx: the endpoint is (for now) down.
+      this.breaker.failed();
+      transportFailures += 1;
+      const why = status !== undefined ? `answered HTTP ${status}` : err instanceof OpenAI.APIConnectionTimeoutError ? 'did not answer in time' : 'cannot be reached';
+      log.warn({ attempt: transportFailures, err: why }, 'model endpoint failed');
+      const wait = retryAfterMs(headers) ?? backoffMs(transportFailures, this.retryBaseMs, 60_000);
+      if (transportFailures >= this.transportAttempts || this.breaker.state !== 'closed') {
+        throw new ModelUnavailableError(`waiting for Lingshu at ${this.config.url}: it ${why}${lastReplyError ? `; before that: ${lastReplyError}` : ''}`, Date.now() + wait);
+      }
+      await sleep(wait, signal);
+    }
   }
 
   /** The model names the endpoint serves (`GET /models`). */
@@ -131,7 +269,10 @@ export class LingshuClient {
       const page = await this.client.models.list();
       return page.data.map((m) => m.id).filter((id): id is string => typeof id === 'string');
     } catch (err) {
-      throw describeApiError(err, this.config.url);
+      const status = err instanceof OpenAI.APIError && typeof err.status === 'number' ? err.status : undefined;
+      if (status === 401 || status === 403) throw new ModelError(`Lingshu at ${this.config.url} refused the key (HTTP ${status}); check RADDRAFT_LINGSHU_API_KEY`, false);
+      if (status !== undefined) throw new ModelError(`Lingshu at ${this.config.url} answered HTTP ${status} to GET /models; check RADDRAFT_LINGSHU_URL (it should end in /v1)`, false);
+      throw new ModelError(`cannot reach Lingshu at ${this.config.url}`, true);
     }
   }
 }

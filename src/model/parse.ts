@@ -8,6 +8,8 @@ export interface ParsedReport {
   findings: string;
   impression: string;
   missing: ('findings' | 'impression')[];
+  /** A section that repeated itself until the token limit was cut at the first repetition. */
+  repetitionCut: boolean;
 }
 
 export class ReplyFormatError extends Error {
@@ -30,11 +32,30 @@ function sectionOf(word: string): Section {
 
 function clean(text: string): string {
   return text
-    .replace(/^[\s*_#:]+/, '')
+    .replace(/^(?:\s|[#:]|\*\*|__)+/, '')
     .replace(/[\s*_#]+$/, '')
     .replace(/\s*\n\s*/g, '\n')
     .replace(/^\{\s*\}\.?$/, '')
     .trim();
+}
+
+/**
+ * Greedy decoding can fall into a loop, repeating a sentence until the token limit. The text is cut where a
+ * sentence first comes back for the second time in a row or the third time overall.
+ */
+export function cutRepetition(text: string): { text: string; cut: boolean } {
+  const parts = text.split(/(?<=[.!?])\s+/);
+  const seen = new Map<string, number>();
+  let previous = '';
+  for (let i = 0; i < parts.length; i++) {
+    const key = parts[i]!.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim();
+    if (!key) continue;
+    const count = (seen.get(key) ?? 0) + 1;
+    seen.set(key, count);
+    if ((key === previous && key.length > 3) || count >= 3) return { text: parts.slice(0, i).join(' ').trim(), cut: true };
+    previous = key;
+  }
+  return { text, cut: false };
 }
 
 export function parseReport(reply: string): ParsedReport {
@@ -56,13 +77,15 @@ export function parseReport(reply: string): ParsedReport {
     const body = clean(reply.slice(label.end, next ? next.start : reply.length));
     if (body.length > 0) found[label.section] = body;
   });
-  const findings = found.findings ?? '';
-  const impression = found.impression ?? '';
+  const f = cutRepetition(found.findings ?? '');
+  const i = cutRepetition(found.impression ?? '');
+  const findings = f.text;
+  const impression = i.text;
   if (!findings && !impression) {
     throw new ReplyFormatError('the model reply has neither a Findings nor an Impression section with text');
   }
   const missing: Section[] = [];
   if (!findings) missing.push('findings');
   if (!impression) missing.push('impression');
-  return { findings, impression, missing };
+  return { findings, impression, missing, repetitionCut: f.cut || i.cut };
 }

@@ -1,12 +1,22 @@
+import { contextBlock, type ClinicalContext } from './clinical-context.js';
+
 /**
  * The report prompt Lingshu was evaluated with in MedEvalKit (MIMIC-CXR / IU-Xray report generation), kept byte for
  * byte — the surrounding newline and indentation included — so its published quality carries over. Each image is
  * preceded by its `<image_N>: ` label, as MedEvalKit's Qwen2.5-VL adapters send multi-image samples.
  */
-export const PROMPT_VERSION = 'medevalkit-report-1';
-
 export const MEDEVALKIT_REPORT_PROMPT =
   '\n        You are a helpful assistant. Please generate a report for the given images, including both findings and impressions. Return the report in the following format: Findings: {} Impression: {}.\n        ';
+
+export type PromptVariant = 'medevalkit' | 'clinical-context';
+
+/** Recorded in the job and the Provenance, so quality can be compared by prompt. */
+export const PROMPT_VERSIONS: Record<PromptVariant, string> = {
+  medevalkit: 'medevalkit-report-1',
+  'clinical-context': 'clinical-context-1',
+};
+
+export const PROMPT_VERSION = PROMPT_VERSIONS.medevalkit;
 
 export type ContentPart =
   | { type: 'text'; text: string }
@@ -17,12 +27,18 @@ export interface UserMessage {
   content: ContentPart[];
 }
 
-export function buildReportMessages(images: { png: Buffer }[]): UserMessage[] {
+export interface PromptOptions {
+  variant?: PromptVariant;
+  context?: ClinicalContext;
+}
+
+export function buildReportMessages(images: { png: Buffer }[], options: PromptOptions = {}): UserMessage[] {
   const content: ContentPart[] = [];
   images.forEach((img, i) => {
     content.push({ type: 'text', text: `<image_${i + 1}>: ` });
     content.push({ type: 'image_url', image_url: { url: `data:image/png;base64,${img.png.toString('base64')}` } });
   });
+  if (options.variant === 'clinical-context' && options.context) content.push({ type: 'text', text: contextBlock(options.context) });
   content.push({ type: 'text', text: MEDEVALKIT_REPORT_PROMPT });
   return [{ role: 'user', content }];
 }

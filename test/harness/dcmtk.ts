@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -25,4 +26,17 @@ export async function readPgm(file: string): Promise<{ width: number; height: nu
   const height = Number(h);
   const pixels = new Uint8Array(buf.buffer, buf.byteOffset + header[0].length, width * height);
   return { width, height, pixels };
+}
+
+/** Copies of a single-instance study with fresh Study, Series and SOP Instance UIDs (DCMTK dcmodify -gst -gse -gin). */
+export async function cloneStudies(file: string, count: number, dir: string, tags: string[] = []): Promise<{ studyUid: string; file: string }[]> {
+  const out: { studyUid: string; file: string }[] = [];
+  for (let i = 0; i < count; i++) {
+    const target = path.join(dir, `clone-${i}-${path.basename(file)}`);
+    await copyFile(file, target);
+    await dcmtk('dcmodify', ['-nb', '-gst', '-gse', '-gin', ...tags.flatMap((t) => ['-m', t]), target]);
+    const uid = /\[([\d.]+)\]/.exec(await dcmtk('dcmdump', ['+P', '0020,000d', target]))![1]!;
+    out.push({ studyUid: uid, file: target });
+  }
+  return out;
 }

@@ -1,0 +1,101 @@
+/**
+ * Adaptive concurrency for the model endpoint (AIMD), never above `max` (RADDRAFT_MAX_IN_FLIGHT).
+ *
+ * vLLM batches requests continuously: more in flight means more throughput until the server's batch is full, after
+ * which requests queue (latency climbs) or a gateway answers 429. The limit therefore grows by one per window of
+ * successful requests while latency stays near its baseline; on a 429 it drops to just below the concurrency that
+ * was refused and remembers that ceiling, probing above it again only after a quiet minute; when latency runs far
+ * above the baseline it shrinks by a tenth.
+ */
+export interface LimiterOptions {
+  max: number;
+  initial?: number;
+  /** Latency this many times the baseline counts as the server queueing. */
+  latencyTolerance?: number;
+  /** How long a learnt 429 ceiling holds before probing above it. */
+  ceilingHoldMs?: number;
+  now?: () => number;
+}
+
+export class AdaptiveLimiter {
+  private limitValue: number;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private baselineMs: number | undefined;
+  private successes = 0;
+  private ceiling: { value: number; at: number } | undefined;
+  private readonly max: number;
+  private readonly tolerance: number;
+  private readonly holdMs: number;
+  private readonly now: () => number;
+  /** The highest number of requests that were in flight at once. */
+  peak = 0;
+
+  constructor(options: LimiterOptions) {
+    this.max = options.max;
+    this.limitValue = Math.min(options.max, options.initial ?? Math.max(1, Math.ceil(options.max / 2)));
+    this.tolerance = options.latencyTolerance ?? 3;
+    this.holdMs = options.ceilingHoldMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  get limit(): number {
+    return Math.floor(this.limitValue);
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Waits for a slot; returns the function that gives it back. */
+  async acquire(): Promise<() => void> {
+    if (this.active < this.limit && this.waiting.length === 0) this.active += 1;
+    // Otherwise pump() counts the slot as taken when it hands it over.
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.peak = Math.max(this.peak, this.active);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active -= 1;
+      this.pump();
+    };
+  }
+
+  private pump(): void {
+    while (this.waiting.length > 0 && this.active < this.limit) {
+      this.active += 1;
+      this.waiting.shift()!();
+    }
+  }
+
+  /** A request finished normally in `latencyMs`. */
+  succeeded(latencyMs: number): void {
+    this.baselineMs = this.baselineMs === undefined ? latencyMs : Math.min(latencyMs, this.baselineMs * 0.99 + latencyMs * 0.01);
+    if (latencyMs > this.tolerance * this.baselineMs) {
+      this.limitValue = Math.max(1, this.limitValue * 0.9);
+      this.successes = 0;
+      return;
+    }
+    this.successes += 1;
+    if (this.successes < this.limit) return;
+    this.successes = 0;
+    const cap = this.ceiling && this.now() - this.ceiling.at < this.holdMs ? this.ceiling.value : this.max;
+    if (this.limitValue < cap) {
+      this.limitValue = Math.min(cap, this.limitValue + 1);
+      this.pump();
+    }
+  }
+
+  /** The server refused a request for load (429) while `inFlightAtRefusal` were in flight. */
+  overloaded(inFlightAtRefusal: number): void {
+    const value = Math.max(1, Math.min(this.limitValue, inFlightAtRefusal - 1));
+    this.ceiling = { value, at: this.now() };
+    this.limitValue = value;
+    this.successes = 0;
+  }
+}
