@@ -5,6 +5,7 @@ import { DicomWebClient } from './dicom/dicomweb.js';
 import { FhirGateway } from './fhir/client.js';
 import type { Logger } from './log.js';
 import { LingshuClient } from './model/lingshu.js';
+import sharp from 'sharp';
 
 export interface Check {
   name: string;
@@ -27,7 +28,7 @@ async function check(name: string, fn: () => Promise<string>): Promise<Check> {
 export async function runDoctor(config: Config, log: Logger): Promise<Check[]> {
   const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth, timeoutMs: 15_000 });
   const fhir = new FhirGateway(config.fhir, { timeoutMs: 15_000 });
-  const lingshu = new LingshuClient({ ...config.lingshu, timeoutMs: 15_000 }, log);
+  const lingshu = new LingshuClient({ ...config.lingshu, timeoutMs: Math.max(30_000, config.lingshu.timeoutMs) }, log, { replyAttempts: 1, transportAttempts: 1 });
   return Promise.all([
     check('data directory', async () => {
       await mkdir(config.dataDir, { recursive: true });
@@ -54,7 +55,21 @@ export async function runDoctor(config: Config, log: Logger): Promise<Check[]> {
             'Set RADDRAFT_LINGSHU_MODEL to the name given to `vllm serve` (or its --served-model-name)',
         );
       }
-      return `${config.lingshu.url} serves ${config.lingshu.model}`;
+      // One small image through the real prompt: the endpoint takes images and answers in the expected form.
+      const png = await sharp(Buffer.alloc(112 * 112, 96), { raw: { width: 112, height: 112, channels: 1 } }).png().toBuffer();
+      const started = Date.now();
+      try {
+        const draft = await lingshu.draft({ images: [{ png }], views: ['PA'] });
+        const sections = [draft.findings ? 'Findings' : '', draft.impression ? 'Impression' : ''].filter(Boolean).join(' and ');
+        return `${config.lingshu.url} serves ${config.lingshu.model}, took a test image and answered with ${sections} in ${Date.now() - started} ms`;
+      } catch (err) {
+        const why = (err as Error).message;
+        if (/neither a Findings nor an Impression/.test(why)) {
+          throw new Error(`${config.lingshu.model} answered the test image, but not in the "Findings: … Impression: …" form; is it a Lingshu model?`);
+        }
+        if (/HTTP 400/.test(why)) throw new Error(`${why}. If it says images are not allowed, serve the model with --limit-mm-per-prompt '{"image": 4}'`);
+        throw err;
+      }
     }),
   ]);
 }

@@ -27,14 +27,22 @@ describe('AdaptiveLimiter', () => {
     expect(limiter.limit).toBe(5);
   });
 
-  it('drops below the concurrency a 429 refused and holds that ceiling for a while', () => {
+  it('drops below the concurrency a 429 refused, holds that ceiling, and holds it longer when refused again soon', () => {
     let now = 0;
-    const limiter = new AdaptiveLimiter({ max: 16, initial: 12, ceilingHoldMs: 60_000, now: () => now });
+    const limiter = new AdaptiveLimiter({ max: 16, initial: 12, ceilingHoldMs: 5_000, now: () => now });
     limiter.overloaded(9);
     expect(limiter.limit).toBe(8);
     for (let i = 0; i < 100; i++) limiter.succeeded(100);
     expect(limiter.limit).toBe(8);
-    now = 61_000;
+    now = 5_001;
+    for (let i = 0; i < 8; i++) limiter.succeeded(100);
+    expect(limiter.limit).toBe(9);
+    limiter.overloaded(9);
+    expect(limiter.limit).toBe(8);
+    now = 11_000;
+    for (let i = 0; i < 100; i++) limiter.succeeded(100);
+    expect(limiter.limit).toBe(8);
+    now = 15_002;
     for (let i = 0; i < 8; i++) limiter.succeeded(100);
     expect(limiter.limit).toBe(9);
   });

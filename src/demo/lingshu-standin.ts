@@ -68,6 +68,8 @@ export interface LingshuStandIn {
   /** Answer 400 to requests asking for structured output, as a server without it does. */
   rejectStructured(reject: boolean): void;
   readonly maxInFlightSeen: number;
+  /** Forgets the requests seen so far and the peak in flight. */
+  reset(): void;
   stop(): Promise<void>;
 }
 
@@ -235,6 +237,10 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
     rejectStructured: (reject) => void (refuseStructured = reject),
     get maxInFlightSeen() {
       return maxInFlightSeen;
+    },
+    reset: () => {
+      requests.length = 0;
+      maxInFlightSeen = inFlight;
     },
     stop: () => http.close(),
   };

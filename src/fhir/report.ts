@@ -4,7 +4,7 @@ import type {
   ServiceRequest, Task,
 } from '@medplum/fhirtypes';
 import type { DraftRecord, RenderedRecord } from '../jobs/job-store.js';
-import { MEDEVALKIT_REPORT_PROMPT } from '../model/prompt.js';
+import { promptTemplate } from '../model/prompt.js';
 import {
   AIAST, AI_DEVICE_TYPE, AI_KIND_EXTENSION, DRAFT_BANNER, RADIOLOGY_CATEGORY, RAD_V2, REVIEW_REQUIRED, ReportCode, System,
   dicomUidIdentifier, identifierSafe, reportKey,
@@ -98,13 +98,14 @@ function modelDevice(input: ReportInput): Device {
 }
 
 function promptDocument(promptVersion: string): DocumentReference {
+  const template = promptTemplate(promptVersion);
   return {
     resourceType: 'DocumentReference',
     identifier: [{ system: System.prompt, value: promptVersion }],
     status: 'current',
     type: { coding: [{ system: System.aiInputs, code: 'AIInputPrompt', display: 'AI Input Prompt' }] },
-    description: 'Report-generation prompt of MedEvalKit, the prompt Lingshu was evaluated with; each image is preceded by "<image_N>: ".',
-    content: [{ attachment: { contentType: 'text/markdown', data: Buffer.from(MEDEVALKIT_REPORT_PROMPT, 'utf8').toString('base64'), title: promptVersion } }],
+    description: template.description,
+    content: [{ attachment: { contentType: 'text/markdown', data: Buffer.from(template.text, 'utf8').toString('base64'), title: promptVersion } }],
   };
 }
 

@@ -32,6 +32,21 @@ export interface PromptOptions {
   context?: ClinicalContext;
 }
 
+/** The prompt of a version as a document: what the model reads after the images, with placeholders for data. */
+export function promptTemplate(version: string): { text: string; description: string } {
+  if (version === PROMPT_VERSIONS['clinical-context']) {
+    const block = contextBlock({ ageBand: '{age band}', sex: '{sex}', views: ['{views}'], studyDescription: '{study description}', indication: '{indication}' });
+    return {
+      text: `${block}\n${MEDEVALKIT_REPORT_PROMPT}`,
+      description: 'MedEvalKit\'s report-generation prompt, preceded by a quoted clinical-context block (age band, sex, views, study description, indication); each image is preceded by "<image_N>: ".',
+    };
+  }
+  return {
+    text: MEDEVALKIT_REPORT_PROMPT,
+    description: 'Report-generation prompt of MedEvalKit, the prompt Lingshu was evaluated with; each image is preceded by "<image_N>: ".',
+  };
+}
+
 export function buildReportMessages(images: { png: Buffer }[], options: PromptOptions = {}): UserMessage[] {
   const content: ContentPart[] = [];
   images.forEach((img, i) => {

@@ -86,7 +86,7 @@ describe('raddraft draft <StudyInstanceUID>', () => {
   it('doctor reports every endpoint as answering', async () => {
     const p = runCli(['doctor'], serviceEnv(peers, dataDir));
     expect(await p.exited).toBe(0);
-    for (const line of ['OK   DICOMweb (QIDO-RS)', 'OK   FHIR server', `OK   Lingshu model: ${peers.model.url} serves lingshu-medical-mllm/Lingshu-7B`, 'All checks passed.']) {
+    for (const line of ['OK   DICOMweb (QIDO-RS)', 'OK   FHIR server', `OK   Lingshu model: ${peers.model.url} serves lingshu-medical-mllm/Lingshu-7B, took a test image and answered with Findings and Impression in `, 'All checks passed.']) {
       expect(p.output()).toContain(line);
     }
   });
@@ -97,6 +97,13 @@ describe('raddraft draft <StudyInstanceUID>', () => {
     expect(p.output()).toContain(
       `FAIL Lingshu model: ${peers.model.url} does not serve Lingshu-32B; it serves lingshu-medical-mllm/Lingshu-7B. Set RADDRAFT_LINGSHU_MODEL to the name given to \`vllm serve\` (or its --served-model-name)`,
     );
+  });
+
+  it('doctor says so when the model answers the test image in another form', async () => {
+    peers.model.script({ kind: 'garbage', text: 'This is an image of a grey square.' });
+    const p = runCli(['doctor'], serviceEnv(peers, dataDir));
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain('FAIL Lingshu model: lingshu-medical-mllm/Lingshu-7B answered the test image, but not in the "Findings: … Impression: …" form; is it a Lingshu model?');
   });
 
   it('rejects something that is not a UID before touching anything', async () => {
