@@ -61,6 +61,16 @@ describe('buildDraftBundle', () => {
   });
 });
 
+describe('review flags on the report', () => {
+  it('lists the safety flags in the attached text and the narrative for the reviewer', () => {
+    const flagged = buildDraftBundle({ ...input, draft: { ...input.draft, flags: ['findings refers to a prior or comparison exam, but none was given: "Unchanged."'] } });
+    const report = flagged.bundle.entry!.find((e) => e.fullUrl === flagged.fullUrls.report)!.resource as DiagnosticReport;
+    const text = Buffer.from(report.presentedForm![0]!.data!, 'base64').toString();
+    expect(text).toContain('REVIEW FLAGS (raddraft checks):\n- findings refers to a prior or comparison exam, but none was given: "Unchanged."');
+    expect(report.text!.div).toContain('<li>findings refers to a prior or comparison exam, but none was given: &quot;Unchanged.&quot;</li>');
+  });
+});
+
 describe('studyEffective', () => {
   it('uses the DICOM timezone offset when the study has one', () => {
     expect(studyEffective({ studyDate: '20260301', studyTime: '081500.123', timezoneOffset: '+0100' })).toBe('2026-03-01T08:15:00+01:00');
