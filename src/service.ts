@@ -12,7 +12,9 @@ import { QidoPoller } from './intake/qido-poller.js';
 import type { JobStore } from './jobs/job-store.js';
 import { Pipeline } from './jobs/pipeline.js';
 import { JobRunner } from './jobs/runner.js';
+import { openPostgresStore } from './jobs/postgres.js';
 import { openSqliteStore } from './jobs/sqlite.js';
+import { networkCause } from './http/network-cause.js';
 import type { Logger } from './log.js';
 import { LingshuClient } from './model/lingshu.js';
 import { ReviewAuth } from './review/auth.js';
@@ -31,12 +33,14 @@ export interface Components {
 }
 
 export async function openStore(config: Config): Promise<JobStore> {
-  if (config.databaseUrl) {
-    throw new ConfigError([
-      'RADDRAFT_DATABASE_URL is set, but this version of raddraft keeps jobs in SQLite only; unset it (jobs go to RADDRAFT_DATA_DIR)',
-    ]);
+  if (!config.databaseUrl) return openSqliteStore(config.dataDir, config.maxAttempts);
+  try {
+    return await openPostgresStore(config.databaseUrl, config.maxAttempts);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why = code === '3D000' ? 'the database does not exist' : code === '28P01' || code === '28000' ? 'the server refused the user or password' : networkCause(err);
+    throw new ConfigError([`RADDRAFT_DATABASE_URL: cannot open the PostgreSQL job store (${why}); check the URL, for example postgres://raddraft@db:5432/raddraft`]);
   }
-  return openSqliteStore(config.dataDir, config.maxAttempts);
 }
 
 export interface ComponentOptions {

@@ -3,20 +3,49 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { JobStore } from '../src/jobs/job-store.js';
+import { openPostgresStore } from '../src/jobs/postgres.js';
 import { openSqliteStore } from '../src/jobs/sqlite.js';
+import { createTestDatabase, type TestDatabase } from './harness/postgres.js';
 
-describe('SQLite job store', () => {
-  let dir: string;
+interface Backend {
+  open(): Promise<JobStore>;
+  cleanup(): Promise<void>;
+}
+
+function sqlite(): Backend {
+  let dir: string | undefined;
+  return {
+    open: async () => openSqliteStore((dir ??= await mkdtemp(path.join(tmpdir(), 'raddraft-store-'))), 3),
+    cleanup: async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+      dir = undefined;
+    },
+  };
+}
+
+function postgres(): Backend {
+  let db: TestDatabase | undefined;
+  return {
+    open: async () => openPostgresStore((db ??= await createTestDatabase()).url, 3),
+    cleanup: async () => {
+      await db?.drop();
+      db = undefined;
+    },
+  };
+}
+
+describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s job store', (_name, backendOf) => {
+  let backend: Backend;
   let store: JobStore;
   const now = Date.now();
 
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'raddraft-store-'));
-    store = await openSqliteStore(dir, 3);
+    backend = backendOf();
+    store = await backend.open();
   });
   afterEach(async () => {
     await store.close();
-    await rm(dir, { recursive: true, force: true });
+    await backend.cleanup();
   });
 
   it('makes one job per study and waits for the study to settle before it can be claimed', async () => {
@@ -83,7 +112,14 @@ describe('SQLite job store', () => {
   it('keeps jobs across a reopen', async () => {
     const { job } = await store.observe({ studyUid: '1.2.9', source: 'qido', stableAfter: now });
     await store.close();
-    store = await openSqliteStore(dir, 3);
+    store = await backend.open();
     expect((await store.get(job.id))?.studyUid).toBe('1.2.9');
+  });
+
+  it('hands each job to exactly one of many claimers at once', async () => {
+    for (let i = 0; i < 30; i++) await store.observe({ studyUid: `1.3.${i}`, source: 'qido', stableAfter: now });
+    const claimed = (await Promise.all(Array.from({ length: 60 }, (_, i) => store.claim(`w${i}`, 60_000)))).filter((j) => j !== undefined);
+    expect(claimed).toHaveLength(30);
+    expect(new Set(claimed.map((j) => j.id)).size).toBe(30);
   });
 });
