@@ -16,6 +16,7 @@ import { openPostgresStore } from './jobs/postgres.js';
 import { openSqliteStore } from './jobs/sqlite.js';
 import { networkCause } from './http/network-cause.js';
 import type { Logger } from './log.js';
+import { Metrics } from './http/metrics.js';
 import { LingshuClient } from './model/lingshu.js';
 import { ReviewAuth } from './review/auth.js';
 import { OidcLogin } from './review/oidc.js';
@@ -30,12 +31,13 @@ export interface Components {
   fhir: FhirGateway;
   lingshu: LingshuClient;
   runner: JobRunner;
+  metrics: Metrics;
 }
 
-export async function openStore(config: Config): Promise<JobStore> {
+export async function openStore(config: Config, log?: Logger): Promise<JobStore> {
   if (!config.databaseUrl) return openSqliteStore(config.dataDir, config.maxAttempts);
   try {
-    return await openPostgresStore(config.databaseUrl, config.maxAttempts);
+    return await openPostgresStore(config.databaseUrl, config.maxAttempts, (err) => log?.warn({ err: err.message }, 'a PostgreSQL connection was dropped; it will be replaced'));
   } catch (err) {
     const code = (err as { code?: string }).code;
     const why = code === '3D000' ? 'the database does not exist' : code === '28P01' || code === '28000' ? 'the server refused the user or password' : networkCause(err);
@@ -49,10 +51,22 @@ export interface ComponentOptions {
 }
 
 export async function openComponents(config: Config, log: Logger, options: ComponentOptions = {}): Promise<Components> {
-  const store = await openStore(config);
+  const store = await openStore(config, log);
   const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth });
   const fhir = new FhirGateway(config.fhir);
-  const lingshu = new LingshuClient(config.lingshu, log);
+  const model = { current: undefined as LingshuClient | undefined };
+  const metrics = new Metrics(store, {
+    inFlight: () => model.current?.limiter.inFlight ?? 0,
+    limit: () => model.current?.limiter.limit ?? 0,
+    breakerOpen: () => model.current?.breaker.state === 'open',
+  });
+  const lingshu = new LingshuClient(config.lingshu, log, {
+    observe: (outcome, seconds) => {
+      metrics.modelRequests.inc({ outcome });
+      if (outcome === 'ok' || outcome === 'bad_reply') metrics.modelSeconds.observe(seconds);
+    },
+  });
+  model.current = lingshu;
   const pipeline = new Pipeline({
     store, dicomweb, lingshu, fhir, dataDir: config.dataDir, software: SOFTWARE,
     modelEndpoint: config.lingshu.url, modelName: config.lingshu.model,
@@ -62,9 +76,13 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     workers: config.workers,
     retryBaseMs: config.retrySeconds * 1000,
     dataDir: config.dataDir,
+    onFinished: (job) => {
+      metrics.jobsFinished.inc({ state: job.state });
+      if (job.state === 'posted') metrics.jobSeconds.observe((job.updatedAt - job.createdAt) / 1000);
+    },
     ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
   });
-  return { store, dicomweb, fhir, lingshu, runner };
+  return { store, dicomweb, fhir, lingshu, runner, metrics };
 }
 
 async function reviewComponents(config: Config, c: Components, log: Logger): Promise<Router> {
@@ -103,7 +121,7 @@ export async function startService(config: Config, log: Logger, options: Compone
     },
   ]);
   const review = await reviewComponents(config, components, log);
-  const app = createApp({ store, readiness, log, onRetry: () => runner.wake(), routers: [review] });
+  const app = createApp({ store, readiness, log, metrics: components.metrics, onRetry: () => runner.wake(), routers: [review] });
   const http = await listen(app, config.port, '0.0.0.0');
   const { server, port } = http;
   runner.start();

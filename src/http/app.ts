@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { errorHandler, notFound } from './errors.js';
 import { healthz, readyz, type Readiness } from './health.js';
 import { jobsRouter } from './jobs-routes.js';
+import type { Metrics } from './metrics.js';
 
 export interface AppDeps {
   store: JobStore;
@@ -12,6 +13,7 @@ export interface AppDeps {
   onRetry?: () => void;
   /** Further feature routers (the review pages and API). */
   routers?: Router[];
+  metrics?: Metrics;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -21,6 +23,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: '1mb', type: ['application/json', 'application/fhir+json'] }));
   app.get('/healthz', healthz);
   app.get('/readyz', readyz(deps.readiness));
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
   app.use(jobsRouter(deps.store, deps.onRetry));
   for (const r of deps.routers ?? []) app.use(r);
   app.use(notFound);

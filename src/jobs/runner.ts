@@ -8,7 +8,11 @@ import { ModelUnavailableError } from '../model/lingshu.js';
 import { LeaseLostError, type Job, type JobStore } from './job-store.js';
 import { PermanentError, workDir, type Pipeline } from './pipeline.js';
 
+/** Told when a job reaches a final state (for metrics). */
+export type FinishObserver = (job: Job) => void;
+
 export interface RunnerOptions {
+  onFinished?: FinishObserver;
   workers: number;
   leaseMs?: number;
   idleMs?: number;
@@ -151,6 +155,7 @@ export class JobRunner {
     }, Math.max(1000, this.leaseMs / 3));
     try {
       const end = await this.pipeline.run(job, this.owner, log, this.controller.signal);
+      if (['posted', 'ineligible'].includes(end.state)) this.options.onFinished?.(end);
       if (this.controller.signal.aborted && !['posted', 'ineligible', 'dead'].includes(end.state)) {
         await this.store.release(job.id, this.owner);
       }
@@ -184,6 +189,7 @@ export class JobRunner {
     try {
       const failed = await this.store.fail(job.id, this.owner, reason, final ? { final: true } : { retryAt });
       if (failed.state === 'dead') {
+        this.options.onFinished?.(failed);
         log.error({ state: failed.state, attempts: failed.attempts, reason }, 'job is dead; it needs attention');
         await rm(workDir(this.options.dataDir, job.id), { recursive: true, force: true });
       } else {

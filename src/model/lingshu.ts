@@ -52,7 +52,11 @@ export interface DraftRequest {
   context?: ClinicalContext;
 }
 
+/** Told about each model request (for metrics). */
+export type RequestObserver = (outcome: 'ok' | 'bad_reply' | 'overloaded' | 'unavailable' | 'rejected', seconds: number) => void;
+
 export interface LingshuOptions {
+  observe?: RequestObserver;
   /** Tries per job attempt for replies without a usable report. */
   replyAttempts?: number;
   /** Tries per job attempt for an endpoint that fails (5xx, no connection) before the job waits. */
@@ -128,6 +132,7 @@ export class LingshuClient {
   private readonly replyAttempts: number;
   private readonly transportAttempts: number;
   private readonly retryBaseMs: number;
+  private readonly observe: RequestObserver;
 
   constructor(
     private readonly config: Config['lingshu'],
@@ -146,6 +151,7 @@ export class LingshuClient {
     this.replyAttempts = options.replyAttempts ?? 3;
     this.transportAttempts = options.transportAttempts ?? 4;
     this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.observe = options.observe ?? (() => undefined);
   }
 
   get inFlight(): number {
@@ -208,6 +214,7 @@ export class LingshuClient {
             { ...parsed, finishReason: reply.finishReason, views: request.views, language: this.config.language, priorGiven: false },
             this.config.safety,
           );
+          this.observe('ok', outcome.latencyMs / 1000);
           return {
             ...parsed,
             findings: safety.findings,
@@ -221,6 +228,7 @@ export class LingshuClient {
           };
         } catch (err) {
           if (!(err instanceof ReplyFormatError)) throw err;
+          this.observe('bad_reply', outcome.latencyMs / 1000);
           badReplies += 1;
           lastReplyError = err.message;
           log.warn({ attempt: badReplies, of: this.replyAttempts, err: err.message }, 'model call gave no usable draft');
@@ -232,6 +240,7 @@ export class LingshuClient {
       const { err } = outcome;
       const status = err instanceof OpenAI.APIError && typeof err.status === 'number' ? err.status : undefined;
       const headers = err instanceof OpenAI.APIError ? (err.headers as Headers | undefined) : undefined;
+      this.observe(status === 429 ? 'overloaded' : status !== undefined && status < 500 ? 'rejected' : 'unavailable', outcome.latencyMs / 1000);
       if (status === 429) {
         this.limiter.overloaded(outcome.inFlight);
         overloads += 1;
