@@ -5,7 +5,9 @@ import { isUid } from './dicom/tags.js';
 import { formatDoctor, runDoctor } from './doctor.js';
 import { runDemo } from './demo/run-demo.js';
 import { createLogger, type Logger } from './log.js';
-import { openComponents, startService } from './service.js';
+import { DicomWebClient } from './dicom/dicomweb.js';
+import { backfill } from './intake/backfill.js';
+import { openComponents, openStore, startService } from './service.js';
 import { SOFTWARE } from './version.js';
 
 /** Exit codes: 0 done, 1 failed, 3 study not eligible, 78 configuration error (EX_CONFIG). */
@@ -91,6 +93,43 @@ async function draft(studyUid: string, opts: { config?: string }): Promise<void>
   }
 }
 
+function dateOption(value: string): Date {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  const d = m ? new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3])) : undefined;
+  if (!d || d.getMonth() !== Number(m![2]) - 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a date like 2026-03-01`);
+  return d;
+}
+
+async function backfillCommand(opts: { since: Date; until?: Date; config?: string }): Promise<void> {
+  const config = configOrExit(opts.config);
+  const until = opts.until ?? new Date();
+  if (until < opts.since) {
+    process.stderr.write('--until is before --since; nothing to do\n');
+    process.exitCode = EXIT.failed;
+    return;
+  }
+  const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
+  const store = await openStore(config, log);
+  const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth });
+  const tty = process.stderr.isTTY;
+  try {
+    const result = await backfill(dicomweb, store, { since: opts.since, until }, log, (p) => {
+      const width = 30;
+      const filled = Math.round((p.daysDone / p.days) * width);
+      const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${p.daysDone}/${p.days} days (${p.day}) · ${p.discovered} queued · ${p.ineligible} not eligible`;
+      process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+    });
+    if (tty) process.stderr.write('\n');
+    process.stdout.write(`backfill done: ${result.days} days, ${result.seen} studies seen, ${result.discovered} queued for drafting, ${result.ineligible} not eligible. raddraft serve drafts the queued studies.\n`);
+  } catch (err) {
+    if (tty) process.stderr.write('\n');
+    process.stderr.write(`backfill stopped: ${(err as Error).message}. Run the same command again to resume.\n`);
+    process.exitCode = EXIT.failed;
+  } finally {
+    await store.close();
+  }
+}
+
 async function doctor(opts: { config?: string }): Promise<void> {
   const config = configOrExit(opts.config);
   const log = createLogger({ level: 'silent' });
@@ -116,6 +155,11 @@ program.command('draft').description('draft one study now and print its Diagnost
   .argument('<StudyInstanceUID>', 'the study to draft', uid)
   .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
   .action(draft);
+program.command('backfill').description('queue the studies of past days for drafting (resumable)')
+  .requiredOption('--since <date>', 'first study date, e.g. 2026-03-01', dateOption)
+  .option('--until <date>', 'last study date (default: today)', dateOption)
+  .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
+  .action(backfillCommand);
 program.command('doctor').description('check every configured endpoint and say what to fix')
   .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
   .action(doctor);

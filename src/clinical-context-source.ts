@@ -1,6 +1,5 @@
 import type { ServiceRequest } from '@medplum/fhirtypes';
-import type { DicomWebClient } from './dicom/dicomweb.js';
-import { readStudyContext } from './dicom/study-context.js';
+import type { StudySource } from './dicom/study-source.js';
 import type { FhirGateway } from './fhir/client.js';
 import type { Job } from './jobs/job-store.js';
 import { phi } from './log.js';
@@ -20,9 +19,9 @@ async function indication(fhir: FhirGateway, accession: string): Promise<string 
  * Gathers the clinical context for the prompt from the PACS (age band, sex, study description) and the order on
  * the FHIR server (indication). The patient's identifiers and birth date are used here and dropped.
  */
-export function clinicalContextSource(dicomweb: DicomWebClient, fhir: FhirGateway) {
+export function clinicalContextSource(studies: StudySource, fhir: FhirGateway) {
   return async (job: Job, views: string[]): Promise<ClinicalContext> => {
-    const ctx = await readStudyContext(dicomweb, job.studyUid);
+    const ctx = await studies.studyContext(job.studyUid);
     const release = phi.hold([ctx.patientId, ctx.accession, ctx.birthDate]);
     try {
       const reason = ctx.accession ? await indication(fhir, ctx.accession) : undefined;

@@ -8,7 +8,13 @@ import { FhirGateway } from './fhir/client.js';
 import { createApp } from './http/app.js';
 import { listen } from './http/listen.js';
 import { Readiness } from './http/health.js';
+import { startDimseScp } from './intake/dimse-scp.js';
+import { ensureSubscription, notifyRouter } from './intake/fhir-subscription.js';
 import { QidoPoller } from './intake/qido-poller.js';
+import { FailureCode, ReceiveError, ReceivedStore, type Received } from './intake/received-store.js';
+import { stowRouter } from './intake/stow-receiver.js';
+import { PacsSource, PreferLocal, type StudySource } from './dicom/study-source.js';
+import { cleanLeftovers } from './jobs/cleanup.js';
 import type { JobStore } from './jobs/job-store.js';
 import { Pipeline } from './jobs/pipeline.js';
 import { JobRunner } from './jobs/runner.js';
@@ -28,6 +34,8 @@ import { SOFTWARE } from './version.js';
 export interface Components {
   store: JobStore;
   dicomweb: DicomWebClient;
+  received: ReceivedStore;
+  studies: StudySource;
   fhir: FhirGateway;
   lingshu: LingshuClient;
   runner: JobRunner;
@@ -53,6 +61,8 @@ export interface ComponentOptions {
 export async function openComponents(config: Config, log: Logger, options: ComponentOptions = {}): Promise<Components> {
   const store = await openStore(config, log);
   const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth });
+  const received = new ReceivedStore(config.dataDir, config.minFreeBytes);
+  const studies = new PreferLocal(received, new PacsSource(dicomweb));
   const fhir = new FhirGateway(config.fhir);
   const model = { current: undefined as LingshuClient | undefined };
   const metrics = new Metrics(store, {
@@ -68,9 +78,9 @@ export async function openComponents(config: Config, log: Logger, options: Compo
   });
   model.current = lingshu;
   const pipeline = new Pipeline({
-    store, dicomweb, lingshu, fhir, dataDir: config.dataDir, software: SOFTWARE,
+    store, studies, lingshu, fhir, dataDir: config.dataDir, software: SOFTWARE,
     modelEndpoint: config.lingshu.url, modelName: config.lingshu.model,
-    ...(config.lingshu.prompt === 'clinical-context' ? { clinicalContext: clinicalContextSource(dicomweb, fhir) } : {}),
+    ...(config.lingshu.prompt === 'clinical-context' ? { clinicalContext: clinicalContextSource(studies, fhir) } : {}),
   });
   const runner = new JobRunner(store, pipeline, log, {
     workers: config.workers,
@@ -79,10 +89,12 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     onFinished: (job) => {
       metrics.jobsFinished.inc({ state: job.state });
       if (job.state === 'posted') metrics.jobSeconds.observe((job.updatedAt - job.createdAt) / 1000);
+      // Pushed instances are kept only until their job is done.
+      void received.remove(job.studyUid).catch((err: unknown) => log.warn({ err: (err as Error).message, studyUid: job.studyUid }, 'cannot remove received instances'));
     },
     ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
   });
-  return { store, dicomweb, fhir, lingshu, runner, metrics };
+  return { store, dicomweb, received, studies, fhir, lingshu, runner, metrics };
 }
 
 async function reviewComponents(config: Config, c: Components, log: Logger): Promise<Router> {
@@ -104,8 +116,10 @@ export interface RunningService extends Components {
 /** `raddraft serve`: intake, workers and the HTTP server, until stop() (SIGTERM). */
 export async function startService(config: Config, log: Logger, options: ComponentOptions = {}): Promise<RunningService> {
   const components = await openComponents(config, log, options);
-  const { store, dicomweb, fhir, lingshu, runner } = components;
+  const { store, dicomweb, fhir, lingshu, runner, received, metrics } = components;
   await runner.recoverOrphans();
+  const removed = await cleanLeftovers(config.dataDir, store);
+  if (removed) log.info({ removed }, 'removed files left by an earlier run');
   const poller = new QidoPoller(dicomweb, store, config, log.child({ intake: 'qido' }), () => runner.wake());
   const readiness = new Readiness({ name: 'job store', check: () => store.ping() }, [
     { name: 'DICOMweb', check: () => dicomweb.ping() },
@@ -120,18 +134,57 @@ export async function startService(config: Config, log: Logger, options: Compone
       },
     },
   ]);
-  const review = await reviewComponents(config, components, log);
-  const app = createApp({ store, readiness, log, metrics: components.metrics, onRetry: () => runner.wake(), routers: [review] });
+
+  let accepting = true;
+  const seen = (source: string) => async (instance: Received) => {
+    if (!accepting) throw new ReceiveError('raddraft is shutting down; send the instance again shortly', FailureCode.outOfResources);
+    await store.observe({ studyUid: instance.studyUid, source, instanceCount: instance.instances, stableAfter: Date.now() + config.stableSeconds * 1000 });
+    metrics.received.inc({ source, outcome: 'stored' });
+    setTimeout(() => runner.wake(), config.stableSeconds * 1000 + 50).unref();
+  };
+  const refused = (source: string) => () => metrics.received.inc({ source, outcome: 'refused' });
+  const routers: Router[] = [];
+  if (config.intake.includes('stow')) {
+    routers.push(stowRouter({ received, auth: config.stowAuth, onInstance: seen('stow'), onRefused: refused('stow'), log: log.child({ intake: 'stow' }) }));
+  }
+  if (config.intake.includes('fhir') && config.fhirNotifyToken) {
+    routers.push(notifyRouter({
+      token: config.fhirNotifyToken, store, fhir, log: log.child({ intake: 'fhir' }),
+      onStudy: async (studyUid) => {
+        const { created } = await store.observe({ studyUid, source: 'fhir', stableAfter: Date.now() + config.stableSeconds * 1000 });
+        if (created) setTimeout(() => runner.wake(), config.stableSeconds * 1000 + 50).unref();
+      },
+      sweep: () => poller.pollOnce(),
+    }));
+  }
+  routers.push(await reviewComponents(config, components, log));
+  const app = createApp({ store, readiness, log, metrics, onRetry: () => runner.wake(), routers });
   const http = await listen(app, config.port, '0.0.0.0');
   const { server, port } = http;
+  const scp = config.intake.includes('dimse')
+    ? startDimseScp({
+        port: config.dimse.port, aet: config.dimse.aet, peers: config.dimse.peers === '*' ? '*' : new Set(config.dimse.peers),
+        received, onInstance: seen('dimse'), onRefused: refused('dimse'), log: log.child({ intake: 'dimse' }),
+      })
+    : undefined;
+  if (config.intake.includes('fhir') && config.fhirNotifyToken) {
+    if (config.publicUrl) {
+      await ensureSubscription(fhir, `${config.publicUrl}/fhir/notify`, config.fhirNotifyToken).catch((err: unknown) =>
+        log.warn({ err: (err as Error).message }, 'cannot register the FHIR Subscription; register one for ImagingStudy that posts to /fhir/notify'));
+    } else {
+      log.warn('RADDRAFT_PUBLIC_URL is unset, so raddraft cannot register its FHIR Subscription; register one for ImagingStudy that posts to <raddraft>/fhir/notify');
+    }
+  }
   runner.start();
-  poller.start();
-  log.info({ port, version: SOFTWARE.version }, 'raddraft is serving');
+  if (config.intake.includes('qido')) poller.start();
+  log.info({ port, version: SOFTWARE.version, intake: config.intake }, 'raddraft is serving');
 
   let stopping: Promise<void> | undefined;
   const stop = (drainMs?: number) =>
     (stopping ??= (async () => {
       log.info('stopping: intake first, then in-flight jobs');
+      accepting = false;
+      scp?.stop();
       await poller.stop();
       await runner.stop(drainMs);
       await http.close();

@@ -49,10 +49,17 @@ describe('loadConfig', () => {
     expect(problems({ ...BASE, RADDRAFT_POL_SECONDS: '5' })).toEqual(['RADDRAFT_POL_SECONDS is not a raddraft setting; did you mean RADDRAFT_POLL_SECONDS?']);
   });
 
-  it('rejects an intake this version does not have', () => {
-    expect(problems({ ...BASE, RADDRAFT_INTAKE: 'dimse' })).toEqual([
-      'RADDRAFT_INTAKE="dimse" names an intake this version does not have; available: qido; for example RADDRAFT_INTAKE=qido',
+  it('rejects an unknown intake, and asks for what each push intake needs', () => {
+    expect(problems({ ...BASE, RADDRAFT_INTAKE: 'qido,hl7' })).toEqual([
+      'RADDRAFT_INTAKE="qido,hl7" is not a comma list of qido, fhir, stow and dimse; for example RADDRAFT_INTAKE=qido,stow',
     ]);
+    expect(problems({ ...BASE, RADDRAFT_INTAKE: 'dimse,fhir' })).toEqual([
+      'RADDRAFT_DIMSE_PEERS is missing: the C-STORE SCP accepts only the calling AE titles listed there; for example RADDRAFT_DIMSE_PEERS=MODALITY1,PACS (or * for any)',
+      'RADDRAFT_FHIR_NOTIFY_TOKEN is missing: FHIR notifications must carry it; for example RADDRAFT_FHIR_NOTIFY_TOKEN=a-random-string-of-16-or-more-characters',
+    ]);
+    const c = loadConfig({ ...BASE, RADDRAFT_INTAKE: 'qido, stow,dimse', RADDRAFT_DIMSE_PEERS: 'CT 1,PACS' });
+    expect(c.intake).toEqual(['qido', 'stow', 'dimse']);
+    expect(c.dimse).toEqual({ port: 11112, aet: 'RADDRAFT', peers: ['CT 1', 'PACS'] });
   });
 
   it('hides secret values in messages and in the description', () => {

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { configSchema, settings, type SettingName, type SettingSchema } from './schema.js';
 
+export type Intake = 'qido' | 'fhir' | 'stow' | 'dimse';
+
 export type HttpAuth =
   | { kind: 'none' }
   | { kind: 'basic'; user: string; password: string }
@@ -30,7 +32,11 @@ export interface Config {
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly port: number;
-  readonly intake: readonly 'qido'[];
+  readonly intake: readonly Intake[];
+  readonly dimse: { readonly port: number; readonly aet: string; readonly peers: readonly string[] | '*' };
+  readonly stowAuth: HttpAuth;
+  readonly fhirNotifyToken: string | undefined;
+  readonly minFreeBytes: number;
   readonly pollSeconds: number;
   readonly stableSeconds: number;
   readonly lookbackDays: number;
@@ -221,6 +227,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
   if (raw.RADDRAFT_AUTH_CLIENT_ID !== undefined && raw.RADDRAFT_PUBLIC_URL === undefined) {
     problems.push('RADDRAFT_PUBLIC_URL is missing: sign-in needs the address users reach raddraft at, for example RADDRAFT_PUBLIC_URL=https://raddraft.hospital.example');
   }
+  const intakes = String(raw.RADDRAFT_INTAKE ?? 'qido');
+  if (/\bdimse\b/.test(intakes) && raw.RADDRAFT_DIMSE_PEERS === undefined) {
+    problems.push('RADDRAFT_DIMSE_PEERS is missing: the C-STORE SCP accepts only the calling AE titles listed there; for example RADDRAFT_DIMSE_PEERS=MODALITY1,PACS (or * for any)');
+  }
+  if (/\bfhir\b/.test(intakes) && raw.RADDRAFT_FHIR_NOTIFY_TOKEN === undefined) {
+    problems.push('RADDRAFT_FHIR_NOTIFY_TOKEN is missing: FHIR notifications must carry it; for example RADDRAFT_FHIR_NOTIFY_TOKEN=a-random-string-of-16-or-more-characters');
+  }
   if (problems.length > 0) throw new ConfigError(inTableOrder([...new Set(problems)]));
 
   const v = candidate as Record<SettingName, string | number | undefined>;
@@ -244,7 +257,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     dataDir: path.resolve(str('RADDRAFT_DATA_DIR')),
     databaseUrl: v.RADDRAFT_DATABASE_URL === undefined ? undefined : str('RADDRAFT_DATABASE_URL'),
     port: int('RADDRAFT_PORT'),
-    intake: ['qido'],
+    intake: [...new Set(str('RADDRAFT_INTAKE').split(',').map((s) => s.trim() as Intake))],
+    dimse: {
+      port: int('RADDRAFT_DIMSE_PORT'),
+      aet: str('RADDRAFT_DIMSE_AET'),
+      peers: opt('RADDRAFT_DIMSE_PEERS') === '*' ? '*' : (opt('RADDRAFT_DIMSE_PEERS') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    },
+    stowAuth: parseHttpAuth(str('RADDRAFT_STOW_AUTH')),
+    fhirNotifyToken: opt('RADDRAFT_FHIR_NOTIFY_TOKEN'),
+    minFreeBytes: int('RADDRAFT_MIN_FREE_MB') * 2 ** 20,
     pollSeconds: int('RADDRAFT_POLL_SECONDS'),
     stableSeconds: int('RADDRAFT_STABLE_SECONDS'),
     lookbackDays: int('RADDRAFT_LOOKBACK_DAYS'),

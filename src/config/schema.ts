@@ -80,8 +80,35 @@ export const settings = {
     type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port', examples: [8080],
   },
   RADDRAFT_INTAKE: {
-    type: 'string', pattern: '^\\s*qido\\s*$', default: 'qido', description: 'intake sources (comma list)',
-    examples: ['qido'], 'x-fault': 'names an intake this version does not have; available: qido',
+    type: 'string', pattern: '^\\s*(qido|fhir|stow|dimse)(\\s*,\\s*(qido|fhir|stow|dimse))*\\s*$', default: 'qido',
+    description: 'intake sources (comma list)', examples: ['qido,stow'],
+    'x-fault': 'is not a comma list of qido, fhir, stow and dimse',
+  },
+  RADDRAFT_DIMSE_PORT: {
+    type: 'integer', minimum: 1, maximum: 65535, default: 11112, description: 'port of the C-STORE SCP', examples: [11112],
+  },
+  RADDRAFT_DIMSE_AET: {
+    type: 'string', pattern: '^[ -~]{1,16}$', default: 'RADDRAFT', description: 'AE title of the C-STORE SCP',
+    examples: ['RADDRAFT'], 'x-fault': 'is not an AE title (1 to 16 printable ASCII characters)',
+  },
+  RADDRAFT_DIMSE_PEERS: {
+    type: 'string', pattern: '^(\\*|[ -+\\--~]{1,16}(,[ -+\\--~]{1,16})*)$',
+    description: 'calling AE titles allowed to send (comma list), or * for any', examples: ['MODALITY1,PACS'],
+    'x-fault': 'is not a comma list of AE titles, or *',
+  },
+  RADDRAFT_STOW_AUTH: {
+    type: 'string', pattern: '^(none|basic:[^:]+:.+|bearer:.+)$', default: 'none', 'x-secret': true,
+    description: 'credentials STOW-RS senders must present', examples: ['bearer:a-long-random-token'],
+    'x-fault': 'is not one of none, basic:USER:PASS, bearer:TOKEN',
+  },
+  RADDRAFT_FHIR_NOTIFY_TOKEN: {
+    type: 'string', minLength: 16, 'x-secret': true,
+    description: 'bearer token FHIR notifications must carry (set in the Subscription channel header)',
+    examples: ['a-random-string-of-16-or-more-characters'],
+  },
+  RADDRAFT_MIN_FREE_MB: {
+    type: 'integer', minimum: 0, maximum: 10_000_000, default: 2048,
+    description: 'free disk space below which pushed studies are refused', examples: [2048],
   },
   RADDRAFT_POLL_SECONDS: {
     type: 'integer', minimum: 1, maximum: 86400, default: 30, description: 'QIDO-RS poll interval', examples: [30],

@@ -17,6 +17,11 @@ export class DicomWebError extends Error {
     super(message);
     this.name = 'DicomWebError';
   }
+
+  /** No answer at all: the PACS is down or out of reach, so jobs wait instead of using up attempts. */
+  get unavailable(): boolean {
+    return this.status === undefined && this.retryable;
+  }
 }
 
 export interface DicomWebOptions {
@@ -56,7 +61,13 @@ export class DicomWebClient {
 
   /** WADO-RS metadata of every instance in a study (no pixel data). */
   async studyMetadata(studyUid: string): Promise<DicomJson[]> {
-    return this.getJsonArray(`/studies/${studyUid}/metadata`, `WADO-RS metadata of study ${studyUid}`);
+    try {
+      return await this.getJsonArray(`/studies/${studyUid}/metadata`, `WADO-RS metadata of study ${studyUid}`);
+    } catch (err) {
+      // A study the PACS does not know has no instances to draft from.
+      if (err instanceof DicomWebError && err.status === 404) return [];
+      throw err;
+    }
   }
 
   /**

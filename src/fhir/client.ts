@@ -17,6 +17,11 @@ export class FhirError extends Error {
     super(message);
     this.name = 'FhirError';
   }
+
+  /** No answer at all: the FHIR server is down or out of reach, so jobs wait instead of using up attempts. */
+  get unavailable(): boolean {
+    return this.status === undefined;
+  }
 }
 
 function outcomeSummary(data: unknown): string {

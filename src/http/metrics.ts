@@ -18,7 +18,7 @@ export class Metrics {
 
   constructor(store: JobStore, model?: ModelGauges) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'raddraft_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'raddraft_' });
     new Gauge({
       name: 'raddraft_jobs',
       help: 'Jobs in each state',

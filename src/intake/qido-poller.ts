@@ -1,5 +1,5 @@
 import type { DicomWebClient } from '../dicom/dicomweb.js';
-import { Tag, isUid, num, str, strings } from '../dicom/tags.js';
+import { Tag, isUid, num, str, strings, type DicomJson } from '../dicom/tags.js';
 import { eligibleByModalities } from '../eligibility.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
@@ -18,12 +18,50 @@ export function dicomDay(now: Date, days = 0): string {
   return `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, '0')}${String(d.getDate()).padStart(2, '0')}`;
 }
 
-export interface PollResult {
+export interface Sightings {
   seen: number;
   discovered: number;
   ineligible: number;
+}
+
+export interface PollResult extends Sightings {
   since: string;
 }
+
+/**
+ * Records the studies a QIDO-RS search returned: a study whose modalities rule it out is recorded as ineligible at
+ * once; any other becomes (or updates) a job that waits until `stableAfter`.
+ */
+export async function recordSightings(store: JobStore, studies: DicomJson[], source: string, stableAfter: number, log: Logger): Promise<Sightings> {
+  const result: Sightings = { seen: 0, discovered: 0, ineligible: 0 };
+  for (const ds of studies) {
+    const studyUid = str(ds, Tag.StudyInstanceUID);
+    if (!isUid(studyUid)) {
+      log.warn('QIDO-RS returned a study without a valid Study Instance UID; skipped');
+      continue;
+    }
+    result.seen += 1;
+    const verdict = eligibleByModalities(strings(ds, Tag.ModalitiesInStudy));
+    if (!verdict.eligible) {
+      const { created } = await store.recordIneligible(studyUid, source, verdict.reason);
+      if (created) {
+        result.ineligible += 1;
+        log.info({ studyUid, reason: verdict.reason }, 'study is not eligible');
+      }
+      continue;
+    }
+    const count = num(ds, Tag.NumberOfStudyRelatedInstances);
+    const { created } = await store.observe({ studyUid, source, stableAfter, ...(count !== undefined ? { instanceCount: count } : {}) });
+    if (created) {
+      result.discovered += 1;
+      log.info({ studyUid, instances: count }, 'new study discovered');
+    }
+  }
+  return result;
+}
+
+/** The study-level attributes raddraft asks QIDO-RS for besides the defaults. */
+export const QIDO_FIELDS = [Tag.ModalitiesInStudy, Tag.NumberOfStudyRelatedInstances];
 
 /**
  * Watches the PACS with QIDO-RS. Each sweep asks for every study dated from the checkpoint on; a study becomes a
@@ -72,38 +110,9 @@ export class QidoPoller {
     const checkpoint = await this.store.getCheckpoint(CHECKPOINT);
     const since = checkpoint && checkpoint < floor ? checkpoint : floor;
     try {
-      const studies = await this.dicomweb.searchStudies({
-        StudyDate: `${since}-`,
-        includefield: [Tag.ModalitiesInStudy, Tag.NumberOfStudyRelatedInstances],
-      });
-      const result: PollResult = { seen: 0, discovered: 0, ineligible: 0, since };
+      const studies = await this.dicomweb.searchStudies({ StudyDate: `${since}-`, includefield: QIDO_FIELDS });
       const stableAfter = now.getTime() + this.options.stableSeconds * 1000;
-      for (const ds of studies) {
-        const studyUid = str(ds, Tag.StudyInstanceUID);
-        if (!isUid(studyUid)) {
-          this.log.warn('QIDO-RS returned a study without a valid Study Instance UID; skipped');
-          continue;
-        }
-        result.seen += 1;
-        const modalities = strings(ds, Tag.ModalitiesInStudy);
-        const verdict = eligibleByModalities(modalities);
-        if (!verdict.eligible) {
-          const { created } = await this.store.recordIneligible(studyUid, 'qido', verdict.reason);
-          if (created) {
-            result.ineligible += 1;
-            this.log.info({ studyUid, reason: verdict.reason }, 'study is not eligible');
-          }
-          continue;
-        }
-        const count = num(ds, Tag.NumberOfStudyRelatedInstances);
-        const { created } = await this.store.observe({
-          studyUid, source: 'qido', stableAfter, ...(count !== undefined ? { instanceCount: count } : {}),
-        });
-        if (created) {
-          result.discovered += 1;
-          this.log.info({ studyUid, instances: count }, 'new study discovered');
-        }
-      }
+      const result: PollResult = { ...(await recordSightings(this.store, studies, 'qido', stableAfter, this.log)), since };
       await this.store.setCheckpoint(CHECKPOINT, floor);
       this.lastSuccess = Date.now();
       this.lastError = undefined;

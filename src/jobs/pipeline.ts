@@ -2,9 +2,8 @@ import { mkdir, readFile, rename, rm, writeFile, access } from 'node:fs/promises
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import type { DicomWebClient } from '../dicom/dicomweb.js';
+import type { StudySource } from '../dicom/study-source.js';
 import { renderInstance } from '../dicom/render.js';
-import { readStudyContext } from '../dicom/study-context.js';
 import { assessStudy } from '../eligibility.js';
 import type { FhirGateway } from '../fhir/client.js';
 import { publishDraft, resolveLinks, studyEffective } from '../fhir/publish.js';
@@ -16,7 +15,7 @@ import type { Job, JobState, JobStore, RenderedRecord } from './job-store.js';
 
 export interface PipelineDeps {
   store: JobStore;
-  dicomweb: DicomWebClient;
+  studies: StudySource;
   lingshu: LingshuClient;
   fhir: FhirGateway;
   dataDir: string;
@@ -109,7 +108,7 @@ export class Pipeline {
   }
 
   private async assess(job: Job, owner: string, log: Logger): Promise<Job> {
-    const metadata = await this.deps.dicomweb.studyMetadata(job.studyUid);
+    const metadata = await this.deps.studies.metadata(job.studyUid);
     const verdict = assessStudy(metadata);
     if (!verdict.eligible) {
       log.info({ reason: verdict.reason }, 'study is not eligible');
@@ -127,7 +126,7 @@ export class Pipeline {
       const file = path.join(dir, `${view.sopUid}.dcm`);
       if (await exists(file)) continue;
       const partial = `${file}.part`;
-      const bytes = await this.deps.dicomweb.retrieveInstance(job.studyUid, view.seriesUid, view.sopUid, partial);
+      const bytes = await this.deps.studies.fetchInstance(job.studyUid, view.seriesUid, view.sopUid, partial);
       await rename(partial, file);
       log.debug({ sopUid: view.sopUid, bytes }, 'instance fetched');
     }
@@ -173,11 +172,11 @@ export class Pipeline {
   }
 
   private async publish(job: Job, owner: string, log: Logger): Promise<Job> {
-    const { dicomweb, fhir, store } = this.deps;
+    const { studies, fhir, store } = this.deps;
     if (!job.draft || !job.images?.length) {
       return store.transition(job.id, owner, 'drafting', {}, 'no draft recorded; drafting again');
     }
-    const ctx = await readStudyContext(dicomweb, job.studyUid);
+    const ctx = await studies.studyContext(job.studyUid);
     const release = phi.hold([ctx.patientId, ctx.accession]);
     try {
       const links = await resolveLinks(fhir, ctx);

@@ -177,9 +177,12 @@ export class JobRunner {
       return;
     }
     const reason = phi.scrub((err as Error)?.message ?? String(err));
-    if (err instanceof ModelUnavailableError) {
-      await this.store.defer(job.id, this.owner, err.until, reason).catch((e: unknown) => log.warn({ err: e }, 'cannot put the job aside'));
-      log.warn({ until: new Date(err.until).toISOString(), reason }, 'job waits for the model endpoint');
+    const unavailable = err instanceof ModelUnavailableError || (err as { unavailable?: unknown }).unavailable === true;
+    if (unavailable) {
+      // The fault is elsewhere (model, PACS or FHIR server unreachable): the job waits without using up an attempt.
+      const until = err instanceof ModelUnavailableError ? err.until : Date.now() + Math.max(1000, this.options.retryBaseMs);
+      await this.store.defer(job.id, this.owner, until, reason).catch((e: unknown) => log.warn({ err: e }, 'cannot put the job aside'));
+      log.warn({ until: new Date(until).toISOString(), reason }, err instanceof ModelUnavailableError ? 'job waits for the model endpoint' : 'job waits for an endpoint that does not answer');
       return;
     }
     const current = await this.store.get(job.id);

@@ -1,0 +1,45 @@
+import { open } from 'node:fs/promises';
+import dcmjs from 'dcmjs';
+import type { DicomJson } from './tags.js';
+
+dcmjs.log.setLevel('error');
+
+export class HeaderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HeaderError';
+  }
+}
+
+const PIXEL_DATA = '7FE00010';
+
+/**
+ * Reads the attributes of a DICOM Part 10 file up to its pixel data, in the DICOM JSON model, without reading the
+ * pixels: it reads the first 256 KiB and reads more only if the header is longer.
+ */
+export async function readHeader(file: string, label = file): Promise<{ dataset: DicomJson; transferSyntaxUid: string | undefined }> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size < 132) throw new HeaderError(`${label}: not a DICOM Part 10 file (only ${size} bytes)`);
+    for (let length = Math.min(size, 256 * 1024); ; length = Math.min(size, length * 4)) {
+      const buf = Buffer.alloc(length);
+      await handle.read(buf, 0, length, 0);
+      if (buf.toString('latin1', 128, 132) !== 'DICM') throw new HeaderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
+      try {
+        const dict = dcmjs.data.DicomMessage.readFile(buf.buffer.slice(0, length), { untilTag: PIXEL_DATA, includeUntilTagValue: false, ignoreErrors: false });
+        const ts = (dict.meta['00020010']?.Value?.[0] as string | undefined)?.trim();
+        return { dataset: dict.dict, transferSyntaxUid: ts };
+      } catch (err) {
+        const charset = /Unsupported character set: (\S+)/i.exec((err as Error).message);
+        if (charset) {
+          // Text in an unknown encoding cannot be trusted for linking to a patient: refuse rather than guess.
+          throw new HeaderError(`${label}: Specific Character Set ${charset[1]!.toUpperCase().replace(/^ISO-IR-/, 'ISO_IR ')} is not one raddraft can read, so its text (patient ID, accession number) cannot be trusted`);
+        }
+        if (length >= size) throw new HeaderError(`${label}: the DICOM file cannot be parsed (${(err as Error).message})`);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,153 @@
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import dimse from 'dcmjs-dimse';
+import type { association as Assoc, requests as Requests, responses as Responses, Dataset as DatasetType } from 'dcmjs-dimse';
+import dcmjs from 'dcmjs';
+import type { Logger } from '../log.js';
+import { FailureCode, ReceiveError, type Received, type ReceivedStore } from './received-store.js';
+
+const { Scp, Server, Dataset, constants, responses } = dimse;
+const { PresentationContextResult, RejectResult, RejectSource, RejectReason, Status, TransferSyntax } = constants;
+
+const VERIFICATION = '1.2.840.10008.1.1';
+const STORAGE_PREFIX = '1.2.840.10008.5.1.4.1.1.';
+/** Preferred when offered: the syntaxes raddraft decodes itself, then whatever the sender proposed first. */
+const PREFERRED = [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian];
+
+export interface DimseOptions {
+  port: number;
+  aet: string;
+  /** Calling AE titles allowed to send, or '*' for any. */
+  peers: Set<string> | '*';
+  received: ReceivedStore;
+  /** Called for every instance filed; the returned promise settles before the C-STORE response is sent. */
+  onInstance: (received: Received) => Promise<void>;
+  onRefused: (reason: string) => void;
+  log: Logger;
+}
+
+/** Part 10 preamble and meta header for a dataset about to arrive in `transferSyntaxUid`. */
+function part10Header(sopClassUid: string, sopInstanceUid: string, transferSyntaxUid: string): Buffer {
+  const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
+    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
+    MediaStorageSOPClassUID: sopClassUid,
+    MediaStorageSOPInstanceUID: sopInstanceUid,
+    TransferSyntaxUID: transferSyntaxUid,
+    ImplementationClassUID: '2.25.80302813137786398554742050926734630921',
+    ImplementationVersionName: 'RADDRAFT',
+  });
+  return Buffer.from(new dcmjs.data.DicomDict(meta).write());
+}
+
+/**
+ * The DICOM C-STORE SCP (dcmjs-dimse). Associations are accepted only for raddraft's AE title and from allowed
+ * calling AE titles, and refused while the disk is too full. Each instance streams straight to a spool file as a
+ * Part 10 file, is checked and filed by the received store, and only then answered with Success.
+ */
+export function startDimseScp(options: DimseOptions): { stop(): void } {
+  const { received, log } = options;
+  const spool = path.join(received.dir, '.spool');
+  mkdirSync(spool, { recursive: true });
+
+  class RaddraftScp extends Scp {
+    private calling = '';
+    private readonly files = new Map<string, string>();
+
+    override associationRequested(association: Assoc.Association): void {
+      void this.decide(association);
+    }
+
+    private async decide(association: Assoc.Association): Promise<void> {
+      const called = association.getCalledAeTitle().trim();
+      this.calling = association.getCallingAeTitle().trim();
+      const refuse = (reason: number, why: string, result = RejectResult.Permanent, source = RejectSource.ServiceUser) => {
+        log.warn({ calling: this.calling, called }, `C-STORE association refused: ${why}`);
+        options.onRefused(why);
+        this.sendAssociationReject(result, source, reason);
+      };
+      if (called !== options.aet) return refuse(RejectReason.CalledAeNotRecognized, `called AE title ${called} is not raddraft's (${options.aet})`);
+      if (options.peers !== '*' && !options.peers.has(this.calling)) {
+        return refuse(RejectReason.CallingAeNotRecognized, `calling AE title ${this.calling} is not in RADDRAFT_DIMSE_PEERS`);
+      }
+      try {
+        await rm(await received.spoolFile(), { force: true });
+      } catch (err) {
+        return refuse(RejectReason.LocalLimitExceeded, (err as Error).message, RejectResult.Transient, RejectSource.ServiceProviderPresentation);
+      }
+      for (const { id } of association.getPresentationContexts()) {
+        const context = association.getPresentationContext(id);
+        const abstract = context.getAbstractSyntaxUid();
+        const offered = context.getTransferSyntaxUids();
+        if (abstract === VERIFICATION || abstract.startsWith(STORAGE_PREFIX)) {
+          const chosen = PREFERRED.find((ts) => offered.includes(ts)) ?? offered[0];
+          context.setResult(PresentationContextResult.Accept, chosen);
+        } else {
+          context.setResult(PresentationContextResult.RejectAbstractSyntaxNotSupported);
+        }
+      }
+      this.sendAssociationAccept();
+    }
+
+    override cEchoRequest(request: Requests.CEchoRequest, callback: (response: Responses.CEchoResponse) => void): void {
+      const response = responses.CEchoResponse.fromRequest(request);
+      response.setStatus(Status.Success);
+      callback(response);
+    }
+
+    override createStoreWritableStream(context: Assoc.PresentationContext, request: Requests.CStoreRequest): Writable {
+      const file = path.join(spool, `${randomUUID()}.part`);
+      this.files.set(request.getAffectedSopInstanceUid(), file);
+      const out = createWriteStream(file);
+      out.write(part10Header(request.getAffectedSopClassUid(), request.getAffectedSopInstanceUid(), context.getAcceptedTransferSyntaxUid() ?? TransferSyntax.ImplicitVRLittleEndian));
+      return out;
+    }
+
+    override createDatasetFromStoreWritableStream(writable: Writable, context: Assoc.PresentationContext, callback: (dataset: DatasetType) => void): void {
+      // The instance is on disk; the pipeline reads it from there, so no dataset is built in memory. The writer is
+      // already ended by the library; a write error surfaces when the file is checked in cStoreRequest.
+      let called = false;
+      const done = () => {
+        if (called) return;
+        called = true;
+        callback(new Dataset({}, context.getAcceptedTransferSyntaxUid()));
+      };
+      writable.once('finish', done);
+      writable.once('error', done);
+    }
+
+    override cStoreRequest(request: Requests.CStoreRequest, callback: (response: Responses.CStoreResponse) => void): void {
+      const response = responses.CStoreResponse.fromRequest(request);
+      const sop = request.getAffectedSopInstanceUid();
+      const file = this.files.get(sop);
+      this.files.delete(sop);
+      const label = `C-STORE from ${this.calling}, instance ${sop}`;
+      void (async () => {
+        try {
+          if (!file) throw new ReceiveError(`${label}: no data arrived`, FailureCode.processingFailure);
+          const filed = await received.accept(file, label);
+          await options.onInstance(filed);
+          response.setStatus(Status.Success);
+        } catch (err) {
+          const code = err instanceof ReceiveError ? err.code : FailureCode.processingFailure;
+          log.warn({ calling: this.calling, sopUid: sop, status: `0x${code.toString(16)}`, err: (err as Error).message }, 'C-STORE refused');
+          options.onRefused((err as Error).message);
+          response.setStatus(code);
+        }
+        callback(response);
+      })();
+    }
+
+    override associationReleaseRequested(): void {
+      this.sendAssociationReleaseResponse();
+    }
+  }
+
+  const server = new Server(RaddraftScp);
+  server.on('networkError', (e: unknown) => log.warn({ err: (e as Error).message }, 'DICOM network error'));
+  server.listen(options.port);
+  log.info({ port: options.port, aet: options.aet }, 'C-STORE SCP listening');
+  return { stop: () => server.close() };
+}
