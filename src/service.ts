@@ -186,7 +186,7 @@ export async function startService(config: Config, log: Logger, options: Compone
       accepting = false;
       scp?.stop();
       await poller.stop();
-      await runner.stop(drainMs);
+      await runner.stop(drainMs ?? config.drainSeconds * 1000);
       await http.close();
       await store.close();
       log.info('stopped');

@@ -43,6 +43,7 @@ export interface Config {
   readonly workers: number;
   readonly maxAttempts: number;
   readonly retrySeconds: number;
+  readonly drainSeconds: number;
   readonly logLevel: string;
   readonly publicUrl: string | undefined;
   readonly auth: AuthConfig | undefined;
@@ -272,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     workers: int('RADDRAFT_WORKERS'),
     maxAttempts: int('RADDRAFT_MAX_ATTEMPTS'),
     retrySeconds: int('RADDRAFT_RETRY_SECONDS'),
+    drainSeconds: int('RADDRAFT_DRAIN_SECONDS'),
     logLevel: str('RADDRAFT_LOG_LEVEL'),
     publicUrl: opt('RADDRAFT_PUBLIC_URL')?.replace(/\/+$/, ''),
     auth: opt('RADDRAFT_AUTH_ISSUER')

@@ -133,6 +133,10 @@ export const settings = {
     type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'attempts before a job is dead',
     examples: [5],
   },
+  RADDRAFT_DRAIN_SECONDS: {
+    type: 'integer', minimum: 0, maximum: 3600, default: 30,
+    description: 'on SIGTERM, how long running jobs may finish before they are given back', examples: [30],
+  },
   RADDRAFT_RETRY_SECONDS: {
     type: 'integer', minimum: 0, maximum: 86400, default: 30,
     description: 'first retry delay; doubles per attempt, with jitter', examples: [30],

@@ -204,7 +204,7 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
       const behaviour = queue.shift() ?? fallback;
       record.answered = behaviour.kind;
       const delay = (behaviour.delayMs ?? 0) + (batching ? batching.baseMs + batching.perRequestMs * inFlight : 0);
-      if (delay) await new Promise((r) => setTimeout(r, delay));
+      if (delay) await new Promise((r) => setTimeout(r, delay).unref());
       if (behaviour.kind === 'error') {
         await send(res, behaviour.status, vllmError(behaviour.status, `stand-in answering ${behaviour.status}`),
           behaviour.retryAfterSeconds !== undefined ? { 'retry-after': String(behaviour.retryAfterSeconds) } : {});

@@ -55,7 +55,7 @@ export class Pipeline {
   async run(job: Job, owner: string, log: Logger, signal: AbortSignal): Promise<Job> {
     let current = job;
     while (!signal.aborted) {
-      const next = await this.step(current, owner, log);
+      const next = await this.step(current, owner, log, signal);
       if (!next) return current;
       current = next;
     }
@@ -63,7 +63,7 @@ export class Pipeline {
   }
 
   /** Performs the work of the job's current state; returns the job in its next state, or undefined when done. */
-  private async step(job: Job, owner: string, log: Logger): Promise<Job | undefined> {
+  private async step(job: Job, owner: string, log: Logger, signal: AbortSignal): Promise<Job | undefined> {
     const { store } = this.deps;
     const go = (to: JobState, patch = {}, note?: string) => store.transition(job.id, owner, to, patch, note);
     switch (job.state) {
@@ -86,7 +86,7 @@ export class Pipeline {
         }
         const views = (job.images ?? []).map((i) => i.view);
         const context = this.deps.clinicalContext ? await this.deps.clinicalContext(job, views) : undefined;
-        const draft = await this.deps.lingshu.draft({ images, views, ...(context ? { context } : {}) }, log);
+        const draft = await this.deps.lingshu.draft({ images, views, ...(context ? { context } : {}) }, log, signal);
         const record = {
           findings: draft.findings,
           impression: draft.impression,

@@ -106,6 +106,20 @@ describe('raddraft draft <StudyInstanceUID>', () => {
     expect(p.output()).toContain('FAIL Lingshu model: lingshu-medical-mllm/Lingshu-7B answered the test image, but not in the "Findings: … Impression: …" form; is it a Lingshu model?');
   });
 
+  it('backfill queues the studies of past days, shows progress, and resumes without doing a day twice', async () => {
+    const env = serviceEnv(peers, path.join(dataDir, 'backfill'));
+    const first = runCli(['backfill', '--since', '2026-02-27', '--until', '2026-03-02'], env);
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toContain('4/4 days (20260302)');
+    expect(first.output()).toContain('backfill done: 4 days, 2 studies seen, 1 queued for drafting, 1 not eligible.');
+    const again = runCli(['backfill', '--since', '2026-02-27', '--until', '2026-03-02'], env);
+    expect(await again.exited).toBe(0);
+    expect(again.output()).toContain('backfill done: 4 days, 0 studies seen, 0 queued for drafting, 0 not eligible.');
+    const bad = runCli(['backfill', '--since', '2026-02-30'], env);
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toContain('"2026-02-30" is not a date like 2026-03-01');
+  });
+
   it('rejects something that is not a UID before touching anything', async () => {
     const p = runCli(['draft', 'not-a-uid'], serviceEnv(peers, dataDir));
     expect(await p.exited).toBe(1);
