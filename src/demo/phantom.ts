@@ -138,7 +138,7 @@ function part10(dataset: Record<string, unknown>, sopClassUid: string, sopInstan
 
 const SOP = { cr: '1.2.840.10008.5.1.4.1.1.1', dx: '1.2.840.10008.5.1.4.1.1.1.1', ct: '1.2.840.10008.5.1.4.1.1.2' };
 
-interface StudySpec {
+export interface StudySpec {
   key: string;
   patient: { name: string; id: string; birthDate: string; sex: string };
   accession: string;

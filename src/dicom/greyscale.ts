@@ -32,17 +32,32 @@ export interface Rendered8 {
 /** Fraction of pixels clipped at each end by the fallback window. */
 const PERCENTILE_CLIP = 0.005;
 
-/** Reads stored value i: high bits above BitsStored masked off, sign-extended when PixelRepresentation is 1. */
-function storedReader(frame: GreyFrame): (i: number) => number {
+/**
+ * Stored values as one array the later passes can index without a per-pixel branch: the high bits above BitsStored
+ * masked off and, for PixelRepresentation 1, the sign extended. Unsigned data whose high bits are clear is used as
+ * it is, without a copy.
+ */
+function storedValues(frame: GreyFrame): Uint8Array | Uint16Array | Int32Array {
+  const n = frame.width * frame.height;
+  const src = frame.samples;
   const mask = frame.bitsStored >= 32 ? 0xffffffff : (1 << frame.bitsStored) - 1;
+  if (!frame.signed) {
+    // One pass tells whether any sample has bits above BitsStored; usually none has, and the data is used as it is.
+    let bits = 0;
+    for (let i = 0; i < n; i++) bits |= src[i]!;
+    if ((bits & ~mask) === 0) return src.length === n ? src : src.subarray(0, n);
+    const masked = src instanceof Uint8Array ? new Uint8Array(n) : new Uint16Array(n);
+    for (let i = 0; i < n; i++) masked[i] = src[i]! & mask;
+    return masked;
+  }
   const signBit = 1 << (frame.bitsStored - 1);
   const range = 1 << frame.bitsStored;
-  const src = frame.samples;
-  if (!frame.signed) return (i) => src[i]! & mask;
-  return (i) => {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
     const v = src[i]! & mask;
-    return v & signBit ? v - range : v;
-  };
+    out[i] = v & signBit ? v - range : v;
+  }
+  return out;
 }
 
 function percentileWindow(hist: Uint32Array, min: number, counted: number, slope: number, intercept: number): WindowUsed {
@@ -71,16 +86,26 @@ function linearVoi(x: number, center: number, width: number): number {
 }
 
 export function renderGrey(frame: GreyFrame): Rendered8 {
-  const stored = storedReader(frame);
-  const n = frame.width * frame.height;
+  const values = storedValues(frame);
+  const n = values.length;
   const padding = frame.pixelPaddingValue;
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < n; i++) {
-    const v = stored(i);
-    if (v === padding) continue;
+    const v = values[i]!;
     if (v < min) min = v;
     if (v > max) max = v;
+  }
+  if (padding !== undefined && (padding === min || padding === max)) {
+    // Padding sits at one end of the range; the window must come from the patient's pixels alone.
+    min = Infinity;
+    max = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = values[i]!;
+      if (v === padding) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
   }
   if (min === Infinity) {
     min = 0;
@@ -94,25 +119,26 @@ export function renderGrey(frame: GreyFrame): Rendered8 {
     const hist = new Uint32Array(max - min + 1);
     let counted = 0;
     for (let i = 0; i < n; i++) {
-      const v = stored(i);
-      if (v === padding) continue;
+      const v = values[i]!;
+      if (v === padding || v < min || v > max) continue;
       hist[v - min]! += 1;
       counted++;
     }
     window = percentileWindow(hist, min, counted, slope, intercept);
   }
 
+  // One table entry per stored value from the lowest to the highest present, padding included (shown black:
+  // it is outside the patient, whatever the photometric interpretation).
+  const lo = padding !== undefined ? Math.min(min, padding) : min;
+  const hi = padding !== undefined ? Math.max(max, padding) : max;
   const invert = frame.photometric === 'MONOCHROME1';
-  const lut = new Uint8Array(max - min + 1);
-  for (let s = min; s <= max; s++) {
+  const lut = new Uint8Array(hi - lo + 1);
+  for (let s = lo; s <= hi; s++) {
+    if (s === padding) continue;
     const y = Math.round(linearVoi(s * slope + intercept, window.center, window.width));
-    lut[s - min] = invert ? 255 - y : y;
+    lut[s - lo] = invert ? 255 - y : y;
   }
   const pixels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const v = stored(i);
-    // Padding is outside the patient: shown black whatever the photometric interpretation.
-    pixels[i] = v === padding ? 0 : lut[v - min]!;
-  }
+  for (let i = 0; i < n; i++) pixels[i] = lut[values[i]! - lo]!;
   return { pixels, window };
 }

@@ -156,6 +156,79 @@ export interface RenderOptions {
   size?: (width: number, height: number) => { width: number; height: number };
   /** A window (modality units) to use instead of the file's. */
   window?: { center: number; width: number };
+  /** Run the grey-scale pipeline at full size before resampling, even where resampling first would do. */
+  exact?: boolean;
+}
+
+/**
+ * A frame to be shown much smaller than it is stored, first shrunk by an integer factor (each k × k block averaged)
+ * on the stored values, so that the grey-scale pipeline runs on a fraction of the pixels; the remaining resampling
+ * is done after it on 8-bit pixels. This is the shrink-then-reduce split libvips itself uses, and like DCMTK's
+ * scaling it resamples before the VOI transform: value transforms are point-wise, so the order changes pixels only
+ * where the window clips. Frames with padding values, signed samples or bits above BitsStored take the exact path.
+ */
+export function shrinkFirst(frame: GreyFrame, size: { width: number; height: number }): GreyFrame | undefined {
+  const k = Math.floor(Math.min(frame.width / size.width, frame.height / size.height));
+  if (k < 2 || frame.signed || frame.pixelPaddingValue !== undefined) return undefined;
+  const w = Math.floor(frame.width / k);
+  const h = Math.floor(frame.height / k);
+  const shrunk = frame.samples instanceof Uint16Array
+    ? blockAverage16(frame.samples, frame.width, k, w, h)
+    : blockAverage8(frame.samples, frame.width, k, w, h);
+  if ((shrunk.bits & ~((1 << frame.bitsStored) - 1)) !== 0) return undefined;
+  return { ...frame, width: w, height: h, samples: shrunk.out };
+}
+
+// Two copies of one loop, so that each reads a single array type and the JIT keeps it monomorphic (several times
+// faster on a 3000 × 2500 frame than one loop over a union).
+function blockAverage16(src: Uint16Array, stride: number, k: number, w: number, h: number): { out: Uint16Array; bits: number } {
+  const out = new Uint16Array(w * h);
+  const sums = new Uint32Array(w);
+  const area = k * k;
+  let bits = 0;
+  for (let by = 0; by < h; by++) {
+    sums.fill(0);
+    for (let dy = 0; dy < k; dy++) {
+      let x = (by * k + dy) * stride;
+      for (let bx = 0; bx < w; bx++) {
+        let acc = 0;
+        for (let dx = 0; dx < k; dx++) {
+          const v = src[x++]!;
+          bits |= v;
+          acc += v;
+        }
+        sums[bx] = sums[bx]! + acc;
+      }
+    }
+    const o = by * w;
+    for (let bx = 0; bx < w; bx++) out[o + bx] = (sums[bx]! + (area >> 1)) / area;
+  }
+  return { out, bits };
+}
+
+function blockAverage8(src: Uint8Array, stride: number, k: number, w: number, h: number): { out: Uint16Array; bits: number } {
+  const out = new Uint16Array(w * h);
+  const sums = new Uint32Array(w);
+  const area = k * k;
+  let bits = 0;
+  for (let by = 0; by < h; by++) {
+    sums.fill(0);
+    for (let dy = 0; dy < k; dy++) {
+      let x = (by * k + dy) * stride;
+      for (let bx = 0; bx < w; bx++) {
+        let acc = 0;
+        for (let dx = 0; dx < k; dx++) {
+          const v = src[x++]!;
+          bits |= v;
+          acc += v;
+        }
+        sums[bx] = sums[bx]! + acc;
+      }
+    }
+    const o = by * w;
+    for (let bx = 0; bx < w; bx++) out[o + bx] = (sums[bx]! + (area >> 1)) / area;
+  }
+  return { out, bits };
 }
 
 /** Renders a DICOM file to the PNG the model receives (or, with options, the picture a reviewer asked for). */
@@ -163,11 +236,12 @@ export async function renderInstance(file: string, label: string, options: Rende
   const bytes = await readFile(file);
   const { frame, transferSyntaxUid } = readFrame(bytes, label);
   if (options.window && options.window.width >= 1) frame.window = options.window;
-  const { pixels, window } = renderGrey(frame);
   const size = (options.size ?? ((w, h) => modelImageSize(w, h, QWEN_BUDGET)))(frame.width, frame.height);
-  const png = await sharp(pixels, { raw: { width: frame.width, height: frame.height, channels: 1 } })
+  const shown = (options.exact ? undefined : shrinkFirst(frame, size)) ?? frame;
+  const { pixels, window } = renderGrey(shown);
+  const png = await sharp(pixels, { raw: { width: shown.width, height: shown.height, channels: 1 } })
     .resize(size.width, size.height, { kernel: 'lanczos3', fit: 'fill' })
-    .png({ compressionLevel: 6 })
+    .png({ compressionLevel: 3, adaptiveFiltering: false })
     .toBuffer();
   return {
     png,

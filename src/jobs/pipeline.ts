@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { StudySource } from '../dicom/study-source.js';
-import { renderInstance } from '../dicom/render.js';
+import { RenderPool } from '../dicom/render-pool.js';
 import { assessStudy } from '../eligibility.js';
 import type { FhirGateway } from '../fhir/client.js';
 import { publishDraft, resolveLinks, studyEffective } from '../fhir/publish.js';
@@ -22,6 +22,7 @@ export interface PipelineDeps {
   software: { name: string; version: string };
   modelEndpoint: string;
   modelName: string;
+  renderer?: RenderPool;
   /** Builds the clinical context for the prompt, when RADDRAFT_PROMPT=clinical-context. */
   clinicalContext?: (job: Job, views: string[]) => Promise<ClinicalContext>;
 }
@@ -47,10 +48,13 @@ const sha256 = (buf: Buffer) => createHash('sha256').update(buf).digest('hex');
  * cleanly from the last recorded state.
  */
 export class Pipeline {
-  /** Rendering is the CPU-heavy step: at most one per core, however many jobs are running. */
+  /** Rendering is the CPU-heavy step: at most one per core, however many jobs are running, on worker threads. */
   private readonly cpu = new Semaphore(Math.max(1, availableParallelism()));
+  private readonly renderer: RenderPool;
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    this.renderer = deps.renderer ?? new RenderPool();
+  }
 
   async run(job: Job, owner: string, log: Logger, signal: AbortSignal): Promise<Job> {
     let current = job;
@@ -141,7 +145,7 @@ export class Pipeline {
       if (!(await exists(dcm))) throw new Error(`instance ${view.sopUid} is missing from the work directory`);
       let image;
       try {
-        image = await this.cpu.run(() => renderInstance(dcm, `instance ${view.sopUid}`));
+        image = await this.cpu.run(() => this.renderer.render(dcm, `instance ${view.sopUid}`));
       } catch (err) {
         if ((err as Error).name === 'RenderError') throw new PermanentError((err as Error).message);
         throw err;

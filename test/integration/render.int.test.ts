@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { renderGrey } from '../../src/dicom/greyscale.js';
-import { readFrame, RenderError } from '../../src/dicom/render.js';
+import sharp from 'sharp';
+import { readFrame, renderInstance, RenderError } from '../../src/dicom/render.js';
 import { fixture } from '../harness/peers.js';
 import { dcmtk, readPgm } from '../harness/dcmtk.js';
 
@@ -39,6 +40,22 @@ describe('grey-scale rendering compared with DCMTK dcmj2pnm on the same window',
     const reference = await readPgm(pgm);
     expect([reference.width, reference.height]).toEqual([frame.width, frame.height]);
     expect(meanAbsDiff(ours.pixels, reference.pixels)).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('the model image, resampled before the grey-scale pipeline', () => {
+  it.each([
+    ['chest-pa-lat', 'pa-pa.dcm'],
+    ['chest-pa-lat', 'lat-lat.dcm'],
+    ['chest-ap-mono1', 'ap-ap.dcm'],
+  ])('differs from the exact pipeline (full size, then resampled) by under one grey level on average: %s %s', async (key, file) => {
+    const src = path.join(path.dirname(fixture(key).files[0]!), file);
+    const fast = await renderInstance(src, file);
+    const exact = await renderInstance(src, file, { exact: true });
+    expect([fast.width, fast.height]).toEqual([exact.width, exact.height]);
+    const a = await sharp(fast.png).raw().toBuffer();
+    const b = await sharp(exact.png).raw().toBuffer();
+    expect(meanAbsDiff(new Uint8Array(a), new Uint8Array(b))).toBeLessThan(1);
   });
 });
 
