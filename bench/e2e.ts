@@ -68,7 +68,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   const env = {
     ...process.env,
     RADDRAFT_DICOMWEB_URL: dicomWebUrl, RADDRAFT_FHIR_URL: fhir.url, RADDRAFT_LINGSHU_URL: model.url,
-    RADDRAFT_DATA_DIR: dataDir, RADDRAFT_PORT: '0', RADDRAFT_POLL_SECONDS: '1', RADDRAFT_STABLE_SECONDS: '0',
+    RADDRAFT_DATA_DIR: dataDir, RADDRAFT_PORT: '0', RADDRAFT_POLL_SECONDS: '5', RADDRAFT_STABLE_SECONDS: '0',
     RADDRAFT_LOOKBACK_DAYS: '36500', RADDRAFT_LOG_LEVEL: 'warn', RADDRAFT_MAX_IN_FLIGHT: '16',
     ...(databaseUrl ? { RADDRAFT_DATABASE_URL: databaseUrl } : {}),
   };
@@ -105,16 +105,19 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   };
   // Seconds from each study's discovery to its posting, from the job's own record.
   const latencies: number[] = [];
+  const processing: number[] = [];
   let first = Infinity;
   let last = 0;
   for (const j of jobs) {
     const events = ((await (await fetch(`${api}/api/jobs/${j.id}`)).json()) as { events: { at: number; to: string }[] }).events;
     const found = events.find((e) => e.to === 'discovered')!.at;
     const posted = events.find((e) => e.to === 'posted')?.at;
+    const fetching = events.find((e) => e.to === 'fetching')?.at;
     first = Math.min(first, found);
     if (posted) {
       last = Math.max(last, posted);
       latencies.push((posted - found) / 1000);
+      if (fetching) processing.push((posted - fetching) / 1000);
     }
   }
   child.kill('SIGTERM');
@@ -125,6 +128,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   console.log(
     `${label.padEnd(10)} ${posted}/${STUDIES} posted in ${((last - first) / 1000).toFixed(1)} s = ${(posted / ((last - first) / 1000)).toFixed(2)} studies/s; ` +
       `found→posted p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s (all ${STUDIES} queued at once, so this includes waiting in the queue); ` +
+      `fetch→posted p50 ${percentile(processing, 50).toFixed(2)} s, p95 ${percentile(processing, 95).toFixed(2)} s; ` +
       `RSS first quarter ${mean(samples.slice(0, quarter)).toFixed(0)} MiB, last quarter ${mean(samples.slice(-quarter)).toFixed(0)} MiB, peak ${hwm.toFixed(0)} MiB; dead ${jobs.filter((j) => j.state === 'dead').length}; wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
   console.log(`${''.padEnd(10)} CPU seconds per study: raddraft ${(cpu.raddraft / posted).toFixed(3)}, Orthanc ${(cpu.orthanc / posted).toFixed(3)}, FHIR server + stand-in ${(cpu.peers / posted).toFixed(3)} (2 cores)`);

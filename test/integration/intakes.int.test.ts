@@ -170,6 +170,13 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     expect(serve.output()).toContain('C-STORE association refused: calling AE title INTRUDER is not in RADDRAFT_DIMSE_PEERS');
   });
 
+  it('records a notified study the PACS has no instances of as not eligible, with the reason', async () => {
+    const ghost = '1.2.826.0.1.3680043.8.498.999999';
+    expect((await notify({ resourceType: 'ImagingStudy', status: 'available', subject: { reference: 'Patient/p' }, identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${ghost}` }] })).status).toBe(200);
+    const [job] = (await waitForJobs(serve, [ghost], ['ineligible'])).filter((j) => j.studyInstanceUid === ghost);
+    expect(job!.reason).toBe('the study has no instances');
+  });
+
   it('counts what was received and refused on /metrics', async () => {
     const metrics = await (await serve.api('/metrics')).text();
     expect(metrics).toMatch(/raddraft_instances_received_total\{source="stow",outcome="stored"\} [1-9]/);
@@ -177,3 +184,43 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     expect(metrics).toMatch(/raddraft_jobs\{state="posted"\} 4/);
   });
 });
+
+describe('pushes while the disk is too full to keep them', () => {
+  let peers: Peers;
+  let serve: ServeProcess;
+  let dir: string;
+  let dimsePort: number;
+
+  beforeAll(async () => {
+    peers = await startPeers();
+    dir = await mkdtemp(path.join(tmpdir(), 'raddraft-full-'));
+    dimsePort = await freePort();
+    // A reserve larger than any disk: every push finds the disk "full".
+    serve = await startServe(serviceEnv(peers, path.join(dir, 'data'), {
+      RADDRAFT_INTAKE: 'stow,dimse', RADDRAFT_DIMSE_PORT: String(dimsePort), RADDRAFT_DIMSE_PEERS: '*', RADDRAFT_MIN_FREE_MB: '9000000',
+    }));
+  });
+
+  afterAll(async () => {
+    await serve?.kill('SIGTERM');
+    await peers?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses STOW-RS with 503 and Retry-After, and C-STORE associations as congested, keeping nothing', async () => {
+    const file = fixture('chest-ap-mono1').files[0]!;
+    const res = await fetch(`http://127.0.0.1:${serve.port}/dicom-web/studies`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=b' },
+      body: Buffer.concat([Buffer.from('--b\r\nContent-Type: application/dicom\r\n\r\n'), await import('node:fs/promises').then((f) => f.readFile(file)), Buffer.from('\r\n--b--\r\n')]),
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('300');
+    const text = ((await res.json()) as { issue: { diagnostics: string }[] }).issue[0]!.diagnostics;
+    expect(text).toMatch(/^STOW-RS: raddraft's disk has \d+ MiB free, below the 9000000 MiB it keeps in reserve \(RADDRAFT_MIN_FREE_MB\); the instance was not accepted — send it again once space is freed$/);
+    const err = await run('storescu', ['-aet', 'ANY', '-aec', 'RADDRAFT', '127.0.0.1', String(dimsePort), file]).then(() => undefined, (e: unknown) => e as { stderr: string; stdout: string });
+    expect(`${err!.stdout}${err!.stderr}`).toContain('Association Rejected');
+    expect((await listJobs(serve))).toEqual([]);
+  });
+});
+
