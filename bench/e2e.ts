@@ -69,7 +69,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
     ...process.env,
     RADDRAFT_DICOMWEB_URL: dicomWebUrl, RADDRAFT_FHIR_URL: fhir.url, RADDRAFT_LINGSHU_URL: model.url,
     RADDRAFT_DATA_DIR: dataDir, RADDRAFT_PORT: '0', RADDRAFT_POLL_SECONDS: '5', RADDRAFT_STABLE_SECONDS: '0',
-    RADDRAFT_LOOKBACK_DAYS: '36500', RADDRAFT_LOG_LEVEL: 'warn', RADDRAFT_MAX_IN_FLIGHT: '16',
+    RADDRAFT_LOOKBACK_DAYS: '36500', RADDRAFT_LOG_LEVEL: 'info', RADDRAFT_MAX_IN_FLIGHT: '16',
     ...(databaseUrl ? { RADDRAFT_DATABASE_URL: databaseUrl } : {}),
   };
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
@@ -77,14 +77,12 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  // The port is chosen by the system; the log's start line does not reach level warn, so ask the kernel instead.
+  // The port is chosen by the system and named in the start line of the log.
   let api = '';
-  await waitFor('raddraft to listen', async () => {
-    const { stdout } = await run('ss', ['-ltnpH']);
-    const line = stdout.split('\n').find((l) => l.includes(`pid=${child.pid},`));
-    const port = line ? /:(\d+)\s/.exec(line.split(/\s+/)[3] + ' ')?.[1] : undefined;
+  await waitFor('raddraft to listen', () => {
+    const port = /"port":(\d+),"version"/.exec(out)?.[1];
     if (port) api = `http://127.0.0.1:${port}`;
-    return !!port && (await fetch(`${api}/healthz`).then((r) => r.ok, () => false));
+    return Promise.resolve(!!port);
   }, 60_000, 200);
   const cpuAtStart = { raddraft: await cpuSeconds(child.pid!), orthanc: await cpuSeconds(orthancPid), peers: process.cpuUsage() };
   const samples: number[] = [];
