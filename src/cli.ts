@@ -63,7 +63,8 @@ async function serve(opts: { config?: string }): Promise<void> {
 async function draft(studyUid: string, opts: { config?: string }): Promise<void> {
   const config = configOrExit(opts.config);
   const log = createLogger({ level: config.logLevel, destination: 'stderr' });
-  const { store, runner } = await openComponents(config, log);
+  const components = await openComponents(config, log);
+  const { store, runner } = components;
   try {
     let { job } = await store.observe({ studyUid, source: 'cli', stableAfter: Date.now() });
     if (job.state === 'dead') job = (await store.retry(job.id)) ?? job;
@@ -89,7 +90,7 @@ async function draft(studyUid: string, opts: { config?: string }): Promise<void>
       process.exitCode = EXIT.failed;
     }
   } finally {
-    await store.close();
+    await components.close();
   }
 }
 

@@ -40,6 +40,8 @@ export interface Components {
   lingshu: LingshuClient;
   runner: JobRunner;
   metrics: Metrics;
+  /** Closes the job store and stops the rendering threads. */
+  close(): Promise<void>;
 }
 
 export async function openStore(config: Config, log?: Logger): Promise<JobStore> {
@@ -94,7 +96,11 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     },
     ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
   });
-  return { store, dicomweb, received, studies, fhir, lingshu, runner, metrics };
+  const close = async () => {
+    await pipeline.close();
+    await store.close();
+  };
+  return { store, dicomweb, received, studies, fhir, lingshu, runner, metrics, close };
 }
 
 async function reviewComponents(config: Config, c: Components, log: Logger): Promise<Router> {
@@ -188,7 +194,7 @@ export async function startService(config: Config, log: Logger, options: Compone
       await poller.stop();
       await runner.stop(drainMs ?? config.drainSeconds * 1000);
       await http.close();
-      await store.close();
+      await components.close();
       log.info('stopped');
     })());
   return { ...components, poller, server, port, stop };

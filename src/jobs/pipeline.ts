@@ -56,6 +56,11 @@ export class Pipeline {
     this.renderer = deps.renderer ?? new RenderPool();
   }
 
+  /** Stops the rendering threads. */
+  close(): Promise<void> {
+    return this.renderer.close();
+  }
+
   async run(job: Job, owner: string, log: Logger, signal: AbortSignal): Promise<Job> {
     let current = job;
     while (!signal.aborted) {
