@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readFile, rm, copyFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { renderGrey } from '../../src/dicom/greyscale.js';
 import sharp from 'sharp';
-import { readFrame, renderInstance, RenderError } from '../../src/dicom/render.js';
+import { readFrame, renderInstance } from '../../src/dicom/render.js';
 import { fixture } from '../harness/peers.js';
 import { dcmtk, readPgm } from '../harness/dcmtk.js';
 
@@ -56,34 +56,5 @@ describe('the model image, resampled before the grey-scale pipeline', () => {
     const a = await sharp(fast.png).raw().toBuffer();
     const b = await sharp(exact.png).raw().toBuffer();
     expect(meanAbsDiff(new Uint8Array(a), new Uint8Array(b))).toBeLessThan(1);
-  });
-});
-
-describe('images raddraft cannot render fail with the instance, the transfer syntax and the fault', () => {
-  it('names a compressed transfer syntax this version does not decode', async () => {
-    const src = fixture('hand-dx').files[0]!;
-    const out = path.join(dir, 'hand-jpeg-lossless.dcm');
-    await dcmtk('dcmcjpeg', ['+el', src, out]);
-    const bytes = await readFile(out);
-    const sop = (await dcmtk('dcmdump', ['+P', '0008,0018', out])).match(/\[([\d.]+)\]/)![1];
-    expect(() => readFrame(bytes, 'hand')).toThrow(RenderError);
-    expect(() => readFrame(bytes, 'hand')).toThrow(
-      `instance ${sop} (transfer syntax 1.2.840.10008.1.2.4.57): JPEG Lossless pixel data cannot be decoded by this version of raddraft`,
-    );
-  });
-
-  it('names a Pixel Data length that disagrees with Rows × Columns', async () => {
-    const out = path.join(dir, 'hand-rows.dcm');
-    await copyFile(fixture('hand-dx').files[0]!, out);
-    await dcmtk('dcmodify', ['-nb', '-m', '(0028,0010)=2600', out]);
-    const sop = (await dcmtk('dcmdump', ['+P', '0008,0018', out])).match(/\[([\d.]+)\]/)![1];
-    const bytes = await readFile(out);
-    expect(() => readFrame(bytes, 'hand')).toThrow(
-      `instance ${sop} (transfer syntax 1.2.840.10008.1.2.1): Pixel Data has 10000000 bytes, but Rows × Columns × SamplesPerPixel × frames = 2600 × 2000 × 1 × 1 needs 10400000`,
-    );
-  });
-
-  it('says plainly when a file is not DICOM at all', () => {
-    expect(() => readFrame(Buffer.from('this is a PNG, not DICOM'.repeat(10)), 'upload.dcm')).toThrow('upload.dcm: not a DICOM Part 10 file (no DICM preamble)');
   });
 });

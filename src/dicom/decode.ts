@@ -1,0 +1,127 @@
+import codecs, { type Context } from 'dcmjs-codecs';
+
+/**
+ * Pixel data decoding for every transfer syntax a chest X-ray archive holds. Native little endian (implicit or
+ * explicit, and deflated, which dcmjs inflates) needs nothing; big endian is byte-swapped; the compressed syntaxes
+ * are decoded by dcmjs-codecs (libjpeg-turbo, CharLS, OpenJPEG, OpenJPH compiled to WebAssembly). Only the first
+ * frame is decoded: a chest radiograph is one frame, and a multi-frame object is shown by its first.
+ */
+export const TRANSFER_SYNTAXES: Record<string, { name: string; kind: 'native' | 'big-endian' | 'rle' | 'jpeg' | 'jpeg-ls' | 'jpeg2000' | 'htj2k' }> = {
+  '1.2.840.10008.1.2': { name: 'Implicit VR Little Endian', kind: 'native' },
+  '1.2.840.10008.1.2.1': { name: 'Explicit VR Little Endian', kind: 'native' },
+  '1.2.840.10008.1.2.1.99': { name: 'Deflated Explicit VR Little Endian', kind: 'native' },
+  '1.2.840.10008.1.2.2': { name: 'Explicit VR Big Endian', kind: 'big-endian' },
+  '1.2.840.10008.1.2.5': { name: 'RLE Lossless', kind: 'rle' },
+  '1.2.840.10008.1.2.4.50': { name: 'JPEG Baseline', kind: 'jpeg' },
+  '1.2.840.10008.1.2.4.51': { name: 'JPEG Extended', kind: 'jpeg' },
+  '1.2.840.10008.1.2.4.57': { name: 'JPEG Lossless', kind: 'jpeg' },
+  '1.2.840.10008.1.2.4.70': { name: 'JPEG Lossless SV1', kind: 'jpeg' },
+  '1.2.840.10008.1.2.4.80': { name: 'JPEG-LS Lossless', kind: 'jpeg-ls' },
+  '1.2.840.10008.1.2.4.81': { name: 'JPEG-LS Near-Lossless', kind: 'jpeg-ls' },
+  '1.2.840.10008.1.2.4.90': { name: 'JPEG 2000 Lossless', kind: 'jpeg2000' },
+  '1.2.840.10008.1.2.4.91': { name: 'JPEG 2000', kind: 'jpeg2000' },
+  '1.2.840.10008.1.2.4.201': { name: 'HTJ2K Lossless', kind: 'htj2k' },
+  '1.2.840.10008.1.2.4.202': { name: 'HTJ2K Lossless RPCL', kind: 'htj2k' },
+  '1.2.840.10008.1.2.4.203': { name: 'HTJ2K', kind: 'htj2k' },
+};
+
+let ready: Promise<void> | undefined;
+
+/** Loads the codecs' WebAssembly once per thread. */
+export function initCodecs(): Promise<void> {
+  ready ??= codecs.NativeCodecs.isInitialized() ? Promise.resolve() : codecs.NativeCodecs.initializeAsync();
+  return ready;
+}
+
+export interface EncodedFrame {
+  width: number;
+  height: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  samplesPerPixel: number;
+  signed: boolean;
+  planarConfiguration: number;
+  photometric: string;
+  /** The frame's bytes as stored: compressed for encapsulated syntaxes. */
+  data: Uint8Array;
+}
+
+export interface DecodedFrame {
+  /** Samples in little-endian order, `samplesPerPixel` per pixel. */
+  data: Uint8Array;
+  photometric: string;
+  planarConfiguration: number;
+}
+
+export class DecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+function swap16(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i + 1 < bytes.length; i += 2) {
+    out[i] = bytes[i + 1]!;
+    out[i + 1] = bytes[i]!;
+  }
+  return out;
+}
+
+/** Decodes one frame; the codec's own complaint is passed on in the error. */
+export function decodeFrame(transferSyntaxUid: string, frame: EncodedFrame): DecodedFrame {
+  const syntax = TRANSFER_SYNTAXES[transferSyntaxUid];
+  if (!syntax) throw new DecodeError('unknown transfer syntax');
+  if (syntax.kind === 'native') return { data: frame.data, photometric: frame.photometric, planarConfiguration: frame.planarConfiguration };
+  if (syntax.kind === 'big-endian') {
+    return { data: frame.bitsAllocated === 16 ? swap16(frame.data) : frame.data, photometric: frame.photometric, planarConfiguration: frame.planarConfiguration };
+  }
+  if (!codecs.NativeCodecs.isInitialized()) throw new DecodeError('the codecs are not loaded (initCodecs() was not awaited)');
+  const context = new codecs.Context({
+    width: frame.width,
+    height: frame.height,
+    bitsAllocated: frame.bitsAllocated,
+    bitsStored: frame.bitsStored,
+    samplesPerPixel: frame.samplesPerPixel,
+    pixelRepresentation: frame.signed ? 1 : 0,
+    planarConfiguration: frame.planarConfiguration,
+    photometricInterpretation: frame.photometric,
+    encodedBuffer: frame.data,
+  });
+  let decoded: Context;
+  try {
+    switch (syntax.kind) {
+      case 'rle':
+        decoded = codecs.NativeCodecs.decodeRle(context);
+        break;
+      case 'jpeg':
+        decoded = codecs.NativeCodecs.decodeJpeg(context, { convertColorspaceToRgb: true });
+        break;
+      case 'jpeg-ls':
+        decoded = codecs.NativeCodecs.decodeJpegLs(context);
+        break;
+      case 'jpeg2000':
+        decoded = codecs.NativeCodecs.decodeJpeg2000(context);
+        break;
+      case 'htj2k':
+        decoded = codecs.NativeCodecs.decodeHtJpeg2000(context);
+        break;
+    }
+  } catch (err) {
+    // A WebAssembly trap says only "unreachable"; what it means to an administrator is invalid data.
+    const reason = (err as Error).name === 'RuntimeError' ? 'the decoder stopped on invalid data' : (err as Error).message.replace(/^(\w+::)+/, '').replace(/\s+/g, ' ').trim();
+    // The codecs prefix their messages with the C++ function that failed, e.g. JpegDecoder12::ErrorExit::.
+    throw new DecodeError(`the ${syntax.name} data cannot be decoded (${reason})`);
+  }
+  const data = decoded.getDecodedBuffer();
+  const expected = frame.width * frame.height * frame.samplesPerPixel * (frame.bitsAllocated / 8);
+  if (!data || data.length < expected) {
+    throw new DecodeError(`the ${syntax.name} data decoded to ${data?.length ?? 0} bytes, but Rows × Columns × SamplesPerPixel needs ${expected}`);
+  }
+  return {
+    data,
+    photometric: decoded.getPhotometricInterpretation() ?? frame.photometric,
+    planarConfiguration: decoded.getPlanarConfiguration() ?? frame.planarConfiguration,
+  };
+}

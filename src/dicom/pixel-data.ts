@@ -1,0 +1,220 @@
+import { inflateRawSync } from 'node:zlib';
+
+/**
+ * Finds the Pixel Data element of a Part 10 file by walking the data set's element headers, and takes the first
+ * frame's bytes out of it without copying. dcmjs fills a value that runs past the end of the file with zeros and
+ * splits encapsulated pixel data by fragment rather than by frame; walking the headers ourselves is what lets a
+ * truncated file be told apart from a dark image, and a frame in several fragments be put back together.
+ */
+
+const IMPLICIT_LE = '1.2.840.10008.1.2';
+const EXPLICIT_BE = '1.2.840.10008.1.2.2';
+const DEFLATED = '1.2.840.10008.1.2.1.99';
+const UNDEFINED_LENGTH = 0xffffffff;
+/** VRs whose explicit-VR header has two reserved bytes and a 32-bit length (PS3.5 7.1.2). */
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+
+export class PixelDataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PixelDataError';
+  }
+}
+
+export type PixelDataElement =
+  | { encapsulated: false; value: Uint8Array }
+  | { encapsulated: true; offsets: number[]; fragments: Uint8Array[] };
+
+class Truncated extends Error {}
+
+class Walker {
+  private readonly view: DataView;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly implicit: boolean,
+    private readonly little: boolean,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  private need(offset: number, length: number): void {
+    if (offset + length > this.bytes.length) throw new Truncated();
+  }
+
+  private u16(o: number): number {
+    this.need(o, 2);
+    return this.view.getUint16(o, this.little);
+  }
+
+  private u32(o: number): number {
+    this.need(o, 4);
+    return this.view.getUint32(o, this.little);
+  }
+
+  tag(o: number): number {
+    return ((this.u16(o) << 16) | this.u16(o + 2)) >>> 0;
+  }
+
+  /** An element header at `o`: its tag, value length and where the value starts. */
+  header(o: number): { tag: number; length: number; value: number; vr?: string } {
+    const tag = this.tag(o);
+    if (tag >>> 16 === 0xfffe) return { tag, length: this.u32(o + 4), value: o + 8 };
+    if (this.implicit) return { tag, length: this.u32(o + 4), value: o + 8 };
+    this.need(o + 4, 2);
+    const vr = String.fromCharCode(this.bytes[o + 4]!, this.bytes[o + 5]!);
+    if (LONG_VRS.has(vr)) return { tag, length: this.u32(o + 8), value: o + 12, vr };
+    return { tag, length: this.u16(o + 6), value: o + 8, vr };
+  }
+
+  /** Skips an undefined-length value; one of VR UN holds an implicit VR little-endian sequence (PS3.5 6.2.2). */
+  private skipUndefined(h: { value: number; vr?: string }): number {
+    if (h.vr === 'UN' && !this.implicit) return new Walker(this.bytes, true, true).skipSequence(h.value);
+    return this.skipSequence(h.value);
+  }
+
+  /** Skips a sequence of undefined length starting at its first item; returns the offset after its delimiter. */
+  skipSequence(o: number): number {
+    for (;;) {
+      const h = this.header(o);
+      if (h.tag === 0xfffee0dd) return h.value;
+      if (h.tag !== 0xfffee000) throw new PixelDataError(`an item tag was expected inside a sequence at byte ${o}`);
+      o = h.length === UNDEFINED_LENGTH ? this.skipItem(h.value) : h.value + h.length;
+    }
+  }
+
+  private skipItem(o: number): number {
+    for (;;) {
+      const h = this.header(o);
+      if (h.tag === 0xfffee00d) return h.value;
+      o = h.length === UNDEFINED_LENGTH ? this.skipUndefined(h) : h.value + h.length;
+    }
+  }
+
+  /** Walks the top-level elements from `o` to Pixel Data. */
+  pixelData(o: number): PixelDataElement | undefined {
+    while (o < this.bytes.length) {
+      const h = this.header(o);
+      if (h.tag === 0x7fe00010) {
+        if (h.length !== UNDEFINED_LENGTH) {
+          const held = this.bytes.length - h.value;
+          if (h.length > held) throw new PixelDataError(`Pixel Data is truncated: the element declares ${h.length} bytes, the file holds ${held}`);
+          return { encapsulated: false, value: this.bytes.subarray(h.value, h.value + h.length) };
+        }
+        return this.items(h.value);
+      }
+      if (h.tag > 0x7fe00010) return undefined;
+      o = h.length === UNDEFINED_LENGTH ? this.skipUndefined(h) : h.value + h.length;
+      if (o > this.bytes.length) throw new Truncated();
+    }
+    return undefined;
+  }
+
+  /** The Basic Offset Table and fragments of encapsulated pixel data (PS3.5 A.4). */
+  private items(o: number): PixelDataElement {
+    let offsets: number[] | undefined;
+    const fragments: Uint8Array[] = [];
+    try {
+      this.itemsInto(o, fragments, (table) => (offsets = table));
+    } catch (err) {
+      if (!(err instanceof Truncated)) throw err;
+      const where = offsets === undefined ? 'the Basic Offset Table' : `fragment ${fragments.length + 1}`;
+      throw new PixelDataError(`Pixel Data is truncated: the file ends inside ${where} of the encapsulated pixel data`);
+    }
+    return { encapsulated: true, offsets: offsets ?? [], fragments };
+  }
+
+  private itemsInto(o: number, fragments: Uint8Array[], setOffsets: (table: number[]) => void): void {
+    let first = true;
+    for (;;) {
+      const h = this.header(o);
+      if (h.tag === 0xfffee0dd) break;
+      if (h.tag !== 0xfffee000) throw new PixelDataError(`an item tag was expected in the encapsulated Pixel Data at byte ${o}`);
+      this.need(h.value, h.length);
+      const value = this.bytes.subarray(h.value, h.value + h.length);
+      if (first) {
+        const table: number[] = [];
+        for (let i = 0; i + 4 <= value.length; i += 4) table.push(this.u32(h.value + i));
+        setOffsets(table);
+        first = false;
+      } else {
+        fragments.push(value);
+      }
+      o = h.value + h.length;
+    }
+  }
+}
+
+/** Offset of the data set after the File Meta Information group (PS3.10 7.1). */
+function dataSetStart(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let o = 132;
+  while (o + 8 <= bytes.length && view.getUint16(o, true) === 0x0002) {
+    const vr = String.fromCharCode(bytes[o + 4]!, bytes[o + 5]!);
+    o += LONG_VRS.has(vr) ? 12 + view.getUint32(o + 8, true) : 8 + view.getUint16(o + 6, true);
+  }
+  return o;
+}
+
+/**
+ * The Pixel Data element of a Part 10 file, or undefined when it has none. A file that ends inside the element,
+ * or before it, is reported as truncated.
+ */
+export function readPixelData(file: Uint8Array, transferSyntaxUid: string): PixelDataElement | undefined {
+  let bytes = file;
+  let start = dataSetStart(file);
+  if (transferSyntaxUid === DEFLATED) {
+    try {
+      bytes = inflateRawSync(file.subarray(start));
+    } catch (err) {
+      throw new PixelDataError(`the deflated data set cannot be inflated (${(err as Error).message})`);
+    }
+    start = 0;
+  }
+  const walker = new Walker(bytes, transferSyntaxUid === IMPLICIT_LE, transferSyntaxUid !== EXPLICIT_BE);
+  try {
+    return walker.pixelData(start);
+  } catch (err) {
+    if (err instanceof Truncated) throw new PixelDataError('the file is truncated before the Pixel Data element');
+    throw err;
+  }
+}
+
+/** JPEG EOI and JPEG 2000 EOC are both FFD9; a fragment ending with it ends a frame (trailing pad byte allowed). */
+function endsCodestream(fragment: Uint8Array): boolean {
+  const n = fragment.length;
+  return (n >= 2 && fragment[n - 2] === 0xff && fragment[n - 1] === 0xd9) || (n >= 3 && fragment[n - 3] === 0xff && fragment[n - 2] === 0xd9 && fragment[n - 1] === 0);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/**
+ * The fragments of the first frame (PS3.5 A.4): those before the second Basic Offset Table entry; without a table,
+ * all of them for a single frame, one per frame when the counts agree, otherwise up to the end of the first codestream.
+ */
+export function firstFrameFragments(element: Extract<PixelDataElement, { encapsulated: true }>, frames: number): Uint8Array {
+  const { offsets, fragments } = element;
+  if (fragments.length === 0) throw new PixelDataError('the encapsulated Pixel Data has no fragments');
+  if (frames <= 1) return concat(fragments);
+  if (offsets.length > 1) {
+    const parts: Uint8Array[] = [];
+    // Offsets count from the first byte of the first fragment's item tag; each item adds an 8-byte header.
+    let position = 0;
+    for (const f of fragments) {
+      if (position >= offsets[1]!) break;
+      parts.push(f);
+      position += 8 + f.length;
+    }
+    return concat(parts);
+  }
+  if (fragments.length === frames) return fragments[0]!;
+  const parts: Uint8Array[] = [];
+  for (const f of fragments) {
+    parts.push(f);
+    if (endsCodestream(f)) break;
+  }
+  return concat(parts);
+}

@@ -1,0 +1,209 @@
+import dcmjs from 'dcmjs';
+import { decodeFrame, DecodeError, TRANSFER_SYNTAXES } from './decode.js';
+import { firstFrameFragments, PixelDataError, readPixelData, type PixelDataElement } from './pixel-data.js';
+import type { GreyFrame, LookupTable, VoiFunction } from './greyscale.js';
+
+dcmjs.log.setLevel('error');
+
+/** An instance that cannot be rendered; the message names the SOP Instance UID, transfer syntax and fault. */
+export class RenderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RenderError';
+  }
+}
+
+type Naturalized = Record<string, unknown>;
+
+function first(value: unknown): unknown {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function numberOf(value: unknown): number | undefined {
+  const v = first(value);
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function textOf(value: unknown): string | undefined {
+  const v = first(value);
+  return typeof v === 'string' ? v.trim() : undefined;
+}
+
+function bytesOf(value: unknown): Uint8Array | undefined {
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return undefined;
+}
+
+/** 16-bit little-endian samples; a view where the bytes are aligned, a copy where they are not. */
+function words(bytes: Uint8Array, count: number): Uint16Array {
+  if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+  return new Uint16Array(bytes.slice(0, count * 2).buffer);
+}
+
+/**
+ * A Modality or VOI LUT Sequence item (PS3.3 C.11.1, C.11.2): LUT Descriptor [entries (0 = 65536), first value
+ * mapped, bits per entry] and LUT Data, which dcmjs gives as numbers or as raw 16-bit words.
+ */
+function lookupTable(item: unknown): LookupTable | undefined {
+  const it = item as Naturalized | undefined;
+  const descriptor = Array.isArray(it?.LUTDescriptor) ? (it.LUTDescriptor as unknown[]).map(Number) : undefined;
+  if (!descriptor || descriptor.length < 3) return undefined;
+  const entries = descriptor[0] === 0 ? 65536 : descriptor[0]!;
+  const firstMapped = descriptor[1]!;
+  const bits = descriptor[2]!;
+  const raw = it?.LUTData;
+  let data: ArrayLike<number>;
+  const bytes = bytesOf(first(raw));
+  if (bytes) data = bits > 8 || bytes.length >= entries * 2 ? words(bytes, Math.min(entries, Math.floor(bytes.length / 2))) : bytes;
+  else if (Array.isArray(raw)) data = (raw as unknown[]).map(Number);
+  else return undefined;
+  if (data.length === 0) return undefined;
+  return { first: firstMapped, data, bits };
+}
+
+/** Colour pixels (RGB, YBR_FULL, after decoding) as 8-bit luma, for secondary-capture scans of film. */
+function toLuma(data: Uint8Array, width: number, height: number, photometric: string, planar: number): Uint8Array {
+  const n = width * height;
+  const out = new Uint8Array(n);
+  const at = planar === 1 ? (i: number, c: number) => data[c * n + i]! : (i: number, c: number) => data[i * 3 + c]!;
+  if (photometric.startsWith('YBR')) {
+    for (let i = 0; i < n; i++) out[i] = at(i, 0);
+  } else {
+    for (let i = 0; i < n; i++) out[i] = Math.round(0.299 * at(i, 0) + 0.587 * at(i, 1) + 0.114 * at(i, 2));
+  }
+  return out;
+}
+
+const VOI_FUNCTIONS: VoiFunction[] = ['LINEAR', 'LINEAR_EXACT', 'SIGMOID'];
+
+/**
+ * Reads the pixel module of a DICOM Part 10 file and decodes its first frame into a frame for the grey-scale
+ * pipeline. Every fault is a RenderError naming the instance, its transfer syntax and what is wrong.
+ */
+export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; transferSyntaxUid: string; sopInstanceUid: string; frames: number } {
+  if (bytes.length < 132 || bytes.toString('latin1', 128, 132) !== 'DICM') {
+    throw new RenderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
+  }
+  let dict;
+  try {
+    // A file read on its own has its own ArrayBuffer; only a view into a shared one needs copying out.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    const ab = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
+    // The header only: the pixel data is taken from the file's bytes by readPixelData, without a copy.
+    dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: false, untilTag: '7FE00010', includeUntilTagValue: false });
+  } catch (err) {
+    throw new RenderError(`${label}: the DICOM file cannot be parsed (${(err as Error).message})`);
+  }
+  const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
+  const ds = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  const sop = textOf(ds.SOPInstanceUID) ?? textOf(meta.MediaStorageSOPInstanceUID) ?? label;
+  const ts = textOf(meta.TransferSyntaxUID) ?? '(none)';
+  const where = `instance ${sop} (transfer syntax ${ts})`;
+  if (!TRANSFER_SYNTAXES[ts]) throw new RenderError(`${where}: unknown transfer syntax`);
+
+  const rows = numberOf(ds.Rows);
+  const columns = numberOf(ds.Columns);
+  const bitsAllocated = numberOf(ds.BitsAllocated);
+  const bitsStored = numberOf(ds.BitsStored) ?? bitsAllocated;
+  const samplesPerPixel = numberOf(ds.SamplesPerPixel) ?? 1;
+  const photometric = textOf(ds.PhotometricInterpretation);
+  const frames = numberOf(ds.NumberOfFrames) ?? 1;
+  const planar = numberOf(ds.PlanarConfiguration) ?? 0;
+  if (!rows || !columns) throw new RenderError(`${where}: Rows or Columns missing`);
+  if (bitsAllocated !== 8 && bitsAllocated !== 16) throw new RenderError(`${where}: BitsAllocated ${bitsAllocated ?? '(missing)'} is not 8 or 16`);
+  if (!bitsStored || bitsStored > bitsAllocated) throw new RenderError(`${where}: BitsStored ${bitsStored} exceeds BitsAllocated ${bitsAllocated}`);
+  const grey = photometric === 'MONOCHROME1' || photometric === 'MONOCHROME2';
+  const colour = samplesPerPixel === 3 && bitsAllocated === 8 && /^(RGB|YBR_FULL|YBR_FULL_422|YBR_ICT|YBR_RCT)$/.test(photometric ?? '');
+  if (!grey && !colour) {
+    throw new RenderError(`${where}: PhotometricInterpretation ${photometric ?? '(missing)'} with ${samplesPerPixel} sample(s) of ${bitsAllocated} bits is not a grey-scale or 8-bit colour image`);
+  }
+  if (grey && samplesPerPixel !== 1) throw new RenderError(`${where}: SamplesPerPixel ${samplesPerPixel} is not 1 for a grey-scale image`);
+
+  let element: PixelDataElement | undefined;
+  try {
+    element = readPixelData(bytes, ts);
+  } catch (err) {
+    if (err instanceof PixelDataError) throw new RenderError(`${where}: ${err.message}`);
+    throw err;
+  }
+  if (!element) throw new RenderError(`${where}: no Pixel Data`);
+  const native = TRANSFER_SYNTAXES[ts].kind === 'native' || TRANSFER_SYNTAXES[ts].kind === 'big-endian';
+  if (element.encapsulated !== !native) {
+    throw new RenderError(`${where}: Pixel Data is ${element.encapsulated ? 'encapsulated' : 'not encapsulated'}, which the transfer syntax does not allow`);
+  }
+  const frameBytes = rows * columns * samplesPerPixel * (bitsAllocated / 8);
+  let encoded: Uint8Array;
+  if (element.encapsulated) {
+    try {
+      encoded = firstFrameFragments(element, frames);
+    } catch (err) {
+      if (err instanceof PixelDataError) throw new RenderError(`${where}: ${err.message}`);
+      throw err;
+    }
+  } else {
+    const all = element.value;
+    if (all.length < frameBytes * frames) {
+      throw new RenderError(
+        `${where}: Pixel Data has ${all.length} bytes, but Rows × Columns × SamplesPerPixel × frames = ${rows} × ${columns} × ${samplesPerPixel} × ${frames} needs ${frameBytes * frames}`,
+      );
+    }
+    encoded = all.subarray(0, frameBytes);
+  }
+  let decoded;
+  try {
+    decoded = decodeFrame(ts, {
+      width: columns, height: rows, bitsAllocated, bitsStored, samplesPerPixel, signed: numberOf(ds.PixelRepresentation) === 1,
+      planarConfiguration: planar, photometric: photometric ?? 'MONOCHROME2', data: encoded,
+    });
+  } catch (err) {
+    if (err instanceof DecodeError) throw new RenderError(`${where}: ${err.message}`);
+    throw err;
+  }
+
+  if (colour) {
+    return {
+      frame: {
+        width: columns, height: rows, bitsStored: 8, signed: false, photometric: 'MONOCHROME2',
+        samples: toLuma(decoded.data, columns, rows, decoded.photometric, decoded.planarConfiguration),
+        rescaleSlope: 1, rescaleIntercept: 0, window: { center: 128, width: 256 },
+      },
+      transferSyntaxUid: ts,
+      sopInstanceUid: sop,
+      frames,
+    };
+  }
+
+  const samples = bitsAllocated === 8 ? decoded.data.subarray(0, rows * columns) : words(decoded.data, rows * columns);
+  const centers = Array.isArray(ds.WindowCenter) ? ds.WindowCenter : [ds.WindowCenter];
+  const widths = Array.isArray(ds.WindowWidth) ? ds.WindowWidth : [ds.WindowWidth];
+  const center = numberOf(centers[0]);
+  const width = numberOf(widths[0]);
+  const voiFunction = textOf(ds.VOILUTFunction)?.toUpperCase() as VoiFunction | undefined;
+  const padding = numberOf(ds.PixelPaddingValue);
+  const paddingLimit = numberOf(ds.PixelPaddingRangeLimit);
+  const presentationShape = textOf(ds.PresentationLUTShape)?.toUpperCase();
+  const modalityLut = lookupTable(first(ds.ModalityLUTSequence));
+  const voiLut = lookupTable(first(ds.VOILUTSequence));
+  const frame: GreyFrame = {
+    width: columns,
+    height: rows,
+    bitsStored,
+    signed: numberOf(ds.PixelRepresentation) === 1,
+    samples,
+    photometric: photometric as 'MONOCHROME1' | 'MONOCHROME2',
+    rescaleSlope: numberOf(ds.RescaleSlope) ?? 1,
+    rescaleIntercept: numberOf(ds.RescaleIntercept) ?? 0,
+    ...(modalityLut ? { modalityLut } : {}),
+    ...(center !== undefined && width !== undefined && width >= 1 ? { window: { center, width } } : {}),
+    ...(voiFunction && VOI_FUNCTIONS.includes(voiFunction) ? { voiFunction } : {}),
+    ...(voiLut ? { voiLut } : {}),
+    // Presentation LUT Shape, where present, says whether high values are dark; otherwise the photometric
+    // interpretation does (PS3.3 C.11.6).
+    inverse: presentationShape === 'INVERSE' ? true : presentationShape === 'IDENTITY' ? false : photometric === 'MONOCHROME1',
+    ...(padding !== undefined ? { pixelPaddingValue: padding } : {}),
+    ...(padding !== undefined && paddingLimit !== undefined ? { pixelPaddingLimit: paddingLimit } : {}),
+  };
+  return { frame, transferSyntaxUid: ts, sopInstanceUid: sop, frames };
+}
