@@ -1,8 +1,8 @@
-import { chooseViews, instanceInfo, isFrontal, type ChosenView, type InstanceInfo } from './dicom/views.js';
+import { chooseViews, instanceInfo, isFrontal, type ChosenView, type InstanceInfo, type SkippedView } from './dicom/views.js';
 import type { DicomJson } from './dicom/tags.js';
 
 export type Eligibility =
-  | { eligible: true; views: ChosenView[]; instances: InstanceInfo[] }
+  | { eligible: true; views: ChosenView[]; skipped: SkippedView[]; instances: InstanceInfo[] }
   | { eligible: false; reason: string };
 
 const PROJECTION_MODALITIES = new Set(['CR', 'DX']);
@@ -44,5 +44,5 @@ export function assessStudy(metadata: DicomJson[]): Eligibility {
     const views = [...new Set(chest.map((i) => i.view.toLowerCase()))].join(', ');
     return { eligible: false, reason: `no frontal (PA or AP) chest view; views present: ${views}` };
   }
-  return { eligible: true, views: chooseViews(chest), instances: chest };
+  return { eligible: true, ...chooseViews(chest), instances: chest };
 }

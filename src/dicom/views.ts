@@ -17,6 +17,11 @@ export interface InstanceInfo {
   columns: number | undefined;
   seriesNumber: number | undefined;
   instanceNumber: number | undefined;
+  presentationIntent: 'FOR PRESENTATION' | 'FOR PROCESSING' | undefined;
+  /** Set when the instance is not a primary radiograph: what it is instead. */
+  secondary?: string;
+  /** Acquisition date and time as stored, to recognise one exposure stored twice. */
+  acquired?: string;
 }
 
 export interface ChosenView {
@@ -24,6 +29,14 @@ export interface ChosenView {
   seriesUid: string;
   view: View;
   reason: string;
+}
+
+/** An instance of the study that is not sent to the model, and why. */
+export type SkippedView = ChosenView;
+
+export interface ViewChoice {
+  views: ChosenView[];
+  skipped: SkippedView[];
 }
 
 const VIEW_POSITION: Record<string, View> = {
@@ -57,17 +70,35 @@ export function classifyView(ds: DicomJson): { view: View; source: string } {
   return { view: 'UNKNOWN', source: 'no view information' };
 }
 
+/** Why an instance is not a primary radiograph, or undefined when it is one. */
+function secondaryKind(ds: DicomJson, sopClassUid: string | undefined): string | undefined {
+  // Secondary Capture Image Storage and its multi-frame variants: screenshots and scans of film.
+  if (sopClassUid?.startsWith('1.2.840.10008.5.1.4.1.1.7')) return 'a secondary capture';
+  const imageType = strings(ds, Tag.ImageType).map((v) => v.toUpperCase());
+  if (imageType.some((v) => v === 'LOCALIZER' || v === 'SCOUT')) return `a localizer (ImageType ${imageType.join('\\')})`;
+  // DERIVED\PRIMARY is what many DX units write on their processed presentation image, so only SECONDARY counts.
+  if (imageType[1] === 'SECONDARY') return `a derived secondary image (ImageType ${imageType.join('\\')})`;
+  if (str(ds, Tag.BurnedInAnnotation)?.toUpperCase() === 'YES') return 'an image with burned-in annotation';
+  return undefined;
+}
+
 export function instanceInfo(ds: DicomJson): InstanceInfo | undefined {
   const studyUid = str(ds, Tag.StudyInstanceUID);
   const seriesUid = str(ds, Tag.SeriesInstanceUID);
   const sopUid = str(ds, Tag.SOPInstanceUID);
   if (!studyUid || !seriesUid || !sopUid) return undefined;
   const { view, source } = classifyView(ds);
+  const sopClassUid = str(ds, Tag.SOPClassUID);
+  const intent = str(ds, Tag.PresentationIntentType)?.toUpperCase();
+  const acquired = str(ds, Tag.AcquisitionDateTime)
+    ?? [str(ds, Tag.AcquisitionDate), str(ds, Tag.AcquisitionTime)].filter(Boolean).join(' ')
+    ?? '';
+  const secondary = secondaryKind(ds, sopClassUid);
   return {
     studyUid,
     seriesUid,
     sopUid,
-    sopClassUid: str(ds, Tag.SOPClassUID),
+    sopClassUid,
     modality: str(ds, Tag.Modality)?.toUpperCase(),
     bodyPart: str(ds, Tag.BodyPartExamined)?.toUpperCase(),
     view,
@@ -77,6 +108,9 @@ export function instanceInfo(ds: DicomJson): InstanceInfo | undefined {
     columns: num(ds, Tag.Columns),
     seriesNumber: num(ds, Tag.SeriesNumber),
     instanceNumber: num(ds, Tag.InstanceNumber),
+    presentationIntent: intent === 'FOR PRESENTATION' || intent === 'FOR PROCESSING' ? intent : undefined,
+    ...(secondary ? { secondary } : {}),
+    ...(acquired ? { acquired } : {}),
   };
 }
 
@@ -87,30 +121,66 @@ export function isFrontal(view: View): boolean {
   return view === 'PA' || view === 'AP' || view === 'UNKNOWN';
 }
 
-/**
- * Frontal first (PA over AP over an image without view information), then lateral; at most four images. Within a
- * view, the earlier series and instance come first so the choice is stable across runs.
- */
-export function chooseViews(candidates: InstanceInfo[]): ChosenView[] {
-  const usable = candidates.filter((c) => c.view !== 'OTHER');
-  const order = [...usable].sort(
-    (a, b) =>
-      RANK[a.view] - RANK[b.view] ||
-      (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0) ||
-      (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0) ||
-      a.sopUid.localeCompare(b.sopUid),
+function byPreference(a: InstanceInfo, b: InstanceInfo): number {
+  const processing = (i: InstanceInfo) => (i.presentationIntent === 'FOR PROCESSING' ? 1 : 0);
+  return (
+    RANK[a.view] - RANK[b.view] ||
+    processing(a) - processing(b) ||
+    (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0) ||
+    (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0) ||
+    a.sopUid.localeCompare(b.sopUid)
   );
-  const frontal = order.filter((c) => isFrontal(c.view));
-  const lateral = order.filter((c) => c.view === 'LATERAL');
-  const picked: InstanceInfo[] = [];
-  if (frontal[0]) picked.push(frontal[0]);
-  if (lateral[0]) picked.push(lateral[0]);
-  for (const c of order) if (picked.length < MAX_IMAGES && !picked.includes(c)) picked.push(c);
-  picked.sort((a, b) => RANK[a.view] - RANK[b.view]);
-  return picked.map((c) => ({
+}
+
+/** The same exposure stored twice: one view, one size, one acquisition time (when the files carry it). */
+function sameExposure(a: InstanceInfo, b: InstanceInfo): boolean {
+  return a.view === b.view && a.acquired !== undefined && a.acquired === b.acquired && a.rows === b.rows && a.columns === b.columns;
+}
+
+/**
+ * Chooses the images to draft from, as a radiologist would look at them: frontal first (PA over AP over an image
+ * without view information), then lateral, then other views before repeats of one, at most four. The processed FOR PRESENTATION image is taken over its
+ * FOR PROCESSING original; duplicates, decubitus and oblique views, and — when a primary image exists — secondary
+ * captures, localizers and images with burned-in text are left out. Every instance left out is listed with the
+ * reason. Ties go to the earlier series and instance, so the choice is the same on every run.
+ */
+export function chooseViews(candidates: InstanceInfo[]): ViewChoice {
+  const skipped: SkippedView[] = [];
+  const skip = (c: InstanceInfo, reason: string) => skipped.push({ sopUid: c.sopUid, seriesUid: c.seriesUid, view: c.view, reason });
+  const hasPrimary = candidates.some((c) => !c.secondary && c.view !== 'OTHER');
+  const presentationViews = new Set(candidates.filter((c) => c.presentationIntent === 'FOR PRESENTATION').map((c) => c.view));
+  const usable: InstanceInfo[] = [];
+  for (const c of candidates) {
+    if (c.view === 'OTHER') skip(c, `not a PA, AP or lateral view (${c.viewSource})`);
+    else if (c.secondary && hasPrimary) skip(c, `${c.secondary}, and a primary image exists`);
+    else if (c.presentationIntent === 'FOR PROCESSING' && presentationViews.has(c.view)) {
+      skip(c, `FOR PROCESSING, and a FOR PRESENTATION image of the ${c.view.toLowerCase()} view exists`);
+    } else usable.push(c);
+  }
+  const order = usable.sort(byPreference);
+  const distinct: InstanceInfo[] = [];
+  for (const c of order) {
+    const twin = distinct.find((d) => sameExposure(d, c));
+    if (twin) skip(c, `a duplicate of ${twin.sopUid} (same view, size and acquisition time)`);
+    else distinct.push(c);
+  }
+  const frontal = distinct.find((c) => isFrontal(c.view));
+  const lateral = distinct.find((c) => c.view === 'LATERAL');
+  const picked: InstanceInfo[] = [frontal, lateral].filter((c): c is InstanceInfo => c !== undefined);
+  // Then views not yet shown before further images of a view already picked.
+  const shown = new Set(picked.map((c) => c.view));
+  const rest = distinct.filter((c) => !picked.includes(c));
+  rest.sort((a, b) => Number(shown.has(a.view)) - Number(shown.has(b.view)) || byPreference(a, b));
+  for (const c of rest) {
+    if (picked.length < MAX_IMAGES) picked.push(c);
+    else skip(c, `beyond the ${MAX_IMAGES} images sent to the model`);
+  }
+  picked.sort(byPreference);
+  const views = picked.map((c) => ({
     sopUid: c.sopUid,
     seriesUid: c.seriesUid,
     view: c.view,
-    reason: c === frontal[0] ? `best frontal view (${c.viewSource})` : c === lateral[0] ? `best lateral view (${c.viewSource})` : `additional ${c.view.toLowerCase()} view (${c.viewSource})`,
+    reason: c === frontal ? `best frontal view (${c.viewSource})` : c === lateral ? `best lateral view (${c.viewSource})` : `additional ${c.view.toLowerCase()} view (${c.viewSource})`,
   }));
+  return { views, skipped };
 }

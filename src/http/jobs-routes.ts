@@ -15,6 +15,7 @@ export function jobView(job: Job, detail = false): Record<string, unknown> {
     nextAttemptAt: job.state === 'failed' ? iso(job.nextAttemptAt) : undefined,
     reportRef: job.reportRef,
     views: job.views,
+    skippedViews: job.skippedViews,
     createdAt: iso(job.createdAt),
     updatedAt: iso(job.updatedAt),
     ...(detail

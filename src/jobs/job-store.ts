@@ -1,4 +1,4 @@
-import type { ChosenView } from '../dicom/views.js';
+import type { ChosenView, SkippedView } from '../dicom/views.js';
 
 /**
  * A job is one study on its way to a posted report. Every state change is recorded (job_events), so a restart
@@ -59,6 +59,8 @@ export interface Job {
   leaseOwner: string | undefined;
   leaseUntil: number | undefined;
   views: ChosenView[] | undefined;
+  /** Instances of the study not sent to the model, each with the reason. */
+  skippedViews: SkippedView[] | undefined;
   images: RenderedRecord[] | undefined;
   draft: DraftRecord | undefined;
   reportRef: string | undefined;
@@ -76,6 +78,7 @@ export interface JobEvent {
 export interface JobPatch {
   reason?: string | null;
   views?: ChosenView[];
+  skippedViews?: SkippedView[];
   images?: RenderedRecord[] | null;
   draft?: DraftRecord | null;
   reportRef?: string;

@@ -124,8 +124,12 @@ export class Pipeline {
       return this.deps.store.transition(job.id, owner, 'ineligible', { reason: verdict.reason }, verdict.reason);
     }
     const summary = verdict.views.map((v) => v.view).join(', ');
-    log.info({ views: verdict.views.map((v) => ({ sopUid: v.sopUid, view: v.view })) }, 'study queued');
-    return this.deps.store.transition(job.id, owner, 'queued', { views: verdict.views, reason: null }, `views chosen: ${summary}`);
+    const left = verdict.skipped.length ? `; ${verdict.skipped.length} instance(s) left out` : '';
+    log.info({
+      views: verdict.views.map((v) => ({ sopUid: v.sopUid, view: v.view })),
+      skipped: verdict.skipped.map((v) => ({ sopUid: v.sopUid, reason: v.reason })),
+    }, 'study queued');
+    return this.deps.store.transition(job.id, owner, 'queued', { views: verdict.views, skippedViews: verdict.skipped, reason: null }, `views chosen: ${summary}${left}`);
   }
 
   private async fetch(job: Job, log: Logger): Promise<void> {

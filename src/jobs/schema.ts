@@ -15,6 +15,7 @@ export interface JobsTable {
   lease_owner: string | null;
   lease_until: number | null;
   views: string | null;
+  skipped_views: string | null;
   images: string | null;
   draft: string | null;
   report_ref: string | null;
@@ -117,6 +118,11 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
           .addColumn('signer', 'text', (c) => c.notNull())
           .addColumn('at', time(dialect), (c) => c.notNull())
           .execute();
+      },
+    },
+    '0003_skipped_views': {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable('jobs').addColumn('skipped_views', 'text').execute();
       },
     },
   };

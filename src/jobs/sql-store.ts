@@ -35,6 +35,7 @@ function toJob(r: Selectable<JobsTable>): Job {
     leaseUntil: n(r.lease_until),
     // Written by this store from the same types; read back as they were written.
     views: json(r.views) as Job['views'],
+    skippedViews: json(r.skipped_views) as Job['skippedViews'],
     images: json(r.images) as Job['images'],
     draft: json(r.draft) as Job['draft'],
     reportRef: r.report_ref ?? undefined,
@@ -63,7 +64,7 @@ export class SqlJobStore implements JobStore {
         await trx.insertInto('jobs').values({
           id, study_uid: o.studyUid, state: 'discovered', resume_state: null, attempts: 0, reason: null,
           source: o.source, instance_count: o.instanceCount ?? null, stable_after: o.stableAfter,
-          next_attempt_at: null, lease_owner: null, lease_until: null, views: null, images: null, draft: null,
+          next_attempt_at: null, lease_owner: null, lease_until: null, views: null, skipped_views: null, images: null, draft: null,
           report_ref: null, created_at: now, updated_at: now,
         }).onConflict((oc) => oc.column('study_uid').doNothing()).execute();
         const row = await trx.selectFrom('jobs').selectAll().where('study_uid', '=', o.studyUid).executeTakeFirstOrThrow();
@@ -90,7 +91,7 @@ export class SqlJobStore implements JobStore {
       const row = await trx.insertInto('jobs').values({
         id, study_uid: studyUid, state: 'ineligible', resume_state: null, attempts: 0, reason, source,
         instance_count: null, stable_after: now, next_attempt_at: null, lease_owner: null, lease_until: null,
-        views: null, images: null, draft: null, report_ref: null, created_at: now, updated_at: now,
+        views: null, skipped_views: null, images: null, draft: null, report_ref: null, created_at: now, updated_at: now,
       }).returningAll().executeTakeFirstOrThrow();
       await this.event(trx, id, undefined, 'ineligible', reason, now);
       return { job: toJob(row), created: true };
@@ -161,6 +162,7 @@ export class SqlJobStore implements JobStore {
         ...(done ? { lease_owner: null, lease_until: null, resume_state: null } : {}),
         ...(patch.reason !== undefined ? { reason: patch.reason } : {}),
         ...(patch.views !== undefined ? { views: text(patch.views) } : {}),
+        ...(patch.skippedViews !== undefined ? { skipped_views: text(patch.skippedViews) } : {}),
         ...(patch.images !== undefined ? { images: text(patch.images) } : {}),
         ...(patch.draft !== undefined ? { draft: text(patch.draft) } : {}),
         ...(patch.reportRef !== undefined ? { report_ref: patch.reportRef } : {}),
