@@ -1,7 +1,7 @@
 # raddraft — quick start: `make demo`, `make test`.
 SHELL := /bin/bash
 APT_PACKAGES := orthanc orthanc-dicomweb dcmtk
-TEST_APT_PACKAGES := chromium openssl
+TEST_APT_PACKAGES := chromium openssl libgdcm-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test deps test-deps build fixtures lint typecheck clean
@@ -36,9 +36,9 @@ node_modules/.stamp: package.json package-lock.json
 build: node_modules/.stamp
 	npm run build
 
-## Sample DICOM studies (about 50 MB, generated, identical on every run).
+## Sample DICOM studies and one radiograph per transfer syntax (about 150 MB, generated, identical on every run).
 fixtures: fixtures/generated/.stamp
-fixtures/generated/.stamp: fixtures/generate.ts src/demo/phantom.ts node_modules/.stamp
+fixtures/generated/.stamp: fixtures/generate.ts fixtures/transfer-syntaxes.ts src/demo/phantom.ts node_modules/.stamp
 	rm -rf fixtures/generated
 	npx tsx fixtures/generate.ts
 	@touch $@

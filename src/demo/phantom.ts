@@ -96,6 +96,8 @@ interface ImageSpec {
   width: number;
   height: number;
   bitsStored: number;
+  /** 16 unless given; 8 for a byte-per-pixel image (JPEG baseline can hold nothing else). */
+  bitsAllocated?: 8 | 16;
   photometric: 'MONOCHROME1' | 'MONOCHROME2';
   density: Density;
   window?: { center: number; width: number };
@@ -104,10 +106,10 @@ interface ImageSpec {
   tags: Record<string, unknown>;
 }
 
-function pixels(spec: ImageSpec, seed: number): Uint16Array {
+function pixels(spec: ImageSpec, seed: number): Uint16Array | Uint8Array {
   const { width, height, bitsStored } = spec;
   const max = (1 << bitsStored) - 1;
-  const out = new Uint16Array(width * height);
+  const out = spec.bitsAllocated === 8 ? new Uint8Array(width * height) : new Uint16Array(width * height);
   const rnd = prng(seed);
   for (let j = 0; j < height; j++) {
     const y = j / height;
@@ -137,6 +139,8 @@ function part10(dataset: Record<string, unknown>, sopClassUid: string, sopInstan
 }
 
 const SOP = { cr: '1.2.840.10008.5.1.4.1.1.1', dx: '1.2.840.10008.5.1.4.1.1.1.1', ct: '1.2.840.10008.5.1.4.1.1.2' };
+
+export type { ImageSpec };
 
 export interface StudySpec {
   key: string;
@@ -213,7 +217,6 @@ export interface WrittenStudy {
 /** Writes the fixture studies under `dir/<study key>/` and returns what was written. */
 export async function writeFixtureStudies(dir: string, studies: StudySpec[] = FIXTURE_STUDIES): Promise<WrittenStudy[]> {
   const written: WrittenStudy[] = [];
-  let seed = 1;
   for (const study of studies) {
     const studyUid = fixtureUid(study.key);
     const files: string[] = [];
@@ -225,7 +228,9 @@ export async function writeFixtureStudies(dir: string, studies: StudySpec[] = FI
       for (const img of series.images) {
         const sopUid = fixtureUid(`${study.key}/${series.key}/${img.name}`);
         const sopClass = study.modality === 'CT' ? SOP.ct : study.modality === 'CR' ? SOP.cr : SOP.dx;
-        const data = pixels(img, seed++);
+        // Noise seeded by series and image name alone, so that a twin written under another study key (the
+        // MONOCHROME2 twin of the MONOCHROME1 AP) carries the same noise.
+        const data = pixels(img, parseInt(createHash('sha256').update(`${series.key}/${img.name}`).digest('hex').slice(0, 8), 16));
         const dataset: Record<string, unknown> = {
           SpecificCharacterSet: 'ISO_IR 100',
           ImageType: ['ORIGINAL', 'PRIMARY'],
@@ -252,7 +257,7 @@ export async function writeFixtureStudies(dir: string, studies: StudySpec[] = FI
           PhotometricInterpretation: img.photometric,
           Rows: img.height,
           Columns: img.width,
-          BitsAllocated: 16,
+          BitsAllocated: img.bitsAllocated ?? 16,
           BitsStored: img.bitsStored,
           HighBit: img.bitsStored - 1,
           PixelRepresentation: img.signed ? 1 : 0,
@@ -261,7 +266,7 @@ export async function writeFixtureStudies(dir: string, studies: StudySpec[] = FI
           ...(img.rescale ? { RescaleSlope: img.rescale.slope, RescaleIntercept: img.rescale.intercept, RescaleType: 'US' } : {}),
           ...img.tags,
           PixelData: [data.buffer],
-          _vrMap: { PixelData: 'OW' },
+          _vrMap: { PixelData: img.bitsAllocated === 8 ? 'OB' : 'OW' },
         };
         const file = path.join(studyDir, `${series.key}-${img.name}.dcm`);
         await writeFile(file, part10(dataset, sopClass, sopUid));
