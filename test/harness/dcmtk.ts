@@ -29,10 +29,13 @@ export async function readPgm(file: string): Promise<{ width: number; height: nu
 }
 
 /** Copies of a single-instance study with fresh Study, Series and SOP Instance UIDs (DCMTK dcmodify -gst -gse -gin). */
+let clones = 0;
+
 export async function cloneStudies(file: string, count: number, dir: string, tags: string[] = []): Promise<{ studyUid: string; file: string }[]> {
   const out: { studyUid: string; file: string }[] = [];
   for (let i = 0; i < count; i++) {
-    const target = path.join(dir, `clone-${i}-${path.basename(file)}`);
+    // Numbered across calls, so a second clone of the same file into the same folder never overwrites the first.
+    const target = path.join(dir, `clone-${++clones}-${path.basename(file)}`);
     await copyFile(file, target);
     await dcmtk('dcmodify', ['-nb', '-gst', '-gse', '-gin', ...tags.flatMap((t) => ['-m', t]), target]);
     const uid = /\[([\d.]+)\]/.exec(await dcmtk('dcmdump', ['+P', '0020,000d', target]))![1]!;

@@ -69,9 +69,19 @@ export async function listJobs(serve: { api: ServeProcess['api'] }): Promise<Api
 /** Waits until every given study has a job in one of `states`. */
 export async function waitForJobs(serve: { api: ServeProcess['api'] }, studyUids: string[], states: string[], timeoutMs = 60_000): Promise<ApiJob[]> {
   let jobs: ApiJob[] = [];
-  await waitFor(`jobs of ${studyUids.length} studies to reach ${states.join('/')}`, async () => {
-    jobs = await listJobs(serve);
-    return studyUids.every((uid) => jobs.some((j) => j.studyInstanceUid === uid && states.includes(j.state)));
-  }, timeoutMs, 200);
+  const done = (uid: string) => jobs.some((j) => j.studyInstanceUid === uid && states.includes(j.state));
+  try {
+    await waitFor(`jobs of ${studyUids.length} studies to reach ${states.join('/')}`, async () => {
+      jobs = await listJobs(serve);
+      return studyUids.every(done);
+    }, timeoutMs, 200);
+  } catch (err) {
+    // Say which studies are still waiting, and where, so a timeout explains itself.
+    const pending = studyUids.filter((uid) => !done(uid)).map((uid) => {
+      const job = jobs.find((j) => j.studyInstanceUid === uid);
+      return job ? `${uid}: ${job.state}${job.reason ? ` (${job.reason})` : ''}` : `${uid}: no job`;
+    });
+    throw new Error(`${(err as Error).message}; still waiting:\n${pending.join('\n')}`, { cause: err });
+  }
   return jobs;
 }
