@@ -27,7 +27,11 @@ export interface RenderOptions {
   window?: { center: number; width: number };
   /** Run the grey-scale pipeline at full size before resampling, even where resampling first would do. */
   exact?: boolean;
+  /** Told how long each stage took, in milliseconds: for bench:images and profiling. */
+  onStage?: (stage: RenderStage, ms: number) => void;
 }
+
+export type RenderStage = 'read' | 'decode' | 'greyscale' | 'encode';
 
 /**
  * A frame to be shown much smaller than it is stored, first shrunk by an integer factor (each k × k block averaged)
@@ -108,18 +112,28 @@ function blockAverage8(src: Uint8Array, stride: number, k: number, w: number, h:
 /** Renders a DICOM file to the PNG the model receives (or, with options, the picture a reviewer asked for). */
 export async function renderInstance(file: string, label: string, options: RenderOptions = {}): Promise<RenderedImage> {
   await initCodecs();
+  let mark = performance.now();
+  const lap = (stage: RenderStage) => {
+    const now = performance.now();
+    options.onStage?.(stage, now - mark);
+    mark = now;
+  };
   const bytes = await readFile(file);
+  lap('read');
   const { frame, transferSyntaxUid } = readFrame(bytes, label);
+  lap('decode');
   if (options.window && options.window.width >= 1) frame.window = options.window;
   const size = (options.size ?? ((w, h) => modelImageSize(w, h, QWEN_BUDGET)))(frame.width, frame.height);
   const shown = (options.exact ? undefined : shrinkFirst(frame, size)) ?? frame;
   const { pixels, window } = renderGrey(shown);
+  lap('greyscale');
   const png = await sharp(pixels, { raw: { width: shown.width, height: shown.height, channels: 1 } })
     .resize(size.width, size.height, { kernel: 'lanczos3', fit: 'fill' })
     // Without this sharp writes a grey picture as RGB: three times the bytes for the same image.
     .toColourspace('b-w')
     .png({ compressionLevel: 3, adaptiveFiltering: false })
     .toBuffer();
+  lap('encode');
   return {
     png,
     width: size.width,
