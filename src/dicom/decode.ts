@@ -60,13 +60,10 @@ export class DecodeError extends Error {
   }
 }
 
+/** A byte-swapped copy (the file's bytes stay as read); Buffer.swap16 is native and many times faster than a loop. */
 function swap16(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length);
-  for (let i = 0; i + 1 < bytes.length; i += 2) {
-    out[i] = bytes[i + 1]!;
-    out[i + 1] = bytes[i]!;
-  }
-  return out;
+  const copy = Buffer.from(bytes.subarray(0, bytes.length - (bytes.length % 2)));
+  return copy.swap16();
 }
 
 /** Decodes one frame; the codec's own complaint is passed on in the error. */

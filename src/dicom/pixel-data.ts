@@ -9,7 +9,8 @@ import { inflateRawSync } from 'node:zlib';
 
 const IMPLICIT_LE = '1.2.840.10008.1.2';
 const EXPLICIT_BE = '1.2.840.10008.1.2.2';
-const DEFLATED = '1.2.840.10008.1.2.1.99';
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+export const DEFLATED = '1.2.840.10008.1.2.1.99';
 const UNDEFINED_LENGTH = 0xffffffff;
 /** VRs whose explicit-VR header has two reserved bytes and a 32-bit length (PS3.5 7.1.2). */
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
@@ -145,15 +146,60 @@ class Walker {
   }
 }
 
-/** Offset of the data set after the File Meta Information group (PS3.10 7.1). */
-function dataSetStart(bytes: Uint8Array): number {
+export interface FileMeta {
+  transferSyntaxUid?: string;
+  sopInstanceUid?: string;
+  /** Offset of the data set after the File Meta Information group (PS3.10 7.1). */
+  dataSetStart: number;
+}
+
+/** The File Meta Information group of a Part 10 file (always explicit VR little endian), walked without a parser. */
+export function readFileMeta(bytes: Uint8Array): FileMeta {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const meta: FileMeta = { dataSetStart: 132 };
   let o = 132;
   while (o + 8 <= bytes.length && view.getUint16(o, true) === 0x0002) {
+    const element = view.getUint16(o + 2, true);
     const vr = String.fromCharCode(bytes[o + 4]!, bytes[o + 5]!);
-    o += LONG_VRS.has(vr) ? 12 + view.getUint32(o + 8, true) : 8 + view.getUint16(o + 6, true);
+    const long = LONG_VRS.has(vr);
+    const length = long ? (o + 12 <= bytes.length ? view.getUint32(o + 8, true) : 0) : view.getUint16(o + 6, true);
+    const value = o + (long ? 12 : 8);
+    const text = () => Buffer.from(bytes.buffer, bytes.byteOffset + value, Math.min(length, bytes.length - value)).toString('latin1').replace(/[\0 ]+$/, '');
+    if (element === 0x0010) meta.transferSyntaxUid = text();
+    if (element === 0x0003) meta.sopInstanceUid = text();
+    o = value + length;
   }
-  return o;
+  meta.dataSetStart = o;
+  return meta;
+}
+
+/**
+ * A deflated file (PS3.5 A.5) as the same file in explicit VR little endian: the data set inflated once, natively,
+ * behind a File Meta Information group that names only that transfer syntax. Parsers then read it without
+ * inflating it again (dcmjs would, in JavaScript, several times slower than zlib).
+ */
+export function inflateDeflatedFile(file: Uint8Array, meta: FileMeta): Buffer {
+  let dataSet: Buffer;
+  try {
+    dataSet = inflateRawSync(file.subarray(meta.dataSetStart));
+  } catch (err) {
+    throw new PixelDataError(`the deflated data set cannot be inflated (${(err as Error).message})`);
+  }
+  const uid = Buffer.from(`${EXPLICIT_LE}\0`, 'latin1');
+  const header = Buffer.alloc(132 + 12 + 8 + uid.length);
+  header.write('DICM', 128, 'latin1');
+  // (0002,0000) UL File Meta Information Group Length, then (0002,0010) UI Transfer Syntax UID.
+  header.writeUInt16LE(0x0002, 132);
+  header.writeUInt16LE(0x0000, 134);
+  header.write('UL', 136, 'latin1');
+  header.writeUInt16LE(4, 138);
+  header.writeUInt32LE(8 + uid.length, 140);
+  header.writeUInt16LE(0x0002, 144);
+  header.writeUInt16LE(0x0010, 146);
+  header.write('UI', 148, 'latin1');
+  header.writeUInt16LE(uid.length, 150);
+  uid.copy(header, 152);
+  return Buffer.concat([header, dataSet]);
 }
 
 /**
@@ -161,19 +207,11 @@ function dataSetStart(bytes: Uint8Array): number {
  * or before it, is reported as truncated.
  */
 export function readPixelData(file: Uint8Array, transferSyntaxUid: string): PixelDataElement | undefined {
-  let bytes = file;
-  let start = dataSetStart(file);
-  if (transferSyntaxUid === DEFLATED) {
-    try {
-      bytes = inflateRawSync(file.subarray(start));
-    } catch (err) {
-      throw new PixelDataError(`the deflated data set cannot be inflated (${(err as Error).message})`);
-    }
-    start = 0;
-  }
-  const walker = new Walker(bytes, transferSyntaxUid === IMPLICIT_LE, transferSyntaxUid !== EXPLICIT_BE);
+  const meta = readFileMeta(file);
+  if (transferSyntaxUid === DEFLATED) return readPixelData(inflateDeflatedFile(file, meta), EXPLICIT_LE);
+  const walker = new Walker(file, transferSyntaxUid === IMPLICIT_LE, transferSyntaxUid !== EXPLICIT_BE);
   try {
-    return walker.pixelData(start);
+    return walker.pixelData(meta.dataSetStart);
   } catch (err) {
     if (err instanceof Truncated) throw new PixelDataError('the file is truncated before the Pixel Data element');
     throw err;

@@ -1,6 +1,8 @@
 import dcmjs from 'dcmjs';
 import { decodeFrame, DecodeError, TRANSFER_SYNTAXES } from './decode.js';
-import { firstFrameFragments, PixelDataError, readPixelData, type PixelDataElement } from './pixel-data.js';
+import { DEFLATED, firstFrameFragments, inflateDeflatedFile, PixelDataError, readFileMeta, readPixelData, type PixelDataElement } from './pixel-data.js';
+
+const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 import type { GreyFrame, LookupTable, VoiFunction } from './greyscale.js';
 
 dcmjs.log.setLevel('error');
@@ -86,6 +88,15 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   if (bytes.length < 132 || bytes.toString('latin1', 128, 132) !== 'DICM') {
     throw new RenderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
   }
+  const fileMeta = readFileMeta(bytes);
+  if (fileMeta.transferSyntaxUid === DEFLATED) {
+    try {
+      bytes = inflateDeflatedFile(bytes, fileMeta);
+    } catch (err) {
+      if (err instanceof PixelDataError) throw new RenderError(`instance ${fileMeta.sopInstanceUid ?? label} (transfer syntax ${DEFLATED}): ${err.message}`);
+      throw err;
+    }
+  }
   let dict;
   try {
     // A file read on its own has its own ArrayBuffer; only a view into a shared one needs copying out.
@@ -99,7 +110,9 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
   const ds = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
   const sop = textOf(ds.SOPInstanceUID) ?? textOf(meta.MediaStorageSOPInstanceUID) ?? label;
-  const ts = textOf(meta.TransferSyntaxUID) ?? '(none)';
+  // A deflated file has been inflated above, and is named by the transfer syntax it arrived in.
+  const ts = fileMeta.transferSyntaxUid === DEFLATED ? DEFLATED : textOf(meta.TransferSyntaxUID) ?? '(none)';
+  const syntaxRead = ts === DEFLATED ? EXPLICIT_VR_LITTLE_ENDIAN : ts;
   const where = `instance ${sop} (transfer syntax ${ts})`;
   if (!TRANSFER_SYNTAXES[ts]) throw new RenderError(`${where}: unknown transfer syntax`);
 
@@ -123,7 +136,7 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
 
   let element: PixelDataElement | undefined;
   try {
-    element = readPixelData(bytes, ts);
+    element = readPixelData(bytes, syntaxRead);
   } catch (err) {
     if (err instanceof PixelDataError) throw new RenderError(`${where}: ${err.message}`);
     throw err;

@@ -165,6 +165,14 @@ describe('images raddraft cannot render fail with the instance, the transfer syn
     );
   });
 
+  it('a deflated data set cut short', async () => {
+    const file = syntaxFixture('deflated');
+    const bytes = await readFile(file);
+    expect(() => readFrame(bytes.subarray(0, bytes.length >> 1), 'deflated.dcm')).toThrow(
+      `instance ${await sopOf(file)} (transfer syntax 1.2.840.10008.1.2.1.99): the deflated data set cannot be inflated (unexpected end of file)`,
+    );
+  });
+
   it('an unknown transfer syntax', async () => {
     const out = path.join(dir, 'unknown-ts.dcm');
     await withReplacedText(syntaxFixture('explicit-le'), out, [[EXPLICIT, '1.2.840.99999.1.2.1']]);
