@@ -25,7 +25,9 @@ interface ApiJob {
 function fixtureStudies(): WrittenStudy[] | undefined {
   const dir = path.join(PACKAGE_ROOT, 'fixtures', 'generated');
   if (!existsSync(dir)) return undefined;
-  const keys = readdirSync(dir).filter((k) => existsSync(path.join(dir, k)) && !k.startsWith('.'));
+  // Only the sample studies: fixtures/generated also holds test material (one radiograph per transfer syntax, twins).
+  const keys = FIXTURE_STUDIES.map((s) => s.key);
+  if (!keys.every((k) => existsSync(path.join(dir, k)))) return undefined;
   return keys.map((key) => {
     const files = readdirSync(path.join(dir, key)).filter((f) => f.endsWith('.dcm')).map((f) => path.join(dir, key, f));
     return { key, studyUid: '', modality: '', eligible: key.startsWith('chest'), files };

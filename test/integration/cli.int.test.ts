@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { DiagnosticReport } from '@medplum/fhirtypes';
 import { search } from '../harness/fhir-queries.js';
 import { fixture, serviceEnv, startPeers, type Peers } from '../harness/peers.js';
+import { freePort } from '../../src/demo/ports.js';
 import { runCli } from '../harness/serve-process.js';
 
 jest.setTimeout(120_000);
@@ -124,5 +125,19 @@ describe('raddraft draft <StudyInstanceUID>', () => {
     const p = runCli(['draft', 'not-a-uid'], serviceEnv(peers, dataDir));
     expect(await p.exited).toBe(1);
     expect(p.output()).toContain('a Study Instance UID is digits and dots');
+  });
+});
+
+describe('raddraft demo --exit', () => {
+  it('drafts the sample studies, and only those, and says where to look', async () => {
+    const p = runCli(['demo', '--exit'], { RADDRAFT_PORT: String(await freePort()) });
+    expect(await p.exited).toBe(0);
+    const out = p.output();
+    expect(out).toContain('Uploading 4 sample studies to Orthanc over STOW-RS');
+    expect(out).toContain('raddraft drafted 2 of 4 sample studies:');
+    expect(out).toContain('ModalitiesInStudy is CT: not CR or DX');
+    expect(out).toContain('not a chest study: BodyPartExamined is HAND');
+    expect(out).toMatch(/Drafts awaiting sign-off: http:\/\/127\.0\.0\.1:\d+\/fhir\/DiagnosticReport\?status=preliminary&_security=/);
+    expect(out).toMatch(/Review and sign: +http:\/\/127\.0\.0\.1:\d+\/review/);
   });
 });
