@@ -91,8 +91,7 @@ export function instanceInfo(ds: DicomJson): InstanceInfo | undefined {
   const sopClassUid = str(ds, Tag.SOPClassUID);
   const intent = str(ds, Tag.PresentationIntentType)?.toUpperCase();
   const acquired = str(ds, Tag.AcquisitionDateTime)
-    ?? [str(ds, Tag.AcquisitionDate), str(ds, Tag.AcquisitionTime)].filter(Boolean).join(' ')
-    ?? '';
+    ?? [str(ds, Tag.AcquisitionDate), str(ds, Tag.AcquisitionTime)].filter(Boolean).join(' ');
   const secondary = secondaryKind(ds, sopClassUid);
   return {
     studyUid,
@@ -139,8 +138,8 @@ function sameExposure(a: InstanceInfo, b: InstanceInfo): boolean {
 
 /**
  * Chooses the images to draft from, as a radiologist would look at them: frontal first (PA over AP over an image
- * without view information), then lateral, then other views before repeats of one, at most four. The processed FOR PRESENTATION image is taken over its
- * FOR PROCESSING original; duplicates, decubitus and oblique views, and — when a primary image exists — secondary
+ * without view information), then lateral, then other views before repeats of one, at most four. The processed
+ * FOR PRESENTATION image is taken over its FOR PROCESSING original; duplicates, decubitus and oblique views, and — when a primary image exists — secondary
  * captures, localizers and images with burned-in text are left out. Every instance left out is listed with the
  * reason. Ties go to the earlier series and instance, so the choice is the same on every run.
  */
