@@ -47,6 +47,22 @@ describe('AdaptiveLimiter', () => {
     expect(limiter.limit).toBe(9);
   });
 
+  it('follows a server that tightens during the hold down without holding the lower ceiling any longer', () => {
+    let now = 0;
+    const limiter = new AdaptiveLimiter({ max: 16, initial: 12, ceilingHoldMs: 5_000, now: () => now });
+    limiter.overloaded(9);
+    now = 2_000;
+    limiter.overloaded(7);
+    expect(limiter.limit).toBe(6);
+    now = 4_000;
+    limiter.overloaded(5);
+    expect(limiter.limit).toBe(4);
+    // Five seconds after the last refusal, not twenty: none of the three was a probe above a held ceiling.
+    now = 9_001;
+    for (let i = 0; i < 4; i++) limiter.succeeded(100);
+    expect(limiter.limit).toBe(5);
+  });
+
   it('backs off when latency runs far above its baseline', () => {
     const limiter = new AdaptiveLimiter({ max: 10, initial: 10 });
     limiter.succeeded(100);

@@ -4,7 +4,7 @@
  * vLLM batches requests continuously: more in flight means more throughput until the server's batch is full, after
  * which requests queue (latency climbs) or a gateway answers 429. The limit therefore grows by one per window of
  * successful requests while latency stays near its baseline; on a 429 it drops to just below the concurrency that
- * was refused and holds that ceiling for a while before probing above it — five seconds at first, twice as long
+ * was refused and holds that ceiling for a while before probing above it — two seconds at first, twice as long
  * each time a probe is refused again soon, up to two minutes — so it neither overruns a server whose limit is
  * fixed nor stays low after a passing squeeze; when latency runs far above the baseline it shrinks by a tenth.
  */
@@ -43,7 +43,7 @@ export class AdaptiveLimiter {
     this.max = options.max;
     this.limitValue = Math.min(options.max, options.initial ?? Math.max(1, Math.ceil(options.max / 2)));
     this.tolerance = options.latencyTolerance ?? 3;
-    this.baseHoldMs = options.ceilingHoldMs ?? 5_000;
+    this.baseHoldMs = options.ceilingHoldMs ?? 2_000;
     this.maxHoldMs = options.maxCeilingHoldMs ?? 120_000;
     this.holdMs = this.baseHoldMs;
     this.now = options.now ?? Date.now;
@@ -112,8 +112,10 @@ export class AdaptiveLimiter {
       // Requests that were already in flight refused together: one event, not a failed probe.
       this.ceiling = { value: Math.min(this.ceiling!.value, value), at: this.ceiling!.at };
     } else {
-      // Refused again soon after learning a ceiling: the limit is real, so hold it longer before the next probe.
-      this.holdMs = since < 2 * this.holdMs ? Math.min(this.maxHoldMs, this.holdMs * 2) : this.baseHoldMs;
+      // A refusal after the hold ran out answers a probe above the ceiling: refused again soon, the limit is real,
+      // so the next probe waits longer. One within the hold means the server tightened while the limit stayed
+      // under the ceiling: a new, lower ceiling, not a failed probe, so a passing squeeze is not held for minutes.
+      if (since >= this.holdMs) this.holdMs = since < 2 * this.holdMs ? Math.min(this.maxHoldMs, this.holdMs * 2) : this.baseHoldMs;
       this.ceiling = { value, at: now };
     }
     this.limitValue = this.ceiling.value;
