@@ -66,14 +66,23 @@ function lookupTable(item: unknown): LookupTable | undefined {
 }
 
 /** Colour pixels (RGB, YBR_FULL, after decoding) as 8-bit luma, for secondary-capture scans of film. */
-function toLuma(data: Uint8Array, width: number, height: number, photometric: string, planar: number): Uint8Array {
+/**
+ * The luma of a colour frame. YBR's Y is the luma itself (PS3.3 C.7.6.3.1.2); uncompressed YBR_FULL_422 holds it
+ * as Y1 Y2 Cb Cr for each pair of pixels; RGB is weighted as ITU-R BT.601, as YBR_FULL defines Y, and truncated
+ * as the grey-scale output is (and as DCMTK does).
+ */
+function toLuma(data: Uint8Array, width: number, height: number, photometric: string, planar: number, subsampled: boolean): Uint8Array {
   const n = width * height;
   const out = new Uint8Array(n);
+  if (subsampled) {
+    for (let i = 0; i < n; i++) out[i] = data[(i >> 1) * 4 + (i & 1)]!;
+    return out;
+  }
   const at = planar === 1 ? (i: number, c: number) => data[c * n + i]! : (i: number, c: number) => data[i * 3 + c]!;
   if (photometric.startsWith('YBR')) {
     for (let i = 0; i < n; i++) out[i] = at(i, 0);
   } else {
-    for (let i = 0; i < n; i++) out[i] = Math.round(0.299 * at(i, 0) + 0.587 * at(i, 1) + 0.114 * at(i, 2));
+    for (let i = 0; i < n; i++) out[i] = Math.floor(0.299 * at(i, 0) + 0.587 * at(i, 1) + 0.114 * at(i, 2));
   }
   return out;
 }
@@ -146,7 +155,9 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   if (element.encapsulated !== !native) {
     throw new RenderError(`${where}: Pixel Data is ${element.encapsulated ? 'encapsulated' : 'not encapsulated'}, which the transfer syntax does not allow`);
   }
-  const frameBytes = rows * columns * samplesPerPixel * (bitsAllocated / 8);
+  // Uncompressed YBR_FULL_422 stores two bytes a pixel: each pair shares its Cb and Cr (PS3.3 C.7.6.3.1.2).
+  const subsampled = native && photometric === 'YBR_FULL_422';
+  const frameBytes = subsampled ? rows * columns * 2 : rows * columns * samplesPerPixel * (bitsAllocated / 8);
   let encoded: Uint8Array;
   if (element.encapsulated) {
     try {
@@ -159,7 +170,9 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
     const all = element.value;
     if (all.length < frameBytes * frames) {
       throw new RenderError(
-        `${where}: Pixel Data has ${all.length} bytes, but Rows × Columns × SamplesPerPixel × frames = ${rows} × ${columns} × ${samplesPerPixel} × ${frames} needs ${frameBytes * frames}`,
+        subsampled
+          ? `${where}: Pixel Data has ${all.length} bytes, but Rows × Columns × 2 bytes (YBR_FULL_422) × frames = ${rows} × ${columns} × 2 × ${frames} needs ${frameBytes * frames}`
+          : `${where}: Pixel Data has ${all.length} bytes, but Rows × Columns × SamplesPerPixel × frames = ${rows} × ${columns} × ${samplesPerPixel} × ${frames} needs ${frameBytes * frames}`,
       );
     }
     encoded = all.subarray(0, frameBytes);
@@ -179,7 +192,7 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
     return {
       frame: {
         width: columns, height: rows, bitsStored: 8, signed: false, photometric: 'MONOCHROME2',
-        samples: toLuma(decoded.data, columns, rows, decoded.photometric, decoded.planarConfiguration),
+        samples: toLuma(decoded.data, columns, rows, decoded.photometric, decoded.planarConfiguration, subsampled),
         rescaleSlope: 1, rescaleIntercept: 0, window: { center: 128, width: 256 },
       },
       transferSyntaxUid: ts,

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
+import { COLOUR_SCANS } from '../../fixtures/colour-scans.js';
 import { SYNTAX_FIXTURES, type SyntaxFixture } from '../../fixtures/transfer-syntaxes.js';
 import { initCodecs } from '../../src/dicom/decode.js';
 import { renderGrey } from '../../src/dicom/greyscale.js';
@@ -70,6 +71,21 @@ describe('every transfer syntax renders as DCMTK renders it, with the same windo
     // Lossless syntaxes decode to the source's values exactly, and the pipeline truncates as DCMTK does.
     if (!f.lossy) expect(diff).toBe(0);
     expect(diff).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('films scanned in colour are shown by their luma, as DCMTK converts them to grey', () => {
+  it.each(COLOUR_SCANS.map((n) => [n] as const))('%s: mean absolute difference at most 1 grey level', async (name) => {
+    const file = path.join(FIXTURE_DIR, 'colour', `${name}.dcm`);
+    const { frame } = readFrame(await readFile(file), name);
+    const pgm = path.join(dir, `colour-${name}.pgm`);
+    await dcmtk('dcmj2pnm', ['+G', file, pgm]);
+    const theirs = await readPgm(pgm);
+    expect([frame.width, frame.height]).toEqual([theirs.width, theirs.height]);
+    const ours = renderGrey(frame).pixels;
+    expect(meanAbsDiff(ours, theirs.pixels)).toBeLessThanOrEqual(1);
+    // Not a flat picture: the lungs are darker than the film around them.
+    expect(ours[320 * frame.width + 170]! + 40).toBeLessThan(ours[600 * frame.width + 20]!);
   });
 });
 
