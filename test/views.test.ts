@@ -11,6 +11,8 @@ interface Spec {
   burnedIn?: 'YES' | 'NO';
   acquired?: string;
   rows?: number;
+  viewCode?: { value: string; meaning?: string };
+  laterality?: string;
 }
 
 function image(spec: Spec): InstanceInfo {
@@ -30,6 +32,13 @@ function image(spec: Spec): InstanceInfo {
   if (spec.imageType) ds['00080008'] = { vr: 'CS', Value: spec.imageType };
   if (spec.burnedIn) ds['00280301'] = { vr: 'CS', Value: [spec.burnedIn] };
   if (spec.acquired) ds['0008002A'] = { vr: 'DT', Value: [spec.acquired] };
+  if (spec.laterality) ds['00200062'] = { vr: 'CS', Value: [spec.laterality] };
+  if (spec.viewCode) {
+    ds['00540220'] = { vr: 'SQ', Value: [{
+      '00080100': { vr: 'SH', Value: [spec.viewCode.value] },
+      ...(spec.viewCode.meaning ? { '00080104': { vr: 'LO', Value: [spec.viewCode.meaning] } } : {}),
+    }] };
+  }
   return instanceInfo(ds)!;
 }
 
@@ -103,5 +112,25 @@ describe('chooseViews', () => {
     expect(chooseViews([pa, decub]).skipped).toEqual([
       { sopUid: decub.sopUid, seriesUid: decub.seriesUid, view: 'OTHER', reason: 'not a PA, AP or lateral view (ViewPosition LLD)' },
     ]);
+  });
+
+  it.each([
+    [{ value: '272479007' }, 'PA'],
+    [{ value: 'R-10206', meaning: 'antero-posterior' }, 'AP'],
+    [{ value: '399173006', meaning: 'Seitlich' }, 'LATERAL'],
+    [{ value: '399059000', meaning: 'PA' }, 'OTHER'],
+    [{ value: '99LOCAL', meaning: 'postero-anterior' }, 'PA'],
+  ])('reads the view from the View Code Sequence %j, the code before its meaning', (viewCode, view) => {
+    expect(image({ viewCode }).view).toBe(view);
+  });
+
+  it('takes a whole-chest frontal over a one-sided one (ImageLaterality L or R), but keeps a lateral with its side', () => {
+    const ribs = image({ view: 'PA', laterality: 'R' });
+    const chest = image({ view: 'PA', laterality: 'U', acquired: '20260101101600' });
+    const lateral = image({ view: 'LL', laterality: 'L' });
+    const { views } = chooseViews([ribs, lateral, chest]);
+    expect(uids(views)).toEqual([chest.sopUid, ribs.sopUid, lateral.sopUid]);
+    expect(views[0]!.reason).toBe('best frontal view (ViewPosition PA)');
+    expect(views[2]!.reason).toBe('best lateral view (ViewPosition LL)');
   });
 });

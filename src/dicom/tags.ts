@@ -42,6 +42,7 @@ export const Tag = {
   Columns: '00280011',
   NumberOfFrames: '00280008',
   ViewCodeSequence: '00540220',
+  CodeValue: '00080100',
   CodeMeaning: '00080104',
   TransferSyntaxUID: '00020010',
   AvailableTransferSyntaxUID: '00083002',

@@ -22,6 +22,8 @@ export interface InstanceInfo {
   secondary?: string;
   /** Acquisition date and time as stored, to recognise one exposure stored twice. */
   acquired?: string;
+  /** ImageLaterality L or R: one side of the chest only (a rib or apical view), not the whole chest. */
+  oneSided?: boolean;
 }
 
 export interface ChosenView {
@@ -44,6 +46,20 @@ const VIEW_POSITION: Record<string, View> = {
   LLD: 'OTHER', RLD: 'OTHER', AP_DEC: 'OTHER', PA_DEC: 'OTHER',
 };
 
+/**
+ * View Code Sequence values of DICOM CID 4010 (DX View), as SNOMED CT codes and as the SNOMED RT codes older
+ * equipment sends. A code is trusted before its meaning, which vendors word as they like.
+ */
+const VIEW_CODES: Record<string, View> = {
+  '272479007': 'PA', 'R-10214': 'PA',
+  '399348003': 'AP', 'R-10206': 'AP',
+  '399067008': 'LATERAL', '399198007': 'LATERAL', 'R-10232': 'LATERAL', '399173006': 'LATERAL', 'R-10236': 'LATERAL',
+  // Oblique projections: not what the model was trained to read.
+  '399160007': 'OTHER', '399312000': 'OTHER', '399038007': 'OTHER', '399006002': 'OTHER', '399059000': 'OTHER',
+  '399356000': 'OTHER', '399135007': 'OTHER', '260427002': 'OTHER', '260426006': 'OTHER', '399236003': 'OTHER',
+  '399184004': 'OTHER', '399182000': 'OTHER',
+};
+
 function viewFromWords(text: string): View | undefined {
   const t = text.toUpperCase();
   if (/\b(DECUB|DECUBITUS|LLD|RLD|LORDOTIC|OBLIQUE|OBL)\b/.test(t)) return 'OTHER';
@@ -58,6 +74,8 @@ export function classifyView(ds: DicomJson): { view: View; source: string } {
   const fromPosition = vp ? VIEW_POSITION[vp] : undefined;
   if (fromPosition) return { view: fromPosition, source: `ViewPosition ${vp}` };
   for (const item of sequence(ds, Tag.ViewCodeSequence)) {
+    const code = str(item, Tag.CodeValue);
+    if (code && VIEW_CODES[code]) return { view: VIEW_CODES[code], source: `View Code Sequence ${code}` };
     const meaning = str(item, Tag.CodeMeaning);
     const v = meaning ? viewFromWords(meaning) : undefined;
     if (v) return { view: v, source: 'View Code Sequence' };
@@ -93,6 +111,7 @@ export function instanceInfo(ds: DicomJson): InstanceInfo | undefined {
   const acquired = str(ds, Tag.AcquisitionDateTime)
     ?? [str(ds, Tag.AcquisitionDate), str(ds, Tag.AcquisitionTime)].filter(Boolean).join(' ');
   const secondary = secondaryKind(ds, sopClassUid);
+  const laterality = str(ds, Tag.ImageLaterality)?.toUpperCase();
   return {
     studyUid,
     seriesUid,
@@ -110,6 +129,7 @@ export function instanceInfo(ds: DicomJson): InstanceInfo | undefined {
     presentationIntent: intent === 'FOR PRESENTATION' || intent === 'FOR PROCESSING' ? intent : undefined,
     ...(secondary ? { secondary } : {}),
     ...(acquired ? { acquired } : {}),
+    ...(laterality === 'L' || laterality === 'R' ? { oneSided: true } : {}),
   };
 }
 
@@ -122,9 +142,13 @@ export function isFrontal(view: View): boolean {
 
 function byPreference(a: InstanceInfo, b: InstanceInfo): number {
   const processing = (i: InstanceInfo) => (i.presentationIntent === 'FOR PROCESSING' ? 1 : 0);
+  // A frontal image of one side (ImageLaterality L or R) is taken only when no whole-chest one exists; for a
+  // lateral view the side says which way it was taken, so it does not count against it.
+  const oneSided = (i: InstanceInfo) => (i.oneSided && isFrontal(i.view) ? 1 : 0);
   return (
     RANK[a.view] - RANK[b.view] ||
     processing(a) - processing(b) ||
+    oneSided(a) - oneSided(b) ||
     (a.seriesNumber ?? 0) - (b.seriesNumber ?? 0) ||
     (a.instanceNumber ?? 0) - (b.instanceNumber ?? 0) ||
     a.sopUid.localeCompare(b.sopUid)
