@@ -2,7 +2,7 @@ import codecs, { type Context } from 'dcmjs-codecs';
 
 /**
  * Pixel data decoding for every transfer syntax a chest X-ray archive holds. Native little endian (implicit or
- * explicit, and deflated, which dcmjs inflates) needs nothing; big endian is byte-swapped; the compressed syntaxes
+ * explicit, and deflated, which readFrame inflates first) needs nothing; big endian is byte-swapped; the compressed syntaxes
  * are decoded by dcmjs-codecs (libjpeg-turbo, CharLS, OpenJPEG, OpenJPH compiled to WebAssembly). Only the first
  * frame is decoded: a chest radiograph is one frame, and a multi-frame object is shown by its first.
  */
@@ -106,9 +106,9 @@ export function decodeFrame(transferSyntaxUid: string, frame: EncodedFrame): Dec
         break;
     }
   } catch (err) {
-    // A WebAssembly trap says only "unreachable"; what it means to an administrator is invalid data.
+    // A WebAssembly trap says only "unreachable"; what it means to an administrator is invalid data. The codecs'
+    // own messages start with the C++ function that failed (e.g. JpegDecoder12::ErrorExit::), left out here.
     const reason = (err as Error).name === 'RuntimeError' ? 'the decoder stopped on invalid data' : (err as Error).message.replace(/^(\w+::)+/, '').replace(/\s+/g, ' ').trim();
-    // The codecs prefix their messages with the C++ function that failed, e.g. JpegDecoder12::ErrorExit::.
     throw new DecodeError(`the ${syntax.name} data cannot be decoded (${reason})`);
   }
   const data = decoded.getDecodedBuffer();

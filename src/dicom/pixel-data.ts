@@ -9,7 +9,7 @@ import { inflateRawSync } from 'node:zlib';
 
 const IMPLICIT_LE = '1.2.840.10008.1.2';
 const EXPLICIT_BE = '1.2.840.10008.1.2.2';
-const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+export const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 export const DEFLATED = '1.2.840.10008.1.2.1.99';
 const UNDEFINED_LENGTH = 0xffffffff;
 /** VRs whose explicit-VR header has two reserved bytes and a 32-bit length (PS3.5 7.1.2). */

@@ -1,8 +1,6 @@
 import dcmjs from 'dcmjs';
 import { decodeFrame, DecodeError, TRANSFER_SYNTAXES } from './decode.js';
-import { DEFLATED, firstFrameFragments, inflateDeflatedFile, PixelDataError, readFileMeta, readPixelData, type PixelDataElement } from './pixel-data.js';
-
-const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
+import { DEFLATED, EXPLICIT_LE, firstFrameFragments, inflateDeflatedFile, PixelDataError, readFileMeta, readPixelData, type PixelDataElement } from './pixel-data.js';
 import type { GreyFrame, LookupTable, VoiFunction } from './greyscale.js';
 
 dcmjs.log.setLevel('error');
@@ -65,7 +63,6 @@ function lookupTable(item: unknown): LookupTable | undefined {
   return { first: firstMapped, data, bits };
 }
 
-/** Colour pixels (RGB, YBR_FULL, after decoding) as 8-bit luma, for secondary-capture scans of film. */
 /**
  * The luma of a colour frame. YBR's Y is the luma itself (PS3.3 C.7.6.3.1.2); uncompressed YBR_FULL_422 holds it
  * as Y1 Y2 Cb Cr for each pair of pixels; RGB is weighted as ITU-R BT.601, as YBR_FULL defines Y, and truncated
@@ -121,7 +118,7 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   const sop = textOf(ds.SOPInstanceUID) ?? textOf(meta.MediaStorageSOPInstanceUID) ?? label;
   // A deflated file has been inflated above, and is named by the transfer syntax it arrived in.
   const ts = fileMeta.transferSyntaxUid === DEFLATED ? DEFLATED : textOf(meta.TransferSyntaxUID) ?? '(none)';
-  const syntaxRead = ts === DEFLATED ? EXPLICIT_VR_LITTLE_ENDIAN : ts;
+  const syntaxRead = ts === DEFLATED ? EXPLICIT_LE : ts;
   const where = `instance ${sop} (transfer syntax ${ts})`;
   if (!TRANSFER_SYNTAXES[ts]) throw new RenderError(`${where}: unknown transfer syntax`);
 
