@@ -1,0 +1,175 @@
+/**
+ * A CheXpert-style labeler for the 14 observations of the CheXpert labeler (Irvin et al. 2019;
+ * stanfordmlgroup/chexpert-labeler): the same observation names, mention phrases (phrases/mention/*.txt) and
+ * unmention phrases, the same pre-processing and the same aggregation (No Finding positive only when nothing but
+ * Support Devices is positive or uncertain; "chf"/"heart failure" also make Cardiomegaly uncertain).
+ *
+ * Negation and uncertainty are where it differs: the CheXpert labeler parses each sentence (BLLIP + Universal
+ * Dependencies) and matches NegBio's graph patterns; raddraft uses NegEx-style surface rules (Chapman et al. 2001)
+ * built from the trigger words of those pattern files (patterns/negation.txt, pre_negation_uncertainty.txt,
+ * post_negation_uncertainty.txt): a trigger before a mention within the same clause, or a few after it. It needs
+ * no parser or model, and on the labeler's own sample reports gives the labeler's labels (see the tests).
+ */
+
+export const OBSERVATIONS = [
+  'No Finding', 'Enlarged Cardiomediastinum', 'Cardiomegaly', 'Lung Lesion', 'Lung Opacity', 'Edema', 'Consolidation',
+  'Pneumonia', 'Atelectasis', 'Pneumothorax', 'Pleural Effusion', 'Pleural Other', 'Fracture', 'Support Devices',
+] as const;
+export type Observation = (typeof OBSERVATIONS)[number];
+
+/** 1 positive, 0 negative, -1 uncertain; an observation not mentioned is absent. */
+export type Label = 1 | 0 | -1;
+export type Labels = Partial<Record<Observation, Label>>;
+
+const MENTIONS: Record<Exclude<Observation, 'No Finding'>, string[]> = {
+  Atelectasis: ['atelecta', 'collapse'],
+  Cardiomegaly: ['cardiomegaly', 'the heart', 'heart size', 'cardiac enlargement', 'cardiac size', 'cardiac shadow', 'cardiac contour', 'cardiac silhouette', 'enlarged heart'],
+  Consolidation: ['consolidat'],
+  Edema: ['edema', 'heart failure', 'chf', 'vascular congestion', 'pulmonary congestion', 'indistinctness', 'vascular prominence'],
+  'Enlarged Cardiomediastinum': [' mediastinum', 'cardiomediastinum', 'contour', 'mediastinal configuration', 'mediastinal silhouette', 'pericardial silhouette', 'cardiac silhouette and vascularity'],
+  Fracture: ['fracture'],
+  'Lung Lesion': ['mass', 'nodular density', 'nodular densities', 'nodular opacity', 'nodular opacities', 'nodular opacification', 'nodule', 'lump', 'cavitary lesion', 'carcinoma', 'neoplasm', 'tumor'],
+  'Lung Opacity': ['opaci', 'decreased translucency', 'increased density', 'airspace disease', 'air-space disease', 'air space disease', 'infiltrate', 'infiltration', 'interstitial marking', 'interstitial pattern', 'interstitial lung', 'reticular pattern', 'reticular marking', 'reticulation', 'parenchymal scarring', 'peribronchial thickening', 'wall thickening', 'scar'],
+  'Pleural Effusion': ['pleural fluid', 'effusion'],
+  'Pleural Other': ['pleural thickening', 'fibrosis', 'fibrothorax', 'pleural scar', 'pleural parenchymal scar', 'pleuro-parenchymal scar', 'pleuro-pericardial scar'],
+  Pneumonia: ['pneumonia', 'infection', 'infectious process', 'infectious'],
+  Pneumothorax: ['pneumothorax', 'pneumothoraces'],
+  'Support Devices': ['pacer', ' line ', 'lines', 'picc', 'tube', 'valve', 'catheter', 'pacemaker', 'hardware', 'arthroplast', 'marker', 'icd', 'defib', 'device', 'drain ', 'plate', 'screw', 'cannula', 'apparatus', 'coil', 'support', 'equipment', 'mediport'],
+};
+
+/** Findings that are none of the 14 but still mean the study is not normal (phrases/mention/no_finding.txt). */
+const OTHER_FINDINGS = ['emphysema', 'blunt', 'density', 'elevation', 'eventration', 'scoliosis', 'degenera', 'calcifi', 'hyperinflation', 'bronchospasm', 'asthma', 'hernia', 'copd', 'interstitial markings', 'plaque', 'osteophytosis', 'aortic disease', 'bronchiolitis', 'airways disease', 'thickening', 'cephalization', 'aspiration', 'bullae', 'hyperinflat', 'contusion', 'atherosclero', 'osteopenia', 'metastasis', 'granuloma', 'pneumomediastinum', 'pneumoperitoneum', 'osteodystrophy', 'cuffing', 'irregular lucency', 'inflam', 'fissure', 'hypertension', 'prominen', 'kyphosis', 'defib', 'hyperexpansion', 'bullet', 'reticula', 'thoracentesis', 'bronchitis', 'volume loss', 'deformity', 'hemorrhage', 'hematoma', 'radiopaque', 'aerophagia', 'arthropathy', 'tracheostomy'];
+
+const POSITIONAL = ['over the', 'overly the', 'in the'].flatMap((p) => ['', ' superior', ' left', ' right'].map((s) => `${p}${s}`));
+const UNMENTIONS: Partial<Record<Observation, string[]>> = {
+  'Lung Lesion': ['calcified nodul', 'massive', 'massengale'],
+  'Lung Opacity': ['pleural scar'],
+  'Pleural Effusion': ['pericardial effusion'],
+  // Generated as add_unmention_phrases does: a positional phrase before a heart or mediastinum mention names a place.
+  Cardiomegaly: POSITIONAL.flatMap((p) => MENTIONS.Cardiomegaly.filter((m) => m !== 'cardiomegaly' && m !== 'cardiac enlargement').map((m) => `${p} ${m.replace('the ', '')}`)),
+  'Enlarged Cardiomediastinum': POSITIONAL.flatMap((p) => MENTIONS['Enlarged Cardiomediastinum'].map((m) => `${p} ${m}`)),
+};
+
+/** The labeler's loader/load.py clean-up. */
+export function prepareReport(text: string): string {
+  return ` ${text
+    .toLowerCase()
+    .replace(/and\/or/g, 'or')
+    .replace(/(?<=[a-z])\/(?=[a-z])/g, ' or ')
+    .replace(/\.\./g, '.')
+    .replace(/([.,])/g, '$1 ')
+    .replace(/\s+/g, ' ')
+    .replace(/\.\s+\./g, '.')
+    .trim()} `;
+}
+
+/** Sentences, split where NegBio's splitter would (a full stop, ?, ! or ; followed by a space, or a line break). */
+function splitSentences(text: string): string[] {
+  return text.split(/(?<=[.?!;])\s+|\n+/).map((s) => ` ${s.trim()} `).filter((s) => s.trim());
+}
+
+// Clause boundaries stop a trigger's reach (NegEx's termination terms). A comma does not: "without consolidation,
+// effusion or pneumothorax" negates all three.
+const TERMINATORS = /\b(but|however|although|though|except|aside from|apart from|whereas|which|while|yet|otherwise|nevertheless)\b|[;:]/g;
+
+// Uncertain although they contain a negation word (pre_negation_uncertainty.txt): checked first.
+const PRE_NEG_UNCERTAIN_BEFORE = /\b(cannot|can ?not|could not|can't) (be )?(exclude|excluded|rule out|ruled out)\b|\bno new\b|\bno evidence to rule out\b|\bnot (be )?excluded\b/;
+const PRE_NEG_UNCERTAIN_AFTER = /^[^.]{0,40}?\b(is|are|cannot be|can not be|could not be|not)\s+(not\s+)?(excluded|ruled out)\b/;
+
+const NEGATION_BEFORE = /\b(no|not|without|negative for|free of|absence of|absent|resolution of|resolved|disappearance of|removal of|interval resolution of|clear of|rules? out|ruled out|exclude[sd]?|rather than|no evidence of|no evidence for|no sign of|no signs of|no definite|no obvious|no focal|no focus of|no area of|no development of|nor)\b/;
+// Adjectives that negate only what they directly qualify ("normal heart size", not "normal heart, small effusion").
+const NEGATION_ADJECTIVE = /\b(normal|unremarkable)\s*$/;
+const NEGATION_AFTER = /^[^.]{0,60}?\b((is|are|has|have|was|were) (been )?(resolved|removed|cleared|absent|excluded|ruled out)|(is|are|was|were) (now )?(not|no longer) (seen|visible|present|identified|appreciated|enlarged)|no longer (seen|visible|present)|not (seen|visualized|present|identified|enlarged)|resolved|removed|(is|are|appears?|remains?|seems?) (normal|unremarkable|within normal limits|clear)|(is|are) normal in size|(is|are) of normal size|normal in size|within normal limits|(is|are)? ?(at|within) (the )?upper limits? of normal|normal|unremarkable|clear|cleared|clearing|absent)\b/;
+
+const UNCERTAIN_BEFORE = /\b(possible|possibly|presumably|presumed|probable|probably|questionable|question of|suspect|suspected|suspicious|suspicion|suggestion of|suggestive of|suggests?|may|might|would|could|maybe|concern for|concerning for|worrisome for|favor|favors|favoring|consider|considered|differential diagnosis|correlate clinically|likely|versus|vs|less likely|cannot exclude|borderline|poorly evaluated|incompletely evaluated|not well (visualized|evaluated))\b/;
+const UNCERTAIN_AFTER = /^[^.]{0,50}?\b(versus|vs|or|is not excluded|not excluded|cannot be excluded|is possible|is suspected|is likely|may be|might be|could be|is questionable|not well (visualized|evaluated|seen)|not clearly (seen|visualized)|poorly evaluated|incompletely evaluated|obscured|less likely|is (stable|unchanged|similar|borderline))\b/;
+
+// Heart and mediastinum outlines described as stable or unchanged are uncertain, as post_negation_uncertainty.txt has it.
+const OUTLINE_MENTIONS = new Set(['heart size', 'the heart', 'cardiac silhouette', 'cardiac contour', 'cardiac size', 'cardiac shadow', 'contour', 'cardiomediastinum', 'mediastinal silhouette', ' mediastinum', 'pericardial silhouette', 'mediastinal configuration']);
+const STABLE_BEFORE = /\b(stable|unchanged|similar|borderline|grossly stable)\b/;
+const ALWAYS_UNCERTAIN = new Set(['vascular congestion', 'pulmonary congestion', 'indistinctness', 'vascular prominence']);
+
+/** The words of the clause that reaches the mention from the left (after the last terminator). */
+function clauseBefore(sentence: string, index: number): string {
+  const before = sentence.slice(0, index);
+  let cut = 0;
+  for (const m of before.matchAll(TERMINATORS)) cut = m.index + m[0].length;
+  return before.slice(cut);
+}
+
+/** Up to the next terminator to the right of the mention. */
+function clauseAfter(sentence: string, end: number): string {
+  const after = sentence.slice(end);
+  TERMINATORS.lastIndex = 0;
+  const m = after.search(TERMINATORS);
+  return m < 0 ? after : after.slice(0, m);
+}
+
+/** The last `words` words of a text. */
+function lastWords(text: string, words: number): string {
+  return text.trim().split(/\s+/).slice(-words).join(' ');
+}
+
+function classify(sentence: string, phrase: string, index: number): Label {
+  const end = index + phrase.length;
+  const before = clauseBefore(sentence, index);
+  const after = clauseAfter(sentence, end);
+  const near = lastWords(before, 6);
+  if (PRE_NEG_UNCERTAIN_BEFORE.test(near) || PRE_NEG_UNCERTAIN_AFTER.test(after)) return -1;
+  if (/^\s*(findings|impression)\s*:\s*no\b/.test(sentence) && !/\b(but|however)\b/.test(sentence.slice(0, index))) return 0;
+  if (NEGATION_BEFORE.test(near) || NEGATION_ADJECTIVE.test(lastWords(before, 1)) || NEGATION_AFTER.test(after)) return 0;
+  if (ALWAYS_UNCERTAIN.has(phrase)) return -1;
+  if (OUTLINE_MENTIONS.has(phrase) && (STABLE_BEFORE.test(lastWords(before, 4)) || /^\s*(is|are|remains?|appears?)?\s*(stable|unchanged|similar|borderline)\b/.test(after))) return -1;
+  // Hedges after a mention reach only to the next comma ("opacity in the lingula, may reflect atelectasis").
+  if (UNCERTAIN_BEFORE.test(near) || UNCERTAIN_AFTER.test(after.split(',')[0]!)) return -1;
+  // A heart or outline mention that is neither enlarged nor otherwise described is a description, not a finding.
+  if (OUTLINE_MENTIONS.has(phrase) && !/\b(enlarge|widen|increas|promin|cardiomegaly|large|big)/.test(`${lastWords(before, 4)} ${after}`)) return 0;
+  return 1;
+}
+
+interface Mention {
+  observation: Observation | 'other';
+  phrase: string;
+  index: number;
+}
+
+function mentionsIn(sentence: string): Mention[] {
+  const found: Mention[] = [];
+  const find = (observation: Observation | 'other', phrases: string[], unmentions: string[] = []) => {
+    const blocked: [number, number][] = [];
+    for (const u of unmentions) for (let i = sentence.indexOf(u); i >= 0; i = sentence.indexOf(u, i + 1)) blocked.push([i, i + u.length]);
+    for (const phrase of phrases) {
+      for (let i = sentence.indexOf(phrase); i >= 0; i = sentence.indexOf(phrase, i + 1)) {
+        if (blocked.some(([s, e]) => i < e && s < i + phrase.length)) continue;
+        found.push({ observation, phrase, index: i });
+      }
+    }
+  };
+  for (const [obs, phrases] of Object.entries(MENTIONS) as [Exclude<Observation, 'No Finding'>, string[]][]) find(obs, phrases, UNMENTIONS[obs]);
+  find('other', OTHER_FINDINGS);
+  return found;
+}
+
+/** Several labels for one observation: positive wins, then uncertain (aggregate.py, ignoring its one quirk). */
+function merge(a: Label | undefined, b: Label): Label {
+  if (a === undefined) return b;
+  if (a === 1 || b === 1) return 1;
+  if (a === -1 || b === -1) return -1;
+  return 0;
+}
+
+export function labelReport(text: string): Labels {
+  const labels: Labels = {};
+  let noFinding = true;
+  for (const sentence of splitSentences(prepareReport(text))) {
+    for (const m of mentionsIn(sentence)) {
+      const label = classify(sentence, m.phrase, m.index);
+      if (label !== 0 && m.observation !== 'Support Devices') noFinding = false;
+      if (m.observation === 'other') continue;
+      labels[m.observation] = merge(labels[m.observation], label);
+      if (label !== 0 && (m.phrase === 'chf' || m.phrase === 'heart failure')) labels.Cardiomegaly = merge(labels.Cardiomegaly, -1);
+    }
+  }
+  if (noFinding) labels['No Finding'] = 1;
+  return labels;
+}

@@ -1,0 +1,50 @@
+import type { Estimate } from './bootstrap.js';
+import type { Labels } from './metrics/chexpert-labeler.js';
+import type { LabelAgreement } from './metrics/label-agreement.js';
+import type { PaperRow } from './paper-numbers.js';
+import type { MetricInfo } from './score.js';
+
+export type EvalKind = 'medevalkit' | 'dicom-folder' | 'dicomweb' | 'production';
+
+export interface StudyRow {
+  id: string;
+  reference: { findings: string; impression: string };
+  draft: { findings: string; impression: string; text: string } | undefined;
+  model?: string;
+  promptVersion?: string;
+  flags: string[];
+  metrics: Record<string, number>;
+  labels?: { reference: Labels; draft: Labels };
+  error?: string;
+  scorerError?: string;
+}
+
+export interface GroupSummary {
+  model: string;
+  promptVersion: string;
+  n: number;
+  summary: Record<string, Estimate>;
+  microF1: number;
+}
+
+/** results.json: everything the HTML report shows, for other tools to read. */
+export interface EvalResult {
+  tool: { name: string; version: string };
+  createdAt: string;
+  kind: EvalKind;
+  input: string;
+  /** What the texts compared are: MedEvalKit's reply-vs-reference, or draft-vs-signed. */
+  comparison: string;
+  model: string | undefined;
+  promptVersion: string | undefined;
+  counts: { studies: number; scored: number; failed: number; leftOut: number; resumed: number };
+  metrics: MetricInfo[];
+  neuralMetrics: { name: string; needs: string }[];
+  summary: Record<string, Estimate>;
+  groups: GroupSummary[];
+  labels: LabelAgreement & { microF1Interval: Estimate; macroF1Interval: Estimate };
+  paper: { source: string; rows: readonly PaperRow[] };
+  studies: StudyRow[];
+  failures: { id: string; reason: string }[];
+  seconds: { drafting: number; scoring: number };
+}

@@ -1,0 +1,237 @@
+import { mkdir, writeFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config/load.js';
+import { DicomWebClient } from '../dicom/dicomweb.js';
+import { RenderPool } from '../dicom/render-pool.js';
+import { PacsSource, type StudySource } from '../dicom/study-source.js';
+import { FhirGateway } from '../fhir/client.js';
+import type { JobStore } from '../jobs/job-store.js';
+import type { Logger } from '../log.js';
+import { LingshuClient } from '../model/lingshu.js';
+import { SOFTWARE } from '../version.js';
+import { draftSamples } from './drafter.js';
+import { DraftsFile, type DraftLine } from './drafts-file.js';
+import { medEvalKitReference } from './metrics/medevalkit-text.js';
+import { PAPER_ROWS, PAPER_SOURCE } from './paper-numbers.js';
+import { shadowPairs, signedDraftPairs, type ProductionPair } from './production.js';
+import { EvalInputError, readReferences } from './references.js';
+import { renderReport } from './report-html.js';
+import type { EvalKind, EvalResult, GroupSummary, StudyRow } from './result.js';
+import type { EvalSample } from './sample.js';
+import { BUILT_IN_METRICS, scorePairs, type Pair } from './score.js';
+import { NEURAL_METRICS, commandScorer, httpScorer, type ExternalScorer } from './scorer-hook.js';
+import { dicomStudyImages } from './sets/dicom-study.js';
+import { DicomFolder } from './sets/dicom-folder.js';
+import { readMedEvalKitSet } from './sets/medevalkit.js';
+
+export type EvalInput =
+  | { kind: 'medevalkit'; set: string }
+  | { kind: 'dicom-folder'; folder: string; references: string }
+  | { kind: 'dicomweb'; references: string }
+  | { kind: 'production'; since: Date; until: Date };
+
+export interface EvalOptions {
+  input: EvalInput;
+  out: string;
+  limit?: number;
+  scorerUrl?: string;
+  scorerCommand?: string;
+  resamples?: number;
+  seed?: number;
+  signal?: AbortSignal;
+  /** Where the progress bar and summary go. */
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  stdout?: NodeJS.WritableStream;
+  /** The job store, for --production (shadow drafts, and drafts the FHIR server keeps no history of). */
+  openStore?: () => Promise<JobStore>;
+}
+
+export interface EvalOutcome {
+  result: EvalResult | undefined;
+  interrupted: boolean;
+  files: { json: string; html: string; drafts: string };
+}
+
+function scorerFrom(options: EvalOptions): ExternalScorer | undefined {
+  if (options.scorerUrl) return httpScorer(options.scorerUrl);
+  if (options.scorerCommand) return commandScorer(options.scorerCommand);
+  return undefined;
+}
+
+/** Samples of a DICOM set: each reference report's study, from the folder or the PACS. */
+async function dicomSamples(input: Extract<EvalInput, { kind: 'dicom-folder' | 'dicomweb' }>, config: Config, renderer: RenderPool): Promise<{ samples: EvalSample[]; missing: { id: string; reason: string }[] }> {
+  const refs = await readReferences(input.references);
+  let source: StudySource;
+  const missing: { id: string; reason: string }[] = [];
+  let present = refs;
+  if (input.kind === 'dicom-folder') {
+    const folder = await DicomFolder.scan(input.folder);
+    if (folder.studyUids.length === 0) throw new EvalInputError(`${input.folder} holds no DICOM files${folder.unreadable.length ? ` (${folder.unreadable.length} other files)` : ''}`);
+    present = refs.filter((r) => folder.has(r.studyUid));
+    for (const r of refs) if (!folder.has(r.studyUid)) missing.push({ id: r.studyUid, reason: `no DICOM file of this study in ${input.folder}` });
+    source = folder;
+  } else {
+    source = new PacsSource(new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth }));
+  }
+  return {
+    samples: present.map((r) => ({
+      id: r.studyUid,
+      reference: { findings: r.findings, impression: r.impression },
+      images: () => dicomStudyImages(source, r.studyUid, renderer),
+    })),
+    missing,
+  };
+}
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  await writeFile(`${file}.part`, text);
+  await rename(`${file}.part`, file);
+}
+
+function groupSummaries(rows: { model: string; promptVersion: string; pair: Pair }[], scorer: ExternalScorer | undefined, boot: { resamples: number; seed: number }): Promise<GroupSummary[]> {
+  const groups = new Map<string, typeof rows>();
+  for (const r of rows) {
+    const key = `${r.model}\u0000${r.promptVersion}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return Promise.all([...groups.values()].map(async (g) => {
+    const s = await scorePairs(g.map((r) => r.pair), { ...(scorer ? { scorer } : {}), ...boot });
+    return { model: g[0]!.model, promptVersion: g[0]!.promptVersion, n: g.length, summary: s.summary, microF1: s.labels.microF1 };
+  }));
+}
+
+/**
+ * `raddraft eval`: drafts a labelled set with the production pipeline (or collects production pairs), scores the
+ * drafts, and writes results.json and report.html to the output folder. Drafting is resumable: drafts.jsonl in the
+ * output folder records every study drafted, and a second run drafts only what is missing.
+ */
+export async function runEval(config: Config, log: Logger, options: EvalOptions): Promise<EvalOutcome> {
+  const out = path.resolve(options.out);
+  await mkdir(out, { recursive: true });
+  const files = { json: path.join(out, 'results.json'), html: path.join(out, 'report.html'), drafts: path.join(out, 'drafts.jsonl') };
+  const stderr = options.stderr ?? process.stderr;
+  const boot = { resamples: options.resamples ?? 1000, seed: options.seed ?? 1 };
+  const scorer = scorerFrom(options);
+  const { input } = options;
+  const started = Date.now();
+  let rows: StudyRow[] = [];
+  let failures: { id: string; reason: string }[] = [];
+  let leftOut = 0;
+  let resumed = 0;
+  let model: string | undefined = config.lingshu.model;
+  let promptVersion: string | undefined;
+  let comparison: string;
+  let grouped: { model: string; promptVersion: string; pair: Pair }[] = [];
+
+  if (input.kind === 'production') {
+    comparison = 'the reports radiologists signed for the same studies (draft → signed)';
+    const fhir = new FhirGateway(config.fhir);
+    const store = options.openStore ? await options.openStore() : undefined;
+    try {
+      const pacs = config.dicomweb.url ? new PacsSource(new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth })) : undefined;
+      const range = { since: input.since, until: input.until };
+      const live = await signedDraftPairs(fhir, store, range);
+      const shadow = store ? await shadowPairs(fhir, store, pacs, range) : { pairs: [], unmatched: [] };
+      let pairs: ProductionPair[] = [...live.pairs, ...shadow.pairs];
+      if (options.limit) pairs = pairs.slice(0, options.limit);
+      failures = [...live.unmatched, ...shadow.unmatched];
+      rows = pairs.map((p) => ({
+        id: p.id, reference: p.final, draft: { ...p.draft, text: medEvalKitReference(p.draft.findings, p.draft.impression) },
+        model: p.model, promptVersion: p.promptVersion, flags: [], metrics: {},
+      }));
+      grouped = pairs.map((p) => ({ model: p.model, promptVersion: p.promptVersion, pair: { id: p.id, hypothesis: medEvalKitReference(p.draft.findings, p.draft.impression), reference: medEvalKitReference(p.final.findings, p.final.impression) } }));
+      const models = [...new Set(pairs.map((p) => p.model))];
+      const prompts = [...new Set(pairs.map((p) => p.promptVersion))];
+      model = models.length === 1 ? models[0] : undefined;
+      promptVersion = prompts.length === 1 ? prompts[0] : undefined;
+    } finally {
+      await store?.close();
+    }
+  } else {
+    comparison = 'reference reports (the model\'s whole reply against "Findings: … Impression: …", as MedEvalKit scores it)';
+    const renderer = new RenderPool();
+    const lingshu = new LingshuClient(config.lingshu, log);
+    promptVersion = lingshu.promptVersion;
+    try {
+      let samples: EvalSample[];
+      if (input.kind === 'medevalkit') {
+        const set = await readMedEvalKitSet(input.set);
+        samples = set.samples;
+        leftOut = set.left;
+      } else {
+        const set = await dicomSamples(input, config, renderer);
+        samples = set.samples;
+        failures.push(...set.missing);
+      }
+      if (options.limit) samples = samples.slice(0, options.limit);
+      const drafts = new DraftsFile(files.drafts);
+      const run = await draftSamples(samples, {
+        lingshu, model: config.lingshu.model, drafts, concurrency: Math.max(2, config.lingshu.maxInFlight * 2), log,
+        ...(options.signal ? { signal: options.signal } : {}), progress: stderr,
+      });
+      resumed = run.resumed;
+      if (run.interrupted) return { result: undefined, interrupted: true, files };
+      rows = samples.map((s): StudyRow => {
+        const line: DraftLine | undefined = run.lines.get(s.id);
+        if (!line?.ok) return { id: s.id, reference: s.reference, draft: undefined, flags: [], metrics: {}, error: line?.ok === false ? line.error : 'not drafted' };
+        return { id: s.id, reference: s.reference, draft: { findings: line.findings, impression: line.impression, text: line.text }, model: line.model, promptVersion: line.promptVersion, flags: line.flags, metrics: {} };
+      });
+      failures.push(...rows.filter((r) => !r.draft).map((r) => ({ id: r.id, reason: r.error ?? 'not drafted' })));
+      grouped = rows.filter((r) => r.draft).map((r) => ({
+        model: r.model!, promptVersion: r.promptVersion!,
+        pair: { id: r.id, hypothesis: r.draft!.text, reference: medEvalKitReference(r.reference.findings, r.reference.impression) },
+      }));
+    } finally {
+      await renderer.close();
+    }
+  }
+  const drafting = (Date.now() - started) / 1000;
+
+  const scoringStarted = Date.now();
+  const scored = await scorePairs(grouped.map((g) => g.pair), { ...(scorer ? { scorer } : {}), ...boot });
+  const byId = new Map(scored.perPair.map((p) => [p.id, p]));
+  for (const row of rows) {
+    const s = byId.get(row.id);
+    if (!s) continue;
+    row.metrics = s.metrics;
+    row.labels = s.labels;
+    if (s.scorerError) row.scorerError = s.scorerError;
+  }
+  const groups = await groupSummaries(grouped, scorer, boot);
+  const scoring = (Date.now() - scoringStarted) / 1000;
+
+  const external = [...new Set(scored.perPair.flatMap((p) => Object.keys(p.metrics)))].filter((n) => !BUILT_IN_METRICS.some((m) => m.name === n));
+  const kind: EvalKind = input.kind;
+  const result: EvalResult = {
+    tool: SOFTWARE,
+    createdAt: new Date().toISOString(),
+    kind,
+    input: input.kind === 'medevalkit' ? input.set : input.kind === 'dicom-folder' ? input.folder : input.kind === 'dicomweb' ? config.dicomweb.url : `${config.fhir.url} from ${input.since.toISOString().slice(0, 10)} to ${input.until.toISOString().slice(0, 10)}`,
+    comparison,
+    model,
+    promptVersion,
+    counts: { studies: rows.length + (input.kind === 'production' ? 0 : failures.filter((f) => !rows.some((r) => r.id === f.id)).length), scored: grouped.length, failed: failures.length, leftOut, resumed },
+    metrics: [...BUILT_IN_METRICS, ...external.map((name) => ({ name, source: 'site scorer' }))],
+    neuralMetrics: NEURAL_METRICS.filter((m) => !external.includes(m.name)).map((m) => ({ ...m })),
+    summary: scored.summary,
+    groups,
+    labels: scored.labels,
+    paper: { source: PAPER_SOURCE, rows: PAPER_ROWS },
+    studies: rows,
+    failures,
+    seconds: { drafting, scoring },
+  };
+  await writeAtomic(files.json, `${JSON.stringify(result, null, 2)}\n`);
+  await writeAtomic(files.html, renderReport(result));
+  return { result, interrupted: false, files };
+}
+
+/** The summary as a plain-text table for the terminal. */
+export function summaryTable(result: EvalResult): string {
+  const lines = Object.entries(result.summary).map(([name, e]) => `  ${name.padEnd(12)} ${e.mean.toFixed(4)}  [${e.low.toFixed(4)}, ${e.high.toFixed(4)}]  n=${e.n}`);
+  const l = result.labels;
+  lines.push(`  ${'F1 micro'.padEnd(12)} ${l.microF1.toFixed(4)}  [${l.microF1Interval.low.toFixed(4)}, ${l.microF1Interval.high.toFixed(4)}]  (CheXpert-style, positive findings)`);
+  if (l.macroF1 !== undefined) lines.push(`  ${'F1 macro'.padEnd(12)} ${l.macroF1.toFixed(4)}  [${l.macroF1Interval.low.toFixed(4)}, ${l.macroF1Interval.high.toFixed(4)}]`);
+  return lines.join('\n');
+}
+
