@@ -9,13 +9,16 @@ import { DicomWebClient } from './dicom/dicomweb.js';
 import { backfill } from './intake/backfill.js';
 import { openComponents, openStore, startService } from './service.js';
 import { SOFTWARE } from './version.js';
+import { runEval, summaryTable, type EvalInput } from './eval/run-eval.js';
+import { EvalInputError } from './eval/references.js';
+import type { SettingName } from './config/schema.js';
 
 /** Exit codes: 0 done, 1 failed, 3 study not eligible, 78 configuration error (EX_CONFIG). */
 export const EXIT = { ok: 0, failed: 1, ineligible: 3, config: 78 } as const;
 
-function configOrExit(file: string | undefined): Config {
+function configOrExit(file: string | undefined, required?: readonly SettingName[]): Config {
   try {
-    return loadConfig(process.env, file);
+    return loadConfig(process.env, file, required ? { required } : {});
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -68,7 +71,7 @@ async function draft(studyUid: string, opts: { config?: string }): Promise<void>
   try {
     let { job } = await store.observe({ studyUid, source: 'cli', stableAfter: Date.now() });
     if (job.state === 'dead') job = (await store.retry(job.id)) ?? job;
-    if (job.state !== 'posted' && job.state !== 'ineligible') {
+    if (job.state !== 'posted' && job.state !== 'shadowed' && job.state !== 'ineligible') {
       const done = await runner.processNow(job.id);
       if (!done) {
         process.stderr.write(`study ${studyUid} is being processed by another raddraft worker (job ${job.id}); try again shortly\n`);
@@ -80,6 +83,9 @@ async function draft(studyUid: string, opts: { config?: string }): Promise<void>
     if (job.state === 'posted' && job.reportRef) {
       process.stdout.write(`${job.reportRef}\n`);
       process.stderr.write(`preliminary AI draft: ${config.fhir.url}/${job.reportRef}\n`);
+      process.exitCode = EXIT.ok;
+    } else if (job.state === 'shadowed') {
+      process.stderr.write(`study ${studyUid} was drafted in shadow mode (RADDRAFT_MODE=shadow): the draft is kept in the job store (job ${job.id}), nothing was posted\n`);
       process.exitCode = EXIT.ok;
     } else if (job.state === 'ineligible') {
       process.stderr.write(`study ${studyUid} is not eligible: ${job.reason ?? 'no reason recorded'}\n`);
@@ -139,6 +145,87 @@ async function doctor(opts: { config?: string }): Promise<void> {
   process.exitCode = checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
 }
 
+interface EvalCliOptions {
+  set?: string;
+  dicom?: string;
+  dicomweb?: boolean;
+  references?: string;
+  production?: boolean;
+  since?: Date;
+  until?: Date;
+  out?: string;
+  limit?: number;
+  scorerUrl?: string;
+  scorerCommand?: string;
+  resamples: number;
+  seed: number;
+  config?: string;
+}
+
+function evalInput(opts: EvalCliOptions): EvalInput | string {
+  const chosen = [opts.set && '--set', opts.dicom && '--dicom', opts.dicomweb && '--dicomweb', opts.production && '--production'].filter(Boolean);
+  if (chosen.length !== 1) return `choose one input: --set <MedEvalKit test.json or folder>, --dicom <folder> --references <csv|jsonl>, --dicomweb --references <csv|jsonl>, or --production --since <date>${chosen.length ? ` (given: ${chosen.join(', ')})` : ''}`;
+  if (opts.set) return { kind: 'medevalkit', set: opts.set };
+  if ((opts.dicom || opts.dicomweb) && !opts.references) return '--references <file.csv|file.jsonl> is needed with --dicom and --dicomweb (columns study_uid, findings, impression or report)';
+  if (opts.dicom) return { kind: 'dicom-folder', folder: opts.dicom, references: opts.references! };
+  if (opts.dicomweb) return { kind: 'dicomweb', references: opts.references! };
+  if (!opts.since) return '--production needs --since <date>, e.g. --since 2026-03-01';
+  const until = opts.until ? new Date(opts.until.getTime() + 86_400_000 - 1) : new Date();
+  if (until < opts.since) return '--until is before --since';
+  return { kind: 'production', since: opts.since, until };
+}
+
+async function evalCommand(opts: EvalCliOptions): Promise<void> {
+  const input = evalInput(opts);
+  if (typeof input === 'string') {
+    process.stderr.write(`raddraft eval: ${input}\n`);
+    process.exitCode = EXIT.failed;
+    return;
+  }
+  const required: SettingName[] = input.kind === 'production' ? ['RADDRAFT_FHIR_URL'] : input.kind === 'dicomweb' ? ['RADDRAFT_LINGSHU_URL', 'RADDRAFT_DICOMWEB_URL'] : ['RADDRAFT_LINGSHU_URL'];
+  const config = configOrExit(opts.config, required);
+  const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
+  const out = opts.out ?? `eval-${new Date().toISOString().slice(0, 10)}`;
+  const controller = new AbortController();
+  const stop = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const outcome = await runEval(config, log, {
+      input, out, resamples: opts.resamples, seed: opts.seed, signal: controller.signal,
+      ...(opts.limit ? { limit: opts.limit } : {}),
+      ...(opts.scorerUrl ? { scorerUrl: opts.scorerUrl } : {}),
+      ...(opts.scorerCommand ? { scorerCommand: opts.scorerCommand } : {}),
+      openStore: () => openStore(config, log),
+    });
+    if (outcome.interrupted || !outcome.result) {
+      process.stderr.write(`interrupted; the drafts so far are kept in ${outcome.files.drafts}. Run the same command again to resume.\n`);
+      process.exitCode = 130;
+      return;
+    }
+    const r = outcome.result;
+    process.stdout.write(`${r.counts.scored} of ${r.counts.studies} studies scored (${r.counts.failed} not scored, ${r.counts.resumed} drafts from an earlier run)\n${summaryTable(r)}\n`);
+    process.stdout.write(`results: ${outcome.files.json}\nreport:  ${outcome.files.html}\n`);
+    process.exitCode = r.counts.scored > 0 ? EXIT.ok : EXIT.failed;
+  } catch (err) {
+    if (err instanceof EvalInputError || err instanceof ConfigError) {
+      process.stderr.write(`raddraft eval: ${err.message}\n`);
+      process.exitCode = err instanceof ConfigError ? EXIT.config : EXIT.failed;
+      return;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a whole number of 1 or more`);
+  return n;
+}
+
 function uid(value: string): string {
   if (!isUid(value)) throw new InvalidArgumentError('a Study Instance UID is digits and dots, at most 64 characters (e.g. 1.2.840.113619.2.55.3.1234)');
   return value;
@@ -164,6 +251,22 @@ program.command('backfill').description('queue the studies of past days for draf
 program.command('doctor').description('check every configured endpoint and say what to fix')
   .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
   .action(doctor);
+program.command('eval').description('draft a labelled set (or take production drafts) and score them: results.json and report.html')
+  .option('--set <path>', 'MedEvalKit report set: its test.json, or the folder holding test.json and images/ (IU_XRAY, MIMIC_CXR)')
+  .option('--dicom <folder>', 'DICOM studies in a folder (any depth), with --references')
+  .option('--dicomweb', 'DICOM studies from RADDRAFT_DICOMWEB_URL, those named in --references')
+  .option('--references <file>', 'reference reports: CSV or JSONL with study_uid and findings/impression (or report)')
+  .option('--production', 'compare drafts with the reports radiologists signed (live drafts, and shadow-mode drafts in the job store)')
+  .option('--since <date>', 'with --production: first day, e.g. 2026-03-01', dateOption)
+  .option('--until <date>', 'with --production: last day (default: today)', dateOption)
+  .option('--out <folder>', 'output folder (default: eval-<today>); drafts.jsonl there makes a run resumable')
+  .option('--limit <n>', 'only the first n studies', positiveInt)
+  .option('--scorer-url <url>', 'POST each pair {id, hypothesis, reference} here; a JSON object of scores comes back')
+  .option('--scorer-command <command>', 'run this command per pair, the pair as JSON on stdin, scores as JSON on stdout')
+  .option('--resamples <n>', 'bootstrap resamples for the 95 % intervals', positiveInt, 1000)
+  .option('--seed <n>', 'bootstrap seed', positiveInt, 1)
+  .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
+  .action(evalCommand);
 program.command('demo').description('run raddraft against a local Orthanc with sample studies, an in-process FHIR server and the Lingshu stand-in')
   .option('--exit', 'stop after the samples are drafted instead of serving until Ctrl-C')
   .action(async (opts: { exit?: boolean }) => {

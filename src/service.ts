@@ -81,7 +81,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
   model.current = lingshu;
   const pipeline = new Pipeline({
     store, studies, lingshu, fhir, dataDir: config.dataDir, software: SOFTWARE,
-    modelEndpoint: config.lingshu.url, modelName: config.lingshu.model,
+    modelEndpoint: config.lingshu.url, modelName: config.lingshu.model, mode: config.mode,
     ...(config.lingshu.prompt === 'clinical-context' ? { clinicalContext: clinicalContextSource(studies, fhir) } : {}),
   });
   const runner = new JobRunner(store, pipeline, log, {
@@ -90,7 +90,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     dataDir: config.dataDir,
     onFinished: (job) => {
       metrics.jobsFinished.inc({ state: job.state });
-      if (job.state === 'posted') metrics.jobSeconds.observe((job.updatedAt - job.createdAt) / 1000);
+      if (job.state === 'posted' || job.state === 'shadowed') metrics.jobSeconds.observe((job.updatedAt - job.createdAt) / 1000);
       // Pushed instances are kept only until their job is done.
       void received.remove(job.studyUid).catch((err: unknown) => log.warn({ err: (err as Error).message, studyUid: job.studyUid }, 'cannot remove received instances'));
     },

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { configSchema, settings, type SettingName, type SettingSchema } from './schema.js';
+import { REQUIRED_SETTINGS, configSchema, settings, type SettingName, type SettingSchema } from './schema.js';
 
 export type Intake = 'qido' | 'fhir' | 'stow' | 'dimse';
 
@@ -33,6 +33,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly port: number;
   readonly intake: readonly Intake[];
+  /** shadow: drafts are kept in the job store and nothing is posted to the FHIR server. */
+  readonly mode: 'live' | 'shadow';
   readonly dimse: { readonly port: number; readonly aet: string; readonly peers: readonly string[] | '*' };
   readonly stowAuth: HttpAuth;
   readonly fhirNotifyToken: string | undefined;
@@ -74,7 +76,19 @@ type Raw = Record<string, string | number>;
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: true });
 ajv.addKeyword({ keyword: 'x-secret', schemaType: 'boolean' });
 ajv.addKeyword({ keyword: 'x-fault', schemaType: 'string' });
-const validate = ajv.compile<Record<SettingName, string | number | undefined>>(configSchema);
+type Validator = ReturnType<typeof ajv.compile<Record<SettingName, string | number | undefined>>>;
+const validators = new Map<string, Validator>();
+
+/** The schema's validator, with a different list of required settings when a command needs fewer. */
+function validatorFor(required: readonly SettingName[] = REQUIRED_SETTINGS): Validator {
+  const key = [...required].sort().join(',');
+  let v = validators.get(key);
+  if (!v) {
+    v = ajv.compile<Record<SettingName, string | number | undefined>>({ ...configSchema, required: [...required] });
+    validators.set(key, v);
+  }
+  return v;
+}
 
 function isSetting(name: string): name is SettingName {
   return Object.hasOwn(settings, name);
@@ -209,7 +223,8 @@ const trimSlash = (u: string): string => u.replace(/\/+$/, '');
  * Reads settings from an optional JSON file and the environment (the environment wins), validates them all at
  * once and returns a frozen Config. Empty environment values count as unset.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, options: { required?: readonly SettingName[] } = {}): Config {
+  const validate = validatorFor(options.required);
   const raw: Raw = file ? readConfigFile(file) : {};
   const problems: string[] = [];
   for (const [k, v] of Object.entries(env)) {
@@ -242,8 +257,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
   const int = (k: SettingName): number => Number(v[k]);
   const opt = (k: SettingName): string | undefined => (v[k] === undefined ? undefined : String(v[k]));
   const config: Config = {
-    dicomweb: { url: trimSlash(str('RADDRAFT_DICOMWEB_URL')), auth: parseHttpAuth(str('RADDRAFT_DICOMWEB_AUTH')) },
-    fhir: { url: trimSlash(str('RADDRAFT_FHIR_URL')), auth: parseFhirAuth(str('RADDRAFT_FHIR_AUTH')) },
+    // A command that needs fewer settings (raddraft eval) leaves the ones it does not need empty.
+    dicomweb: { url: trimSlash(opt('RADDRAFT_DICOMWEB_URL') ?? ''), auth: parseHttpAuth(str('RADDRAFT_DICOMWEB_AUTH')) },
+    fhir: { url: trimSlash(opt('RADDRAFT_FHIR_URL') ?? ''), auth: parseFhirAuth(str('RADDRAFT_FHIR_AUTH')) },
     lingshu: {
       url: trimSlash(str('RADDRAFT_LINGSHU_URL')),
       model: str('RADDRAFT_LINGSHU_MODEL'),
@@ -258,6 +274,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string):
     dataDir: path.resolve(str('RADDRAFT_DATA_DIR')),
     databaseUrl: v.RADDRAFT_DATABASE_URL === undefined ? undefined : str('RADDRAFT_DATABASE_URL'),
     port: int('RADDRAFT_PORT'),
+    mode: str('RADDRAFT_MODE') === 'shadow' ? 'shadow' : 'live',
     intake: [...new Set(str('RADDRAFT_INTAKE').split(',').map((s) => s.trim() as Intake))],
     dimse: {
       port: int('RADDRAFT_DIMSE_PORT'),
@@ -313,6 +330,7 @@ export function describeConfig(config: Config): Record<string, string | number> 
     jobStore: config.databaseUrl ? 'postgres' : `sqlite in ${config.dataDir}`,
     port: config.port,
     intake: config.intake.join(','),
+    mode: config.mode === 'shadow' ? 'shadow: drafts kept in the job store, nothing posted' : 'live',
     signIn: config.auth ? `${config.auth.issuer}${config.auth.clientId ? '' : ' (API tokens only)'}` : `none: review pages only on 127.0.0.1${config.localReviewer ? `, signing as ${config.localReviewer}` : ', read-only'}`,
   };
 }

@@ -84,6 +84,11 @@ export const settings = {
     description: 'intake sources (comma list)', examples: ['qido,stow'],
     'x-fault': 'is not a comma list of qido, fhir, stow and dimse',
   },
+  RADDRAFT_MODE: {
+    type: 'string', pattern: '^(live|shadow)$', default: 'live',
+    description: 'live posts drafts to the FHIR server; shadow drafts every eligible study but posts nothing (for validation with raddraft eval --production)',
+    examples: ['live'], 'x-fault': 'is not live or shadow',
+  },
   RADDRAFT_DIMSE_PORT: {
     type: 'integer', minimum: 1, maximum: 65535, default: 11112, description: 'port of the C-STORE SCP', examples: [11112],
   },

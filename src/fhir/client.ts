@@ -98,6 +98,31 @@ export class FhirGateway {
       .filter((r): r is T => r?.resourceType === resourceType);
   }
 
+  /** Every match, following the server's `next` links, up to `max` resources. */
+  async searchAll<T extends Resource>(resourceType: T['resourceType'], searchParams: Record<string, string>, max = 10_000): Promise<T[]> {
+    const out: T[] = [];
+    let bundle: Bundle | undefined = await this.call<Bundle>(`search ${resourceType}`, (options) =>
+      this.client.search({ resourceType, searchParams: { _count: '100', ...searchParams }, options }),
+    );
+    while (bundle) {
+      for (const e of bundle.entry ?? []) {
+        if (e.search?.mode !== 'include' && e.search?.mode !== 'outcome' && e.resource?.resourceType === resourceType) out.push(e.resource as T);
+      }
+      const page: Bundle = bundle;
+      if (out.length >= max || !page.link?.some((l) => l.relation === 'next')) break;
+      bundle = await this.call<Bundle | undefined>(`search ${resourceType} (next page)`, (options) =>
+        this.client.nextPage({ bundle: page as unknown as Parameters<Client['nextPage']>[0]['bundle'], options }) ?? Promise.resolve(undefined),
+      );
+    }
+    return out.slice(0, max);
+  }
+
+  /** The versions of one resource, newest first, as the server keeps them. */
+  async history<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T[]> {
+    const bundle = await this.call<Bundle>(`history ${resourceType}`, (options) => this.client.history({ resourceType, id, options }));
+    return (bundle.entry ?? []).map((e) => e.resource).filter((r): r is T => r?.resourceType === resourceType);
+  }
+
   async read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T> {
     return this.call<T>(`read ${resourceType}`, (options) => this.client.read({ resourceType, id, options }));
   }

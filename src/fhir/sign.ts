@@ -33,9 +33,28 @@ function fromBase64(data: string | undefined): string {
 }
 
 /** Model and prompt version as the draft's attachment states them ("Drafted by <model> (prompt <version>)"). */
-function draftOrigin(text: string): { model: string; promptVersion: string } {
+export function draftOrigin(text: string): { model: string; promptVersion: string } {
   const m = /Drafted by (\S+) \(prompt ([^)]+)\)/.exec(text);
   return { model: m?.[1] ?? 'unknown', promptVersion: m?.[2] ?? 'unknown' };
+}
+
+/**
+ * Findings and impression of a report raddraft wrote (draft or signed): the sections of its text attachment, after
+ * the banner lines and before raddraft's review flags; the impression falls back to `conclusion`. A text without
+ * sections gives empty findings (the radiologist writes them).
+ */
+export function reportSections(report: DiagnosticReport): { text: string; findings: string; impression: string } {
+  const text = fromBase64(report.presentedForm?.[0]?.data);
+  let findings = '';
+  let impression = report.conclusion ?? '';
+  try {
+    const parsed = parseReport(text.replace(/^[\s\S]*?(?=FINDINGS:)/, '').replace(/\nREVIEW FLAGS \(raddraft checks\):[\s\S]*$/, ''));
+    findings = parsed.findings;
+    impression = parsed.impression || impression;
+  } catch {
+    // No sections: findings stay empty.
+  }
+  return { text, findings, impression };
 }
 
 /** Reads a report raddraft drafted, with its review task and the AI author of its provenance. */
@@ -52,17 +71,7 @@ export async function readDraft(fhir: FhirGateway, id: string): Promise<Reviewed
   }
   const key = report.identifier?.find((i) => i.system === System.draftReport)?.value;
   if (!key) throw new OperationOutcomeError(404, 'not-found', `DiagnosticReport/${id} was not drafted by raddraft`);
-  const text = fromBase64(report.presentedForm?.[0]?.data);
-  let findings = '';
-  let impression = report.conclusion ?? '';
-  try {
-    // The sections of the draft's text: after its banner lines, before raddraft's review flags.
-    const parsed = parseReport(text.replace(/^[\s\S]*?(?=FINDINGS:)/, '').replace(/\nREVIEW FLAGS \(raddraft checks\):[\s\S]*$/, ''));
-    findings = parsed.findings;
-    impression = parsed.impression || impression;
-  } catch {
-    // A draft without sections is shown empty for the radiologist to write.
-  }
+  const { text, findings, impression } = reportSections(report);
   const [tasks, provenances] = await Promise.all([
     fhir.search<Task>('Task', { focus: `DiagnosticReport/${id}`, code: `${System.taskCode}|approve` }),
     fhir.search<Provenance>('Provenance', { target: `DiagnosticReport/${id}` }),

@@ -5,13 +5,14 @@ import type { ChosenView, SkippedView } from '../dicom/views.js';
  * resumes each job from its last recorded state and nothing leaves the store silently.
  */
 export const JOB_STATES = [
-  'discovered', 'ineligible', 'queued', 'fetching', 'rendering', 'drafting', 'publishing', 'posted', 'failed', 'dead',
+  'discovered', 'ineligible', 'queued', 'fetching', 'rendering', 'drafting', 'publishing', 'posted', 'shadowed', 'failed', 'dead',
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /** States in which a worker holds the job under a lease. */
 export const WORKING_STATES: readonly JobState[] = ['queued', 'fetching', 'rendering', 'drafting', 'publishing'];
-export const FINAL_STATES: readonly JobState[] = ['ineligible', 'posted', 'dead'];
+/** `shadowed`: drafted in shadow mode (RADDRAFT_MODE=shadow) and kept in the store; nothing was posted. */
+export const FINAL_STATES: readonly JobState[] = ['ineligible', 'posted', 'shadowed', 'dead'];
 
 export function isJobState(value: unknown): value is JobState {
   return typeof value === 'string' && (JOB_STATES as readonly string[]).includes(value);

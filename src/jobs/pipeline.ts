@@ -23,6 +23,8 @@ export interface PipelineDeps {
   modelEndpoint: string;
   modelName: string;
   renderer?: RenderPool;
+  /** shadow: the draft is kept in the job store (state `shadowed`) and nothing is posted. */
+  mode?: 'live' | 'shadow';
   /** Builds the clinical context for the prompt, when RADDRAFT_PROMPT=clinical-context. */
   clinicalContext?: (job: Job, views: string[]) => Promise<ClinicalContext>;
 }
@@ -107,9 +109,17 @@ export class Pipeline {
           flags: draft.flags,
         };
         const flags = draft.flags.length ? `; ${draft.flags.length} flag(s) for the reviewer` : '';
+        if (this.deps.mode === 'shadow') {
+          const kept = await go('shadowed', { draft: record, reason: null }, `shadow mode: drafted by ${draft.model} (prompt ${draft.promptVersion})${flags}; kept in the job store, nothing posted`);
+          log.info('draft kept (shadow mode); nothing posted');
+          await rm(workDir(this.deps.dataDir, job.id), { recursive: true, force: true });
+          return kept;
+        }
         return go('publishing', { draft: record }, `drafted by ${draft.model} (prompt ${draft.promptVersion})${flags}`);
       }
       case 'publishing':
+        // A job drafted before a switch to shadow mode is not posted either.
+        if (this.deps.mode === 'shadow' && job.draft) return go('shadowed', {}, 'shadow mode: kept in the job store, nothing posted');
         return this.publish(job, owner, log);
       default:
         return undefined;

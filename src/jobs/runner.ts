@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { jobLogger, phi } from '../log.js';
 import { backoffMs, sleep } from '../model/concurrency.js';
 import { ModelUnavailableError } from '../model/lingshu.js';
-import { LeaseLostError, type Job, type JobStore } from './job-store.js';
+import { FINAL_STATES, LeaseLostError, type Job, type JobStore } from './job-store.js';
 import { PermanentError, workDir, type Pipeline } from './pipeline.js';
 
 /** Told when a job reaches a final state (for metrics). */
@@ -155,8 +155,8 @@ export class JobRunner {
     }, Math.max(1000, this.leaseMs / 3));
     try {
       const end = await this.pipeline.run(job, this.owner, log, this.controller.signal);
-      if (['posted', 'ineligible'].includes(end.state)) this.options.onFinished?.(end);
-      if (this.controller.signal.aborted && !['posted', 'ineligible', 'dead'].includes(end.state)) {
+      if (['posted', 'shadowed', 'ineligible'].includes(end.state)) this.options.onFinished?.(end);
+      if (this.controller.signal.aborted && !FINAL_STATES.includes(end.state)) {
         await this.store.release(job.id, this.owner);
       }
     } catch (err) {
