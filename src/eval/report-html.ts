@@ -61,7 +61,7 @@ export function renderReport(result: EvalResult): string {
   const l = result.labels;
   const labelSummary = `<tr><td>CheXpert-style F1 (micro, 14 observations)</td><td class="n">${fmt(l.microF1)}</td><td class="n">${fmt(l.microF1Interval.low)} – ${fmt(l.microF1Interval.high)}</td><td class="n">${l.microF1Interval.n}</td><td class="muted">positive findings; raddraft's rule labeler</td></tr>` +
     `<tr><td>CheXpert-style F1 (macro)</td><td class="n">${fmt(l.macroF1)}</td><td class="n">${fmt(l.macroF1Interval.low)} – ${fmt(l.macroF1Interval.high)}</td><td class="n">${l.macroF1Interval.n}</td><td class="muted">over observations present in the set</td></tr>`;
-  const paper = result.paper.rows.map((r) => `<tr><td>${r.model}</td><td>${r.dataset}</td><td class="n">${r.rougeL}</td><td class="n">${r.cider}</td><td class="n">${r.rate}</td><td class="n">${r.sembScore}</td><td class="n">${r.radCliQInverse}</td></tr>`).join('');
+  const paper = result.paper.rows.map((r) => `<tr><td>${r.model}</td><td>${r.dataset}</td>${[r.rougeL, r.cider, r.rate, r.sembScore, r.radCliQInverse].map((v) => `<td class="n">${v.toFixed(1)}</td>`).join('')}</tr>`).join('');
   const groups = result.groups.length > 1 || result.kind === 'production'
     ? `<h2>By model and prompt</h2><table><tr><th>model</th><th>prompt</th><th>studies</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}<th>F1 (micro)</th></tr>${result.groups.map((g) => `<tr><td>${esc(g.model)}</td><td>${esc(g.promptVersion)}</td><td class="n">${g.n}</td>${names.map((n) => `<td class="n">${fmt(g.summary[n]?.mean)}</td>`).join('')}<td class="n">${fmt(g.microF1)}</td></tr>`).join('')}</table>`
     : '';
@@ -86,7 +86,7 @@ export function renderReport(result: EvalResult): string {
 <h2>Summary</h2><table id="summary"><tr><th>metric</th><th>mean</th><th>95 % bootstrap interval</th><th>studies</th><th>computed as</th></tr>${summaryRows}${labelSummary}</table>
 <p class="muted">Not computed here (they need neural models; a site scorer can add them with --scorer-url or --scorer-command): ${result.neuralMetrics.map((m) => `${esc(m.name)} (${esc(m.needs)})`).join('; ')}.</p>
 ${groups}
-<h2>Published figures for orientation</h2><p class="muted">${esc(result.paper.source)}. Different data, different images: a guide to the scale, not a target.</p>
+<h2>Published figures for orientation</h2><p class="muted">${esc(result.paper.source)}. The paper's figures are ×100 (this report's ROUGE-L 0.300 is the paper's 30.0; CIDEr 1.000 is 100.0). Different data, different images: a guide to the scale, not a target.</p>
 <table><tr><th>model</th><th>dataset</th><th>ROUGE-L</th><th>CIDEr</th><th>RaTE</th><th>SembScore</th><th>RadCliQ⁻¹</th></tr>${paper}</table>
 <h2>Distributions</h2><div class="plots">${plots}</div>
 <h2>Label agreement (CheXpert-style, positive findings)</h2><table id="confusion"><tr><th>observation</th><th>TP</th><th>FP</th><th>FN</th><th>TN</th><th>precision</th><th>recall</th><th>F1</th></tr>${confusion}</table>
