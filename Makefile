@@ -38,7 +38,7 @@ build: node_modules/.stamp
 
 ## Sample DICOM studies and one radiograph per transfer syntax (about 150 MB, generated, identical on every run).
 fixtures: fixtures/generated/.stamp
-fixtures/generated/.stamp: fixtures/generate.ts fixtures/transfer-syntaxes.ts fixtures/colour-scans.ts fixtures/eval-set.ts src/demo/phantom.ts node_modules/.stamp
+fixtures/generated/.stamp: fixtures/generate.ts fixtures/transfer-syntaxes.ts fixtures/colour-scans.ts fixtures/eval-set.ts src/demo/phantom.ts src/seeded-random.ts node_modules/.stamp
 	rm -rf fixtures/generated
 	npx tsx fixtures/generate.ts
 	@touch $@

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import dcmjs from 'dcmjs';
+import { seededRandom } from '../seeded-random.js';
 
 dcmjs.log.setLevel('error');
 
@@ -17,16 +18,7 @@ export function fixtureUid(name: string): string {
   return `2.25.${BigInt(`0x${hex}`).toString()}`;
 }
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 type Density = (x: number, y: number) => number;
 

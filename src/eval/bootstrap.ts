@@ -1,21 +1,11 @@
+import { seededRandom } from '../seeded-random.js';
+
 /** A mean with its 95 % percentile-bootstrap interval. */
 export interface Estimate {
   mean: number;
   low: number;
   high: number;
   n: number;
-}
-
-/** mulberry32: a small seeded generator, so that the same run gives the same intervals. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The q-quantile of sorted values, with linear interpolation between the closest ranks (numpy's default). */
