@@ -18,7 +18,9 @@ import { EvalInputError, readReferences } from './references.js';
 import { renderReport } from './report-html.js';
 import type { EvalKind, EvalResult, GroupSummary, StudyRow } from './result.js';
 import type { EvalSample } from './sample.js';
-import { BUILT_IN_METRICS, scorePairs, type Pair } from './score.js';
+import { BUILT_IN_METRICS, scorePairs, type Pair, type PairScores } from './score.js';
+import { bootstrapMean } from './bootstrap.js';
+import { labelAgreement } from './metrics/label-agreement.js';
 import { NEURAL_METRICS, commandScorer, httpScorer, type ExternalScorer } from './scorer-hook.js';
 import { dicomStudyImages } from './sets/dicom-study.js';
 import { DicomFolder } from './sets/dicom-folder.js';
@@ -88,16 +90,26 @@ async function writeAtomic(file: string, text: string): Promise<void> {
   await rename(`${file}.part`, file);
 }
 
-function groupSummaries(rows: { model: string; promptVersion: string; pair: Pair }[], scorer: ExternalScorer | undefined, boot: { resamples: number; seed: number }): Promise<GroupSummary[]> {
-  const groups = new Map<string, typeof rows>();
+/**
+ * The summary of each model and prompt version, from the per-study scores already computed (CIDEr-D's document
+ * frequencies are those of the whole run), so no pair is scored twice.
+ */
+function groupSummaries(rows: readonly { model: string; promptVersion: string; pair: Pair }[], scored: readonly PairScores[], boot: { resamples: number; seed: number }): GroupSummary[] {
+  const byId = new Map(scored.map((p) => [p.id, p]));
+  const groups = new Map<string, PairScores[]>();
+  const keys = new Map<string, { model: string; promptVersion: string }>();
   for (const r of rows) {
     const key = `${r.model}\u0000${r.promptVersion}`;
-    groups.set(key, [...(groups.get(key) ?? []), r]);
+    const s = byId.get(r.pair.id);
+    if (!s) continue;
+    groups.set(key, [...(groups.get(key) ?? []), s]);
+    keys.set(key, { model: r.model, promptVersion: r.promptVersion });
   }
-  return Promise.all([...groups.values()].map(async (g) => {
-    const s = await scorePairs(g.map((r) => r.pair), { ...(scorer ? { scorer } : {}), ...boot });
-    return { model: g[0]!.model, promptVersion: g[0]!.promptVersion, n: g.length, summary: s.summary, microF1: s.labels.microF1 };
-  }));
+  return [...groups.entries()].map(([key, members]) => {
+    const names = [...new Set(members.flatMap((m) => Object.keys(m.metrics)))];
+    const summary = Object.fromEntries(names.map((n) => [n, bootstrapMean(members.map((m) => m.metrics[n]).filter((v): v is number => v !== undefined), boot)]));
+    return { ...keys.get(key)!, n: members.length, summary, microF1: labelAgreement(members.map((m) => m.labels)).microF1 };
+  });
 }
 
 /**
@@ -197,7 +209,7 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
     row.labels = s.labels;
     if (s.scorerError) row.scorerError = s.scorerError;
   }
-  const groups = await groupSummaries(grouped, scorer, boot);
+  const groups = groupSummaries(grouped, scored.perPair, boot);
   const scoring = (Date.now() - scoringStarted) / 1000;
 
   const external = [...new Set(scored.perPair.flatMap((p) => Object.keys(p.metrics)))].filter((n) => !BUILT_IN_METRICS.some((m) => m.name === n));
