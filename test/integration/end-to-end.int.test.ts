@@ -187,7 +187,7 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({
       resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'invalid', diagnostics: 'query parameter state="done" is not one of discovered, ineligible, queued, fetching, rendering, drafting, publishing, posted, failed, dead', expression: ['state'] }],
+      issue: [{ severity: 'error', code: 'invalid', diagnostics: 'query parameter state="done" is not one of discovered, ineligible, queued, fetching, rendering, drafting, publishing, posted, shadowed, failed, dead', expression: ['state'] }],
     });
     const missing = await serve.api('/api/jobs/no-such-job');
     expect(missing.status).toBe(404);
