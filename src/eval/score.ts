@@ -77,8 +77,7 @@ export async function scorePairs(pairs: readonly Pair[], options: { scorer?: Ext
   });
   if (options.scorer) {
     const scorer = options.scorer;
-    await mapLimit(pairs, options.scorerConcurrency ?? 4, async (p) => {
-      const row = perPair.find((r) => r.id === p.id)!;
+    await mapLimit(pairs.map((p, i) => ({ p, row: perPair[i]! })), options.scorerConcurrency ?? 4, async ({ p, row }) => {
       try {
         Object.assign(row.metrics, await scorer(p));
       } catch (err) {
