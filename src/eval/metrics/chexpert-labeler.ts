@@ -7,8 +7,14 @@
  * Negation and uncertainty are where it differs: the CheXpert labeler parses each sentence (BLLIP + Universal
  * Dependencies) and matches NegBio's graph patterns; raddraft uses NegEx-style surface rules (Chapman et al. 2001)
  * built from the trigger words of those pattern files (patterns/negation.txt, pre_negation_uncertainty.txt,
- * post_negation_uncertainty.txt): a trigger before a mention within the same clause, or a few after it. It needs
- * no parser or model, and on the labeler's own sample reports gives the labeler's labels (see the tests).
+ * post_negation_uncertainty.txt), applied in NegBio's order (pre-negation uncertainty, negation, uncertainty): a
+ * trigger before a mention within the same clause, or a few after it. Where the graph patterns say which word a
+ * trigger governs, the surface rules follow them: a negation distributes over a coordinated list; "or" makes only
+ * the alternatives it joins uncertain; a hedge after a finding concerns it only as its subject ("effusion may be
+ * present"), not when the finding is named before the hedge's verb ("opacity may represent atelectasis");
+ * stable/unchanged is uncertainty for the heart and mediastinal outlines only; and words the pattern files do not
+ * have ("likely", "probably", "suggestive of") hedge nothing. It needs no parser or model, and on the labeler's own
+ * sample reports gives the labeler's labels (see the tests).
  */
 
 export const OBSERVATIONS = [
@@ -76,17 +82,32 @@ const TERMINATORS = /\b(but|however|although|though|except|aside from|apart from
 const PRE_NEG_UNCERTAIN_BEFORE = /\b(cannot|can ?not|could not|can't) (be )?(exclude|excluded|rule out|ruled out)\b|\bno new\b|\bno evidence to rule out\b|\bnot (be )?excluded\b/;
 const PRE_NEG_UNCERTAIN_AFTER = /^[^.]{0,40}?\b(is|are|cannot be|can not be|could not be|not)\s+(not\s+)?(excluded|ruled out)\b/;
 
-const NEGATION_BEFORE = /\b(no|not|without|negative for|free of|absence of|absent|resolution of|resolved|disappearance of|removal of|interval resolution of|clear of|rules? out|ruled out|exclude[sd]?|rather than|no evidence of|no evidence for|no sign of|no signs of|no definite|no obvious|no focal|no focus of|no area of|no development of|nor)\b/;
+// negation.txt's triggers before a finding. A negation distributes over a coordination ("no consolidation, large
+// effusion or pneumothorax"), so the reach runs back over list items as well as over the last few words.
+const NEGATION_TRIGGERS = 'no|not|without|negative for|free of|absence of|absent|resolution of|resolved|disappearance of|removal of|interval resolution of|clear of|rules? out|ruled out|exclude[sd]?|rather than|no evidence of|no evidence for|no sign of|no signs of|no definite|no obvious|no focal|no focus of|no area of|no development of|nor';
+const NEGATION_BEFORE = new RegExp(`\\b(${NEGATION_TRIGGERS})\\b`);
+// A trigger followed only by list items: words that are not verbs or clause-joining prepositions, commas, or/and/nor.
+const LIST_WORD = String.raw`(?!(?:is|are|was|were|be|been|has|have|had|with|there|seen|noted|present|demonstrates?|shows?)\b)[a-z][a-z'-]*`;
+const NEGATED_LIST = new RegExp(String.raw`\b(${NEGATION_TRIGGERS})\b(?:\s*,|\s+${LIST_WORD}){1,16}\s*,?\s*$`);
 // Adjectives that negate only what they directly qualify ("normal heart size", not "normal heart, small effusion").
 const NEGATION_ADJECTIVE = /\b(normal|unremarkable)\s*$/;
 const NEGATION_AFTER = /^[^.]{0,60}?\b((is|are|has|have|was|were) (been )?(resolved|removed|cleared|absent|excluded|ruled out)|(is|are|was|were) (now )?(not|no longer) (seen|visible|present|identified|appreciated|enlarged)|no longer (seen|visible|present)|not (seen|visualized|present|identified|enlarged)|resolved|removed|(is|are|appears?|remains?|seems?) (normal|unremarkable|within normal limits|clear)|(is|are) normal in size|(is|are) of normal size|normal in size|within normal limits|(is|are)? ?(at|within) (the )?upper limits? of normal|normal|unremarkable|clear|cleared|clearing|absent)\b/;
 
-const UNCERTAIN_BEFORE = /\b(possible|possibly|presumably|presumed|probable|probably|questionable|question of|suspect|suspected|suspicious|suspicion|suggestion of|suggestive of|suggests?|may|might|would|could|maybe|concern for|concerning for|worrisome for|favor|favors|favoring|consider|considered|differential diagnosis|correlate clinically|likely|versus|vs|less likely|cannot exclude|borderline|poorly evaluated|incompletely evaluated|not well (visualized|evaluated))\b/;
-const UNCERTAIN_AFTER = /^[^.]{0,50}?\b(versus|vs|or|is not excluded|not excluded|cannot be excluded|is possible|is suspected|is likely|may be|might be|could be|is questionable|not well (visualized|evaluated|seen)|not clearly (seen|visualized)|poorly evaluated|incompletely evaluated|obscured|less likely|is (stable|unchanged|similar|borderline))\b/;
+// post_negation_uncertainty.txt's words that make the finding they govern or modify uncertain. Words the labeler's
+// patterns do not have ("likely", "probably", "suggestive of", "borderline" but for the heart size) are not hedges.
+const UNCERTAIN_BEFORE = /\b(possible|possibly|presumably|probable|questionable|suspect|suspected|suspicious( for)?|question of|suggestion of|concern for|concerning for|suspicion (for|of)|worrisome for|favou?r(s|ed|ing)?|consider(ing)?|differential diagnosis|correlate clinically( for)?|maybe|versus|vs|obscur(ed|ing)|secondary to|(may|might|would|could|can|possibly) (also )?(be|represent|reflect|indicate|include)|(may|might|would|could|can|possibly) (also )?be (due|related|compatible|consistent) (to|with)|(is|are|be) compatible with)\b/;
+// Hedges after a finding concern it only when it is their subject ("effusion is possible"), never a finding named
+// after the hedge's verb ("opacity may represent atelectasis" leaves the opacity positive).
+const UNCERTAIN_AFTER = /^\s*(\s[a-z-]+){0,4}?\s+(versus|vs|(is|are|was|were)( also)? possible|(is|are|was|were) suspected|(may|might|could|can|possibly) (also )?be present|(could|may|might|can) appear|(is|are)? ?less likely|(is|are|was|were)? ?(poorly|incompletely) evaluated|(is|are|was|were)? ?not well (visualized|evaluated)|(is|are|was|were)? ?not clearly (seen|visualized)|(is|are|was|were)? ?obscured|(is|are|was|were) not appreciated)\b/;
+// "X or Y": the labeler's conj:or pattern makes the alternatives joined by "or" uncertain, not every finding near it.
+const OR_AFTER = /^\s*,?\s*(or|versus|vs)\b/;
+const OR_BEFORE = /\b(or|versus|vs)\s+([a-z-]+\s+){0,2}$/;
 
-// Heart and mediastinum outlines described as stable or unchanged are uncertain, as post_negation_uncertainty.txt has it.
+// Heart and mediastinum outlines described as stable, unchanged or similar are uncertain (post_negation_uncertainty.txt
+// has this for the outlines only), and so is a borderline heart size.
 const OUTLINE_MENTIONS = new Set(['heart size', 'the heart', 'cardiac silhouette', 'cardiac contour', 'cardiac size', 'cardiac shadow', 'contour', 'cardiomediastinum', 'mediastinal silhouette', ' mediastinum', 'pericardial silhouette', 'mediastinal configuration']);
-const STABLE_BEFORE = /\b(stable|unchanged|similar|borderline|grossly stable)\b/;
+const OUTLINE_STABLE_BEFORE = /\b(stable|unchanged|similar|borderline|grossly stable)\b/;
+const OUTLINE_STABLE_AFTER = /^\s*(is|are|remains?|appears?)?\s*(stable|unchanged|similar|borderline|not changed)\b/;
 const ALWAYS_UNCERTAIN = new Set(['vascular congestion', 'pulmonary congestion', 'indistinctness', 'vascular prominence']);
 
 /** The words of the clause that reaches the mention from the left (after the last terminator). */
@@ -110,18 +131,27 @@ function lastWords(text: string, words: number): string {
   return text.trim().split(/\s+/).slice(-words).join(' ');
 }
 
+function negated(before: string, after: string): boolean {
+  return NEGATION_BEFORE.test(lastWords(before, 6)) || NEGATED_LIST.test(before) || NEGATION_ADJECTIVE.test(lastWords(before, 1)) || NEGATION_AFTER.test(after);
+}
+
+function uncertain(phrase: string, before: string, after: string): boolean {
+  if (ALWAYS_UNCERTAIN.has(phrase)) return true;
+  if (OUTLINE_MENTIONS.has(phrase) && (OUTLINE_STABLE_BEFORE.test(lastWords(before, 4)) || OUTLINE_STABLE_AFTER.test(after))) return true;
+  // Hedges after a mention reach only to the next comma ("opacity in the lingula, may reflect atelectasis").
+  return UNCERTAIN_BEFORE.test(lastWords(before, 6)) || UNCERTAIN_AFTER.test(after.split(',')[0]!) || OR_AFTER.test(after) || OR_BEFORE.test(before);
+}
+
+/** NegBio's order: pre-negation uncertainty, then negation, then the other uncertainty patterns. */
 function classify(sentence: string, phrase: string, index: number): Label {
-  const end = index + phrase.length;
+  // A stem ("atelecta", "consolidat") is read to the end of its word, so what follows starts at the next word.
+  const end = index + phrase.length + (/[a-z]$/.test(phrase) ? /^[a-z]*/.exec(sentence.slice(index + phrase.length))![0].length : 0);
   const before = clauseBefore(sentence, index);
   const after = clauseAfter(sentence, end);
-  const near = lastWords(before, 6);
-  if (PRE_NEG_UNCERTAIN_BEFORE.test(near) || PRE_NEG_UNCERTAIN_AFTER.test(after)) return -1;
+  if (PRE_NEG_UNCERTAIN_BEFORE.test(lastWords(before, 8)) || PRE_NEG_UNCERTAIN_AFTER.test(after)) return -1;
   if (/^\s*(findings|impression)\s*:\s*no\b/.test(sentence) && !/\b(but|however)\b/.test(sentence.slice(0, index))) return 0;
-  if (NEGATION_BEFORE.test(near) || NEGATION_ADJECTIVE.test(lastWords(before, 1)) || NEGATION_AFTER.test(after)) return 0;
-  if (ALWAYS_UNCERTAIN.has(phrase)) return -1;
-  if (OUTLINE_MENTIONS.has(phrase) && (STABLE_BEFORE.test(lastWords(before, 4)) || /^\s*(is|are|remains?|appears?)?\s*(stable|unchanged|similar|borderline)\b/.test(after))) return -1;
-  // Hedges after a mention reach only to the next comma ("opacity in the lingula, may reflect atelectasis").
-  if (UNCERTAIN_BEFORE.test(near) || UNCERTAIN_AFTER.test(after.split(',')[0]!)) return -1;
+  if (negated(before, after)) return 0;
+  if (uncertain(phrase, before, after)) return -1;
   // A heart or outline mention that is neither enlarged nor otherwise described is a description, not a finding.
   if (OUTLINE_MENTIONS.has(phrase) && !/\b(enlarge|widen|increas|promin|cardiomegaly|large|big)/.test(`${lastWords(before, 4)} ${after}`)) return 0;
   return 1;
