@@ -22,8 +22,7 @@ async function indication(fhir: FhirGateway, accession: string): Promise<string 
 export function clinicalContextSource(studies: StudySource, fhir: FhirGateway) {
   return async (job: Job, views: string[]): Promise<ClinicalContext> => {
     const ctx = await studies.studyContext(job.studyUid);
-    const release = phi.hold([ctx.patientId, ctx.accession, ctx.birthDate]);
-    try {
+    return phi.during([ctx.patientId, ctx.accession, ctx.birthDate], async () => {
       const reason = ctx.accession ? await indication(fhir, ctx.accession) : undefined;
       const band = ageBand(ctx.birthDate, ctx.studyDate);
       const sex = sexOf(ctx.sex);
@@ -34,8 +33,6 @@ export function clinicalContextSource(studies: StudySource, fhir: FhirGateway) {
         ...(ctx.description ? { studyDescription: ctx.description } : {}),
         ...(reason ? { indication: reason } : {}),
       };
-    } finally {
-      release();
-    }
+    });
   };
 }

@@ -21,6 +21,31 @@ export class PhiRegistry {
     };
   }
 
+  /**
+   * Runs `fn` with the values held, and scrubs any error it throws before letting them go: the caller records that
+   * error after this returns, when the values would no longer be known.
+   */
+  async during<T>(values: Iterable<string | undefined>, fn: () => Promise<T>): Promise<T> {
+    const release = this.hold(values);
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.scrubError(err);
+    } finally {
+      release();
+    }
+  }
+
+  /** The error with every held value taken out of its message, stack and causes (changed in place, class kept). */
+  scrubError(err: unknown, depth = 0): unknown {
+    if (typeof err === 'string') return this.scrub(err);
+    if (!(err instanceof Error) || depth > 4) return err;
+    err.message = this.scrub(err.message);
+    if (err.stack) err.stack = this.scrub(err.stack);
+    if (err.cause !== undefined) err.cause = this.scrubError(err.cause, depth + 1);
+    return err;
+  }
+
   scrub(text: string): string {
     let out = text;
     for (const v of this.counts.keys()) {

@@ -22,8 +22,11 @@ export interface FhirServer {
   repo: MemoryRepository;
   /** Requests seen, as "METHOD path" (for tests that count writes). */
   requests: string[];
-  /** Makes the next `n` requests matching `match` fail with `status` (fault injection for tests). */
-  failNext(n: number, status: number, match?: (method: string, path: string) => boolean): void;
+  /**
+   * Makes the next `n` requests matching `match` fail with `status` (fault injection for tests); `diagnostics` gives
+   * the OperationOutcome's text, e.g. one that quotes the request as some servers do.
+   */
+  failNext(n: number, status: number, match?: (method: string, path: string) => boolean, diagnostics?: (method: string, path: string) => string): void;
   /** Holds the answers to the next `n` matching requests for `ms` after they were carried out. */
   delayNext(n: number, ms: number, match?: (method: string, path: string) => boolean): void;
   stop(): Promise<void>;
@@ -50,7 +53,7 @@ export async function startFhirServer(options: { port?: number; host?: string } 
   const repo = new MemoryRepository();
   const router = new FhirRouter();
   const requests: string[] = [];
-  const faults: { n: number; status: number; match: (method: string, path: string) => boolean }[] = [];
+  const faults: { n: number; status: number; match: (method: string, path: string) => boolean; diagnostics?: (method: string, path: string) => string }[] = [];
   const delays: { n: number; ms: number; match: (method: string, path: string) => boolean }[] = [];
   const app = express();
   app.use(express.json({ type: ['application/json', 'application/fhir+json'], limit: '50mb' }));
@@ -67,7 +70,7 @@ export async function startFhirServer(options: { port?: number; host?: string } 
       fault.n -= 1;
       res.status(fault.status).type('application/fhir+json').json({
         resourceType: 'OperationOutcome',
-        issue: [{ severity: 'error', code: 'transient', diagnostics: 'injected fault' }],
+        issue: [{ severity: 'error', code: 'transient', diagnostics: fault.diagnostics?.(req.method, decodeURIComponent(url)) ?? 'injected fault' }],
       });
       return;
     }
@@ -101,8 +104,8 @@ export async function startFhirServer(options: { port?: number; host?: string } 
     url: `http://${options.host ?? '127.0.0.1'}:${http.port}/fhir`,
     repo,
     requests,
-    failNext(n, status, match = () => true) {
-      faults.push({ n, status, match });
+    failNext(n, status, match = () => true, diagnostics) {
+      faults.push({ n, status, match, ...(diagnostics ? { diagnostics } : {}) });
     },
     delayNext(n, ms, match = () => true) {
       delays.push({ n, ms, match });

@@ -112,13 +112,9 @@ export async function findFinalReport(fhir: FhirGateway, studyUid: string, pacs:
   if (!study && pacs) {
     const ctx = await pacs.studyContext(studyUid).catch(() => undefined);
     if (ctx?.accession) {
-      const release = phi.hold([ctx.accession]);
-      try {
-        const found = await fhir.search<ServiceRequest>('ServiceRequest', { identifier: ctx.accession });
-        orders.push(...found.filter((o) => o.id).map((o) => `ServiceRequest/${o.id}`));
-      } finally {
-        release();
-      }
+      const accession = ctx.accession;
+      const found = await phi.during([accession], () => fhir.search<ServiceRequest>('ServiceRequest', { identifier: accession }));
+      orders.push(...found.filter((o) => o.id).map((o) => `ServiceRequest/${o.id}`));
     }
   }
   for (const order of orders) candidates.push(...await fhir.search<DiagnosticReport>('DiagnosticReport', { 'based-on': order }));

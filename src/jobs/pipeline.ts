@@ -196,12 +196,12 @@ export class Pipeline {
 
   private async publish(job: Job, owner: string, log: Logger): Promise<Job> {
     const { studies, fhir, store } = this.deps;
-    if (!job.draft || !job.images?.length) {
+    const { draft, images } = job;
+    if (!draft || !images?.length) {
       return store.transition(job.id, owner, 'drafting', {}, 'no draft recorded; drafting again');
     }
     const ctx = await studies.studyContext(job.studyUid);
-    const release = phi.hold([ctx.patientId, ctx.accession]);
-    try {
+    return phi.during([ctx.patientId, ctx.accession], async () => {
       const links = await resolveLinks(fhir, ctx);
       if (!links.subject) {
         throw new PermanentError('the study has no Patient ID and no ImagingStudy on the FHIR server names its patient; raddraft posts no report it cannot attach to a patient');
@@ -212,9 +212,9 @@ export class Pipeline {
         subject: links.subject,
         imagingStudy: links.imagingStudy,
         basedOn: links.basedOn,
-        images: job.images,
-        draft: job.draft,
-        model: { name: job.draft.model, endpoint: this.deps.modelEndpoint },
+        images,
+        draft,
+        model: { name: draft.model, endpoint: this.deps.modelEndpoint },
         software: this.deps.software,
         now: new Date(),
       });
@@ -223,8 +223,6 @@ export class Pipeline {
       const done = await store.transition(job.id, owner, 'posted', { reportRef: published.reportRef, reason: null }, note);
       await rm(workDir(this.deps.dataDir, job.id), { recursive: true, force: true });
       return done;
-    } finally {
-      release();
-    }
+    });
   }
 }
