@@ -100,6 +100,20 @@ function conflict(seen: string, now: string | undefined): OperationOutcomeError 
   );
 }
 
+/** Whether a signature repeats the text already signed (a retry), ignoring surrounding white space. */
+function sameText(draft: ReviewedDraft, edit: { findings: string; impression: string }): boolean {
+  const norm = (t: string) => t.replace(/\s+/g, ' ').trim();
+  return norm(draft.findings) === norm(edit.findings) && norm(draft.impression) === norm(edit.impression);
+}
+
+function alreadySignedDifferently(id: string): OperationOutcomeError {
+  return new OperationOutcomeError(
+    409,
+    'conflict',
+    `DiagnosticReport/${id} is already signed (final) with different text. Nothing was saved: a signed report is changed by a correction, not by signing it again.`,
+  );
+}
+
 function signedText(draft: ReviewedDraft, edit: { findings: string; impression: string }, signer: Signer, at: string): string {
   return [
     `AI-ASSISTED REPORT — drafted by ${draft.model} (prompt ${draft.promptVersion}), reviewed and signed by ${signer.display ?? signer.reference} on ${at}.`,
@@ -148,7 +162,9 @@ export async function signDraft(
   const at = now.toISOString();
   let current: DiagnosticReport = report;
   const alreadySigned = report.status === 'final' && report.resultsInterpreter?.some((r) => r.reference === signer.reference);
+  if (alreadySigned && !sameText(draft, edit)) throw alreadySignedDifferently(id);
   if (!alreadySigned) {
+    if (report.status === 'final') throw alreadySignedDifferently(id);
     if (report.status !== 'preliminary') {
       throw new OperationOutcomeError(409, 'conflict', `DiagnosticReport/${id} is ${report.status}; only a preliminary draft can be signed`);
     }
