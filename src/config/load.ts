@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { REQUIRED_SETTINGS, configSchema, settings, type SettingName, type SettingSchema } from './schema.js';
+import { signInProblems } from './security-checks.js';
 
 export type Intake = 'qido' | 'fhir' | 'stow' | 'dimse';
 
@@ -32,6 +33,10 @@ export interface Config {
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly port: number;
+  /** Bind address of the HTTP server. */
+  readonly host: string;
+  /** Bearer token for automation on the job API; never a signer. */
+  readonly apiToken: string | undefined;
   readonly intake: readonly Intake[];
   /** shadow: drafts are kept in the job store and nothing is posted to the FHIR server. */
   readonly mode: 'live' | 'shadow';
@@ -56,11 +61,16 @@ export interface Config {
 /** Sign-in: API tokens are checked against the issuer's keys; the pages sign in through it when a client is set. */
 export interface AuthConfig {
   readonly issuer: string;
-  readonly audience: string | undefined;
+  /** RADDRAFT_AUTH_AUDIENCE, else the client id: tokens for any other audience are refused. */
+  readonly audience: string;
   readonly jwksUrl: string | undefined;
   readonly clientId: string | undefined;
   readonly clientSecret: string | undefined;
   readonly practitionerClaim: string;
+  /** Who may sign: a role the token carries, and/or a list of Practitioners (both must hold when both are set). */
+  readonly signerRole: string | undefined;
+  readonly roleClaim: string;
+  readonly signers: readonly string[] | undefined;
 }
 
 /** Start-up stops with one line per problem; each line names the setting, the fault and a good example. */
@@ -250,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
   if (/\bfhir\b/.test(intakes) && raw.RADDRAFT_FHIR_NOTIFY_TOKEN === undefined) {
     problems.push('RADDRAFT_FHIR_NOTIFY_TOKEN is missing: FHIR notifications must carry it; for example RADDRAFT_FHIR_NOTIFY_TOKEN=a-random-string-of-16-or-more-characters');
   }
+  problems.push(...signInProblems(raw));
   if (problems.length > 0) throw new ConfigError(inTableOrder([...new Set(problems)]));
 
   const v = candidate as Record<SettingName, string | number | undefined>;
@@ -274,6 +285,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
     dataDir: path.resolve(str('RADDRAFT_DATA_DIR')),
     databaseUrl: v.RADDRAFT_DATABASE_URL === undefined ? undefined : str('RADDRAFT_DATABASE_URL'),
     port: int('RADDRAFT_PORT'),
+    host: str('RADDRAFT_HOST'),
+    apiToken: opt('RADDRAFT_API_TOKEN'),
     mode: str('RADDRAFT_MODE') === 'shadow' ? 'shadow' : 'live',
     intake: [...new Set(str('RADDRAFT_INTAKE').split(',').map((s) => s.trim() as Intake))],
     dimse: {
@@ -296,11 +309,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
     auth: opt('RADDRAFT_AUTH_ISSUER')
       ? {
           issuer: str('RADDRAFT_AUTH_ISSUER'),
-          audience: opt('RADDRAFT_AUTH_AUDIENCE'),
+          audience: opt('RADDRAFT_AUTH_AUDIENCE') ?? str('RADDRAFT_AUTH_CLIENT_ID'),
           jwksUrl: opt('RADDRAFT_AUTH_JWKS_URL'),
           clientId: opt('RADDRAFT_AUTH_CLIENT_ID'),
           clientSecret: opt('RADDRAFT_AUTH_CLIENT_SECRET'),
           practitionerClaim: str('RADDRAFT_AUTH_PRACTITIONER_CLAIM'),
+          signerRole: opt('RADDRAFT_AUTH_SIGNER_ROLE'),
+          roleClaim: str('RADDRAFT_AUTH_ROLE_CLAIM'),
+          signers: opt('RADDRAFT_AUTH_SIGNERS')?.split(',').map((s) => s.trim()),
         }
       : undefined,
     localReviewer: opt('RADDRAFT_LOCAL_REVIEWER'),
@@ -329,6 +345,8 @@ export function describeConfig(config: Config): Record<string, string | number> 
     lingshuApiKey: config.lingshu.apiKey ? 'set' : 'unset',
     jobStore: config.databaseUrl ? 'postgres' : `sqlite in ${config.dataDir}`,
     port: config.port,
+    host: config.host,
+    apiToken: config.apiToken ? 'set' : 'unset',
     intake: config.intake.join(','),
     mode: config.mode === 'shadow' ? 'shadow: drafts kept in the job store, nothing posted' : 'live',
     signIn: config.auth ? `${config.auth.issuer}${config.auth.clientId ? '' : ' (API tokens only)'}` : `none: review pages only on 127.0.0.1${config.localReviewer ? `, signing as ${config.localReviewer}` : ', read-only'}`,

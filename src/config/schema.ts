@@ -79,6 +79,16 @@ export const settings = {
   RADDRAFT_PORT: {
     type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port', examples: [8080],
   },
+  RADDRAFT_HOST: {
+    type: 'string', pattern: '^[0-9A-Za-z.:%-]{1,253}$', default: '0.0.0.0',
+    description: 'address the HTTP server binds to (127.0.0.1: this machine only)', examples: ['127.0.0.1'],
+    'x-fault': 'is not an IP address or host name',
+  },
+  RADDRAFT_API_TOKEN: {
+    type: 'string', minLength: 1, 'x-secret': true,
+    description: 'bearer token for automation on the job API (/api/jobs, /api/quality); it cannot sign',
+    examples: ['the output of openssl rand -base64 32'],
+  },
   RADDRAFT_INTAKE: {
     type: 'string', pattern: '^\\s*(qido|fhir|stow|dimse)(\\s*,\\s*(qido|fhir|stow|dimse))*\\s*$', default: 'qido',
     description: 'intake sources (comma list)', examples: ['qido,stow'],
@@ -159,7 +169,7 @@ export const settings = {
     examples: ['https://login.hospital.example/realms/radiology'], 'x-fault': 'is not an http(s) URL',
   },
   RADDRAFT_AUTH_AUDIENCE: {
-    type: 'string', minLength: 1, description: 'audience API tokens must carry', examples: ['raddraft'],
+    type: 'string', minLength: 1, description: 'audience tokens must carry (default: RADDRAFT_AUTH_CLIENT_ID)', examples: ['raddraft'],
   },
   RADDRAFT_AUTH_JWKS_URL: {
     type: 'string', pattern: URL_PATTERN, description: 'JWKS for API tokens (default: from the issuer\'s discovery document)',
@@ -172,6 +182,21 @@ export const settings = {
     type: 'string', minLength: 1, 'x-secret': true, description: 'secret of that client (none for a public client)',
     examples: ['s3cr3t'],
   },
+  RADDRAFT_AUTH_SIGNER_ROLE: {
+    type: 'string', pattern: '^[!-~]{1,128}$',
+    description: 'role or scope a token must carry (in its roles claim, scope, or RADDRAFT_AUTH_ROLE_CLAIM) to sign, reject or read jobs',
+    examples: ['radiologist'], 'x-fault': 'is not one word without spaces',
+  },
+  RADDRAFT_AUTH_ROLE_CLAIM: {
+    type: 'string', pattern: '^[A-Za-z0-9_:/.-]{1,128}$', default: 'roles',
+    description: 'claim holding the roles (a dotted path such as realm_access.roles is followed); scope is always read too',
+    examples: ['realm_access.roles'], 'x-fault': 'is not a claim name',
+  },
+  RADDRAFT_AUTH_SIGNERS: {
+    type: 'string', pattern: '^\\s*(Practitioner|PractitionerRole)/[A-Za-z0-9\\-.]{1,64}(\\s*,\\s*(Practitioner|PractitionerRole)/[A-Za-z0-9\\-.]{1,64})*\\s*$',
+    description: 'the only Practitioners who may sign, reject or read jobs (comma list)', examples: ['Practitioner/123,Practitioner/456'],
+    'x-fault': 'is not a comma list of Practitioner/<id> references',
+  },
   RADDRAFT_AUTH_PRACTITIONER_CLAIM: {
     type: 'string', minLength: 1, default: 'fhirUser',
     description: 'token claim holding the signer\'s Practitioner reference', examples: ['fhirUser'],
@@ -182,9 +207,9 @@ export const settings = {
     'x-fault': 'is not a Practitioner/<id> or PractitionerRole/<id> reference',
   },
   RADDRAFT_SESSION_SECRET: {
-    type: 'string', minLength: 32, 'x-secret': true,
+    type: 'string', minLength: 1, 'x-secret': true,
     description: 'key for session cookies, shared by replicas (default: generated in the data directory)',
-    examples: ['a random string of at least 32 characters'],
+    examples: ['the output of openssl rand -base64 32'],
   },
   RADDRAFT_LOG_LEVEL: {
     type: 'string', pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info',
