@@ -171,6 +171,7 @@ export async function startService(config: Config, log: Logger, options: Compone
     ? startDimseScp({
         port: config.dimse.port, aet: config.dimse.aet, peers: config.dimse.peers === '*' ? '*' : new Set(config.dimse.peers),
         received, onInstance: seen('dimse'), onRefused: refused('dimse'), log: log.child({ intake: 'dimse' }),
+        maxPduBytes: config.dimse.maxPduBytes, idleSeconds: config.dimse.idleSeconds, maxAssociations: config.dimse.maxAssociations,
       })
     : undefined;
   if (config.intake.includes('fhir') && config.fhirNotifyToken) {

@@ -40,7 +40,14 @@ export interface Config {
   readonly intake: readonly Intake[];
   /** shadow: drafts are kept in the job store and nothing is posted to the FHIR server. */
   readonly mode: 'live' | 'shadow';
-  readonly dimse: { readonly port: number; readonly aet: string; readonly peers: readonly string[] | '*' };
+  readonly dimse: {
+    readonly port: number;
+    readonly aet: string;
+    readonly peers: readonly string[] | '*';
+    readonly maxPduBytes: number;
+    readonly idleSeconds: number;
+    readonly maxAssociations: number;
+  };
   readonly stowAuth: HttpAuth;
   readonly fhirNotifyToken: string | undefined;
   readonly minFreeBytes: number;
@@ -293,6 +300,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
       port: int('RADDRAFT_DIMSE_PORT'),
       aet: str('RADDRAFT_DIMSE_AET'),
       peers: opt('RADDRAFT_DIMSE_PEERS') === '*' ? '*' : (opt('RADDRAFT_DIMSE_PEERS') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      maxPduBytes: int('RADDRAFT_DIMSE_MAX_PDU_BYTES'),
+      idleSeconds: int('RADDRAFT_DIMSE_IDLE_SECONDS'),
+      maxAssociations: int('RADDRAFT_DIMSE_MAX_ASSOCIATIONS'),
     },
     stowAuth: parseHttpAuth(str('RADDRAFT_STOW_AUTH')),
     fhirNotifyToken: opt('RADDRAFT_FHIR_NOTIFY_TOKEN'),

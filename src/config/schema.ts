@@ -111,6 +111,18 @@ export const settings = {
     description: 'calling AE titles allowed to send (comma list), or * for any', examples: ['MODALITY1,PACS'],
     'x-fault': 'is not a comma list of AE titles, or *',
   },
+  RADDRAFT_DIMSE_MAX_PDU_BYTES: {
+    type: 'integer', minimum: 4096, maximum: 262144, default: 131072,
+    description: 'largest PDU a C-STORE sender may send (announced in the association; larger ones abort it)', examples: [131072],
+  },
+  RADDRAFT_DIMSE_IDLE_SECONDS: {
+    type: 'integer', minimum: 1, maximum: 3600, default: 30,
+    description: 'a C-STORE connection that completes no PDU for this long while raddraft waits for it is closed (also the ARTIM timeout)', examples: [30],
+  },
+  RADDRAFT_DIMSE_MAX_ASSOCIATIONS: {
+    type: 'integer', minimum: 1, maximum: 1000, default: 16,
+    description: 'C-STORE associations open at once; more are rejected as local limit exceeded', examples: [16],
+  },
   RADDRAFT_STOW_AUTH: {
     type: 'string', pattern: '^(none|basic:[^:]+:.+|bearer:.+)$', default: 'none', 'x-secret': true,
     description: 'credentials STOW-RS senders must present', examples: ['bearer:a-long-random-token'],

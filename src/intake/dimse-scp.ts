@@ -1,15 +1,17 @@
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import dimse from 'dcmjs-dimse';
 import type { association as Assoc, requests as Requests, responses as Responses, Dataset as DatasetType } from 'dcmjs-dimse';
 import dcmjs from 'dcmjs';
 import type { Logger } from '../log.js';
+import { AbortReason, ConnectionGuard, refuseOverLimit } from './dimse-guard.js';
 import { FailureCode, ReceiveError, type Received, type ReceivedStore } from './received-store.js';
 
-const { Scp, Server, Dataset, constants, responses } = dimse;
+const { Scp, Dataset, constants, responses } = dimse;
 const { PresentationContextResult, RejectResult, RejectSource, RejectReason, Status, TransferSyntax } = constants;
 
 const VERIFICATION = '1.2.840.10008.1.1';
@@ -27,6 +29,12 @@ export interface DimseOptions {
   onInstance: (received: Received) => Promise<void>;
   onRefused: (reason: string) => void;
   log: Logger;
+  /** Largest PDU a sender may send, announced in the A-ASSOCIATE-AC (never more than the sender proposed). */
+  maxPduBytes: number;
+  /** ARTIM and idle timeout: how long raddraft waits for a sender to complete a PDU. */
+  idleSeconds: number;
+  /** Associations open at once; more are rejected as "local limit exceeded". */
+  maxAssociations: number;
 }
 
 /** Part 10 preamble and meta header for a dataset about to arrive in `transferSyntaxUid`. */
@@ -52,12 +60,25 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
   const spool = path.join(received.dir, '.spool');
   mkdirSync(spool, { recursive: true });
 
+  // raddraft's own timer (the connection guard) governs; the library's stay only as a far backstop.
+  const libraryTimeoutMs = options.idleSeconds * 1000 * 10;
+
   class RaddraftScp extends Scp {
     private calling = '';
     private readonly files = new Map<string, string>();
 
+    constructor(
+      socket: Socket,
+      private readonly guard: ConnectionGuard,
+    ) {
+      super(socket, { connectTimeout: libraryTimeoutMs, associationTimeout: libraryTimeoutMs, pduTimeout: libraryTimeoutMs });
+    }
+
     override associationRequested(association: Assoc.Association): void {
-      void this.decide(association);
+      const release = this.guard.hold();
+      void this.decide(association)
+        .catch((err: unknown) => this.guard.abort(`the association request could not be answered (${(err as Error).message})`, AbortReason.notSpecified))
+        .finally(release);
     }
 
     private async decide(association: Assoc.Association): Promise<void> {
@@ -88,7 +109,11 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
           context.setResult(PresentationContextResult.RejectAbstractSyntaxNotSupported);
         }
       }
+      // A proposal of 0 means "no limit" for what the sender receives; what it sends raddraft is always bounded.
+      const proposed = association.getMaxPduLength();
+      association.setMaxPduLength(proposed === 0 ? options.maxPduBytes : Math.min(proposed, options.maxPduBytes));
       this.sendAssociationAccept();
+      this.guard.framer.accepted(association.getMaxPduLength());
     }
 
     override cEchoRequest(request: Requests.CEchoRequest, callback: (response: Responses.CEchoResponse) => void): void {
@@ -124,6 +149,7 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
       const file = this.files.get(sop);
       this.files.delete(sop);
       const label = `C-STORE from ${this.calling}, instance ${sop}`;
+      const release = this.guard.hold();
       void (async () => {
         try {
           if (!file) throw new ReceiveError(`${label}: no data arrived`, FailureCode.processingFailure);
@@ -137,6 +163,7 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
           response.setStatus(code);
         }
         callback(response);
+        release();
       })();
     }
 
@@ -145,9 +172,33 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
     }
   }
 
-  const server = new Server(RaddraftScp);
-  server.on('networkError', (e: unknown) => log.warn({ err: (e as Error).message }, 'DICOM network error'));
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    const peer = socket.remoteAddress ?? 'an unknown address';
+    if (sockets.size >= options.maxAssociations) {
+      const why = `${options.maxAssociations} associations are open already (RADDRAFT_DIMSE_MAX_ASSOCIATIONS); rejected as local limit exceeded`;
+      log.warn({ peer }, `DICOM connection from ${peer}: ${why}`);
+      options.onRefused(why);
+      refuseOverLimit(socket);
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const guard = new ConnectionGuard({ socket, idleMs: options.idleSeconds * 1000, peer, log, onRefused: options.onRefused });
+    const scp = new RaddraftScp(socket, guard);
+    guard.interpose();
+    scp.on('networkError', (e: unknown) => {
+      log.warn({ peer, err: (e as Error).message }, 'DICOM network error');
+      socket.destroy();
+    });
+  });
+  server.on('error', (e: Error) => log.error({ err: e.message, port: options.port }, 'the C-STORE SCP cannot listen'));
   server.listen(options.port);
-  log.info({ port: options.port, aet: options.aet }, 'C-STORE SCP listening');
-  return { stop: () => server.close() };
+  log.info({ port: options.port, aet: options.aet, maxPduBytes: options.maxPduBytes, idleSeconds: options.idleSeconds, maxAssociations: options.maxAssociations }, 'C-STORE SCP listening');
+  return {
+    stop: () => {
+      server.close();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
 }
