@@ -4,6 +4,22 @@
 
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '';
+  // Unsaved edits are kept per signed-in user, so the next user of a shared workstation never gets them.
+  const user = document.body.dataset.user ?? '';
+  const DRAFT_PREFIX = 'raddraft:draft:';
+  const forgetAllEdits = () => {
+    for (const k of Object.keys(localStorage)) if (k.startsWith(DRAFT_PREFIX)) localStorage.removeItem(k);
+    sessionStorage.clear();
+  };
+  // Edits saved before they were kept per user cannot be attributed to anyone.
+  for (const k of Object.keys(localStorage)) if (/^raddraft:draft:[^:]+$/.test(k)) localStorage.removeItem(k);
+
+  document.getElementById('sign-out')?.addEventListener('click', async () => {
+    forgetAllEdits();
+    await fetch('/review/logout', { method: 'POST', headers: { 'x-csrf-token': csrf } }).catch(() => undefined);
+    location.href = '/review/signed-out';
+  });
+  if (location.pathname === '/review/signed-out') forgetAllEdits();
 
   // Worklist: j/k to move, Enter or click to open.
   const rows = Array.from(document.querySelectorAll('#worklist tbody tr'));
@@ -85,25 +101,32 @@
   const impression = document.getElementById('impression');
   const outcome = document.getElementById('outcome');
   const buttons = () => Array.from(form.querySelectorAll('button'));
-  const key = `raddraft:draft:${id}`;
+  const key = `${DRAFT_PREFIX}${encodeURIComponent(user)}:${id}`;
 
   const say = (text, kind) => {
     outcome.textContent = text;
     outcome.className = kind ?? '';
   };
 
-  if (!findings.readOnly) {
-    const saved = localStorage.getItem(key);
-    if (saved) {
-      const { f, i } = JSON.parse(saved);
-      if (f !== findings.value || i !== impression.value) {
-        findings.value = f;
-        impression.value = i;
-        say('Your unsaved edits from earlier were restored.');
+  if (!findings.readOnly && user) {
+    let saved;
+    try {
+      saved = JSON.parse(localStorage.getItem(key) ?? 'null');
+    } catch {
+      saved = null;
+    }
+    if (saved && saved.u === user && typeof saved.f === 'string' && typeof saved.i === 'string') {
+      if (saved.f !== findings.value || saved.i !== impression.value) {
+        findings.value = saved.f;
+        impression.value = saved.i;
+        // Edits made on another version are restored (the text is the radiologist's own) but never silently.
+        say(saved.v === version
+          ? 'Your unsaved edits from earlier were restored.'
+          : `Your unsaved edits from earlier were restored. They were made on version ${saved.v} of the draft, which has changed since (now version ${version}): compare before signing.`);
       }
     }
     for (const area of [findings, impression]) {
-      area.addEventListener('input', () => localStorage.setItem(key, JSON.stringify({ f: findings.value, i: impression.value })));
+      area.addEventListener('input', () => localStorage.setItem(key, JSON.stringify({ u: user, v: version, f: findings.value, i: impression.value })));
     }
   }
 

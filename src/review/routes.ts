@@ -92,6 +92,7 @@ export function reviewRouter(deps: ReviewDeps): Router {
     title,
     csrf: session.csrf,
     user: session.name ?? session.practitioner,
+    userId: session.practitioner,
     localNotice: auth.auth
       ? undefined
       : `No sign-in is configured: these pages are served only on this machine${session.practitioner ? `, and you sign as ${session.practitioner}` : ' and are read-only (set RADDRAFT_LOCAL_REVIEWER to sign)'}.`,
@@ -117,6 +118,16 @@ export function reviewRouter(deps: ReviewDeps): Router {
     router.get('/review/login', (req, res) => oidc.start(req, res));
     router.get('/review/callback', (req, res) => oidc.callback(req, res));
   }
+
+  router.post('/review/logout', (req, res) => {
+    // The page clears the edits it keeps before calling this; the cookie goes whatever state it is in.
+    auth.clearSession(res, req.secure);
+    res.status(204).end();
+  });
+  router.get('/review/signed-out', (_req, res) => {
+    const ctx: PageContext = { title: 'Signed out', csrf: '', user: undefined, localNotice: undefined, canSign: false };
+    res.type('html').send(layout(ctx, messagePage('Signed out', 'You are signed out of raddraft, and the unsaved edits this browser kept for you are cleared. Open the worklist to sign in again.')).value);
+  });
 
   router.get('/review', page('Worklist', async (req, session) => {
     const filter = {
