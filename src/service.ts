@@ -103,13 +103,13 @@ export async function openComponents(config: Config, log: Logger, options: Compo
   return { store, dicomweb, received, studies, fhir, lingshu, runner, metrics, close };
 }
 
-async function reviewComponents(config: Config, c: Components, log: Logger): Promise<Router> {
+async function reviewComponents(config: Config, c: Components, log: Logger): Promise<{ router: Router; auth: ReviewAuth }> {
   const sessions = await SessionKeeper.open(config.sessionSecret, config.dataDir);
-  const auth = new ReviewAuth(config.auth, config.localReviewer, sessions);
+  const auth = new ReviewAuth(config.auth, config.localReviewer, sessions, config.apiToken);
   const oidc = config.auth?.clientId && config.publicUrl
     ? new OidcLogin({ ...config.auth, clientId: config.auth.clientId }, config.publicUrl, auth)
     : undefined;
-  return reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir), log });
+  return { auth, router: reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir), log }) };
 }
 
 export interface RunningService extends Components {
@@ -163,9 +163,10 @@ export async function startService(config: Config, log: Logger, options: Compone
       sweep: () => poller.pollOnce(),
     }));
   }
-  routers.push(await reviewComponents(config, components, log));
-  const app = createApp({ store, readiness, log, metrics, onRetry: () => runner.wake(), routers });
-  const http = await listen(app, config.port, '0.0.0.0');
+  const review = await reviewComponents(config, components, log);
+  routers.push(review.router);
+  const app = createApp({ store, readiness, log, metrics, onRetry: () => runner.wake(), routers, apiGuard: (req, change) => review.auth.forApi(req, change) });
+  const http = await listen(app, config.port, config.host);
   const { server, port } = http;
   const scp = config.intake.includes('dimse')
     ? startDimseScp({

@@ -3,7 +3,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 import { errorHandler, notFound } from './errors.js';
 import { healthz, readyz, type Readiness } from './health.js';
-import { jobsRouter } from './jobs-routes.js';
+import { jobsRouter, type ApiGuard } from './jobs-routes.js';
 import type { Metrics } from './metrics.js';
 
 export interface AppDeps {
@@ -11,6 +11,8 @@ export interface AppDeps {
   readiness: Readiness;
   log: Logger;
   onRetry?: () => void;
+  /** Who may use the job API (the review API's authentication). */
+  apiGuard: ApiGuard;
   /** Further feature routers (the review pages and API). */
   routers?: Router[];
   metrics?: Metrics;
@@ -29,7 +31,7 @@ export function createApp(deps: AppDeps): Express {
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   }
-  app.use(jobsRouter(deps.store, deps.onRetry));
+  app.use(jobsRouter(deps.store, deps.apiGuard, deps.onRetry));
   for (const r of deps.routers ?? []) app.use(r);
   app.use(notFound);
   app.use(errorHandler(deps.log));

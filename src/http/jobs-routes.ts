@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { JOB_STATES, isJobState, type Job, type JobStore } from '../jobs/job-store.js';
 import { OperationOutcomeError } from './errors.js';
 
@@ -36,8 +36,16 @@ function intParam(value: unknown, name: string, min: number, max: number, fallba
   return n;
 }
 
-export function jobsRouter(store: JobStore, onRetry: () => void = () => undefined): Router {
+/** Decides whether a request may use the job API; throws an OperationOutcomeError (401/403) when not. */
+export type ApiGuard = (req: Request, change: boolean) => Promise<void>;
+
+export function jobsRouter(store: JobStore, guard: ApiGuard, onRetry: () => void = () => undefined): Router {
   const router = Router();
+  // Jobs carry draft text and failure reasons: nobody reads or requeues them without the review API's credentials.
+  router.use(['/api/jobs', '/api/quality'], async (req, _res, next) => {
+    await guard(req, req.method !== 'GET' && req.method !== 'HEAD');
+    next();
+  });
 
   router.get('/api/jobs', async (req, res) => {
     const { state } = req.query;

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import * as oidc from 'openid-client';
 import type { AuthConfig } from '../config/load.js';
 import { OperationOutcomeError } from '../http/errors.js';
-import { signerFromClaims, type ReviewAuth } from './auth.js';
+import { permittedSigner, type ReviewAuth } from './auth.js';
 import { newCsrfToken, readCookie } from './session.js';
 
 const LOGIN_COOKIE = 'raddraft_login';
@@ -80,9 +80,14 @@ export class OidcLogin {
       throw new OperationOutcomeError(401, 'security', `sign-in failed: ${(err as Error).message}`);
     }
     if (!claims) throw new OperationOutcomeError(401, 'security', 'sign-in returned no ID token');
-    const signer = signerFromClaims(claims, this.auth.practitionerClaim);
     res.clearCookie(LOGIN_COOKIE, { path: '/review' });
-    await this.reviewAuth.setSession(res, { practitioner: signer.reference, name: signer.display, csrf: newCsrfToken(), via: 'oidc' }, this.publicUrl.startsWith('https:'));
+    // The same rule as for API tokens: a user of the identity provider who may not sign gets no session at all.
+    const signer = permittedSigner(this.auth, claims);
+    const session = {
+      practitioner: signer.reference, name: signer.display, csrf: newCsrfToken(), via: 'oidc' as const,
+      issuer: this.auth.issuer, clientId: this.auth.clientId, role: this.auth.signerRole,
+    };
+    await this.reviewAuth.setSession(res, session, this.publicUrl.startsWith('https:'));
     res.redirect(303, safeNext(pending.next));
   }
 }

@@ -10,7 +10,13 @@ export interface SessionData {
   name: string | undefined;
   csrf: string;
   via: 'oidc' | 'local';
+  /** For an OIDC session: the issuer and client it was signed in through, and the signer role it was granted under. */
+  issuer?: string | undefined;
+  clientId?: string | undefined;
+  role?: string | undefined;
 }
+
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 export const SESSION_COOKIE = 'raddraft_session';
 const SESSION_HOURS = 10;
@@ -50,11 +56,15 @@ export class SessionKeeper {
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] });
       if (payload.purpose !== purpose || typeof payload.csrf !== 'string') return undefined;
+      if (payload.via !== 'oidc' && payload.via !== 'local') return undefined;
       return {
-        practitioner: typeof payload.practitioner === 'string' ? payload.practitioner : undefined,
-        name: typeof payload.name === 'string' ? payload.name : undefined,
+        practitioner: text(payload.practitioner),
+        name: text(payload.name),
         csrf: payload.csrf,
-        via: payload.via === 'oidc' ? 'oidc' : 'local',
+        via: payload.via,
+        issuer: text(payload.issuer),
+        clientId: text(payload.clientId),
+        role: text(payload.role),
       };
     } catch {
       return undefined;

@@ -25,6 +25,8 @@ export function runCli(args: string[], env: Record<string, string>): CliProcess 
 
 export interface ServeProcess extends CliProcess {
   port: number;
+  /** Headers the job API needs: RADDRAFT_API_TOKEN when the environment sets one. */
+  jobsHeaders: Record<string, string>;
   api(path: string, init?: RequestInit): Promise<Response>;
   kill(signal: NodeJS.Signals): Promise<void>;
 }
@@ -42,6 +44,7 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
   return {
     ...proc,
     port,
+    jobsHeaders: env.RADDRAFT_API_TOKEN ? { authorization: `Bearer ${env.RADDRAFT_API_TOKEN}` } : {},
     api: (path, init) => fetch(`http://127.0.0.1:${port}${path}`, init),
     kill: async (signal) => {
       if (proc.child.exitCode === null && proc.child.signalCode === null) {
@@ -61,13 +64,13 @@ export interface ApiJob {
   attempts: number;
 }
 
-export async function listJobs(serve: { api: ServeProcess['api'] }): Promise<ApiJob[]> {
-  const res = await serve.api('/api/jobs?limit=1000');
+export async function listJobs(serve: { api: ServeProcess['api']; jobsHeaders?: Record<string, string> }): Promise<ApiJob[]> {
+  const res = await serve.api('/api/jobs?limit=1000', { headers: serve.jobsHeaders ?? {} });
   return ((await res.json()) as { jobs: ApiJob[] }).jobs;
 }
 
 /** Waits until every given study has a job in one of `states`. */
-export async function waitForJobs(serve: { api: ServeProcess['api'] }, studyUids: string[], states: string[], timeoutMs = 60_000): Promise<ApiJob[]> {
+export async function waitForJobs(serve: { api: ServeProcess['api']; jobsHeaders?: Record<string, string> }, studyUids: string[], states: string[], timeoutMs = 60_000): Promise<ApiJob[]> {
   let jobs: ApiJob[] = [];
   const done = (uid: string) => jobs.some((j) => j.studyInstanceUid === uid && states.includes(j.state));
   try {

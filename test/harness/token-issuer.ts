@@ -7,6 +7,8 @@ export interface TokenIssuer {
   jwksUrl: string;
   /** A token signed with the published key. */
   token(claims: JWTPayload, audience?: string): Promise<string>;
+  /** A token signed with the published key that never expires (no `exp` claim). */
+  unending(claims: JWTPayload, audience?: string): Promise<string>;
   /** A token with the same claims, signed with a key that is not published. */
   forged(claims: JWTPayload, audience?: string): Promise<string>;
   stop(): Promise<void>;
@@ -28,6 +30,8 @@ export async function startTokenIssuer(): Promise<TokenIssuer> {
     issuer,
     jwksUrl: `${issuer}/jwks`,
     token: (claims, audience) => sign(real.privateKey, claims, audience),
+    unending: (claims, audience = 'raddraft') =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'test-key' }).setIssuer(issuer).setAudience(audience).setIssuedAt().sign(real.privateKey),
     forged: (claims, audience) => sign(other.privateKey, claims, audience),
     stop: () => http.close(),
   };

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,8 @@ describe('sign and reject through the API with tokens from the hospital identity
       RADDRAFT_AUTH_ISSUER: issuer.issuer,
       RADDRAFT_AUTH_AUDIENCE: 'raddraft',
       RADDRAFT_AUTH_JWKS_URL: issuer.jwksUrl,
+      RADDRAFT_AUTH_SIGNER_ROLE: 'radiologist',
+      RADDRAFT_API_TOKEN: randomBytes(32).toString('base64url'),
     }));
     jobs = await waitForJobs(serve, studies.map((s) => s.studyUid), ['posted']);
   });
@@ -45,7 +48,7 @@ describe('sign and reject through the API with tokens from the hospital identity
     const id = jobs.find((j) => j.studyInstanceUid === uid)!.reportRef!.split('/')[1]!;
     return (await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${id}`))[0]!;
   };
-  const claims = () => ({ sub: 'ada', name: 'Dr Ada Example', fhirUser: `https://fhir.hospital.example/Practitioner/${radiologist.id}` });
+  const claims = () => ({ sub: 'ada', name: 'Dr Ada Example', fhirUser: `https://fhir.hospital.example/Practitioner/${radiologist.id}`, roles: ['radiologist'] });
   const post = (id: string, action: string, body: unknown, token?: string) =>
     serve.api(`/api/reports/${id}/${action}`, {
       method: 'POST',
@@ -153,7 +156,7 @@ describe('sign and reject through the API with tokens from the hospital identity
   });
 
   it('keeps quality figures by model and prompt version', async () => {
-    const q = (await (await serve.api('/api/quality')).json()) as { byModel: { model: string; signed: number; rejected: number; signedUnchanged: number; meanEditDistance: number }[] };
+    const q = (await (await serve.api('/api/quality', { headers: serve.jobsHeaders })).json()) as { byModel: { model: string; signed: number; rejected: number; signedUnchanged: number; meanEditDistance: number }[] };
     expect(q.byModel).toEqual([expect.objectContaining({ model: 'lingshu-medical-mllm/Lingshu-7B', signed: 1, rejected: 1, signedUnchanged: 0 })]);
     expect(q.byModel[0]!.meanEditDistance).toBeGreaterThan(10);
   });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,6 +50,8 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
       RADDRAFT_AUTH_ISSUER: idp.issuer,
       RADDRAFT_AUTH_CLIENT_ID: idp.clientId,
       RADDRAFT_AUTH_CLIENT_SECRET: idp.clientSecret,
+      RADDRAFT_AUTH_SIGNERS: `Practitioner/${radiologist.id}`,
+      RADDRAFT_API_TOKEN: randomBytes(32).toString('base64url'),
       RADDRAFT_WORKERS: '1',
       NODE_EXTRA_CA_CERTS: idp.caFile,
     }));
