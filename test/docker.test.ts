@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -21,6 +22,22 @@ interface ComposeService {
 
 const compose = parse(readFileSync(path.join(DOCKER, 'compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
 const raddrafts = Object.entries(compose.services).filter(([name]) => name.startsWith('raddraft'));
+
+/** Compose's `${NAME:?message}` interpolation: the administrator must supply NAME, or `up` stops with the message. */
+const REQUIRED_VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]+\}/g;
+function interpolate(value: string, vars: Record<string, string>): string {
+  return value.replace(REQUIRED_VARIABLE, (_m, name: string) => vars[name] ?? '');
+}
+const ADMIN_VARS = { RADDRAFT_SESSION_SECRET: randomBytes(32).toString('base64'), POSTGRES_PASSWORD: randomBytes(24).toString('hex') };
+
+function configProblems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('RADDRAFT_')).map(([k, v]) => [k, interpolate(v, ADMIN_VARS)])));
+    return [];
+  } catch (err) {
+    return (err as ConfigError).problems;
+  }
+}
 
 /** Dockerfile instructions, continuation lines joined, comments dropped. */
 const instructions = readFileSync(path.join(DOCKER, 'Dockerfile'), 'utf8')
@@ -55,16 +72,22 @@ describe('docker/compose.yaml (checked without a Docker engine)', () => {
       expect(existsSync(path.resolve(DOCKER, service.build!.context, service.build!.dockerfile))).toBe(true);
       const env = service.environment!;
       expect(env.RADDRAFT_DATABASE_URL).toMatch(/^postgres:\/\/.+@postgres:5432\//);
-      const problems = (() => {
-        try {
-          loadConfig(Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('RADDRAFT_'))));
-          return [];
-        } catch (err) {
-          return (err as ConfigError).problems;
-        }
-      })();
-      expect(problems).toEqual([]);
+      expect(configProblems(env)).toEqual([]);
     }
+  });
+
+  it('ships no secret: the session key and the database password are required from the administrator\'s docker/.env', () => {
+    for (const [, service] of raddrafts) {
+      const env = service.environment!;
+      expect(env.RADDRAFT_SESSION_SECRET).toMatch(/^\$\{RADDRAFT_SESSION_SECRET:\?[^}]*openssl rand[^}]*\}$/);
+      expect(env.RADDRAFT_DATABASE_URL).toMatch(/^postgres:\/\/raddraft:\$\{POSTGRES_PASSWORD:\?[^}]+\}@/);
+    }
+    expect(compose.services.postgres!.environment!.POSTGRES_PASSWORD).toMatch(/^\$\{POSTGRES_PASSWORD:\?[^}]+\}$/);
+    // Every other value is free of anything secret-looking, and a placeholder put in its stead stops start-up.
+    const flat = JSON.stringify(compose.services);
+    expect(flat).not.toMatch(/change-this|changeme/i);
+    const placeholder = configProblems({ ...raddrafts[0]![1].environment!, RADDRAFT_SESSION_SECRET: 'change-this-to-a-long-random-string-shared-by-replicas' });
+    expect(placeholder).toEqual(['RADDRAFT_SESSION_SECRET looks like a placeholder, not a random secret (anyone who knows it could forge review sessions); generate one with: openssl rand -base64 32']);
   });
 
   it('serves Lingshu-7B with vLLM on a GPU, four images a prompt', () => {
