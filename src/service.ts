@@ -13,7 +13,9 @@ import { ensureSubscription, notifyRouter } from './intake/fhir-subscription.js'
 import { QidoPoller } from './intake/qido-poller.js';
 import { FailureCode, ReceiveError, ReceivedStore, type Received } from './intake/received-store.js';
 import { stowRouter } from './intake/stow-receiver.js';
+import { dropIfEnded, keepReceivedTidy } from './intake/received-sweep.js';
 import { PacsSource, PreferLocal, type StudySource } from './dicom/study-source.js';
+import { RenderPool } from './dicom/render-pool.js';
 import { cleanLeftovers } from './jobs/cleanup.js';
 import type { JobStore } from './jobs/job-store.js';
 import { Pipeline } from './jobs/pipeline.js';
@@ -40,6 +42,8 @@ export interface Components {
   lingshu: LingshuClient;
   runner: JobRunner;
   metrics: Metrics;
+  /** The rendering threads, shared by the jobs and the review viewer. */
+  renderer: RenderPool;
   /** Closes the job store and stops the rendering threads. */
   close(): Promise<void>;
 }
@@ -63,8 +67,8 @@ export interface ComponentOptions {
 export async function openComponents(config: Config, log: Logger, options: ComponentOptions = {}): Promise<Components> {
   const store = await openStore(config, log);
   const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth });
-  const received = new ReceivedStore(config.dataDir, config.minFreeBytes);
-  const studies = new PreferLocal(received, new PacsSource(dicomweb));
+  const received = new ReceivedStore(config.dataDir, config.minFreeBytes, config.maxInstanceBytes);
+  const studies = new PreferLocal(received, new PacsSource(dicomweb), config.pushVerify);
   const fhir = new FhirGateway(config.fhir);
   const model = { current: undefined as LingshuClient | undefined };
   const metrics = new Metrics(store, {
@@ -79,8 +83,9 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     },
   });
   model.current = lingshu;
+  const renderer = new RenderPool({ limits: { maxPixels: config.images.maxPixels }, memoryLimitMb: config.images.renderMemoryMb });
   const pipeline = new Pipeline({
-    store, studies, lingshu, fhir, dataDir: config.dataDir, software: SOFTWARE,
+    store, studies, lingshu, fhir, renderer, dataDir: config.dataDir, software: SOFTWARE,
     modelEndpoint: config.lingshu.url, modelName: config.lingshu.model, mode: config.mode,
     ...(config.lingshu.prompt === 'clinical-context' ? { clinicalContext: clinicalContextSource(studies, fhir) } : {}),
   });
@@ -100,7 +105,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     await pipeline.close();
     await store.close();
   };
-  return { store, dicomweb, received, studies, fhir, lingshu, runner, metrics, close };
+  return { store, dicomweb, received, studies, fhir, lingshu, runner, metrics, renderer, close };
 }
 
 async function reviewComponents(config: Config, c: Components, log: Logger): Promise<{ router: Router; auth: ReviewAuth }> {
@@ -109,7 +114,7 @@ async function reviewComponents(config: Config, c: Components, log: Logger): Pro
   const oidc = config.auth?.clientId && config.publicUrl
     ? new OidcLogin({ ...config.auth, clientId: config.auth.clientId }, config.publicUrl, auth)
     : undefined;
-  return { auth, router: reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir), log }) };
+  return { auth, router: reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir, c.renderer), log }) };
 }
 
 export interface RunningService extends Components {
@@ -126,6 +131,7 @@ export async function startService(config: Config, log: Logger, options: Compone
   await runner.recoverOrphans();
   const removed = await cleanLeftovers(config.dataDir, store);
   if (removed) log.info({ removed }, 'removed files left by an earlier run');
+  const stopSweeps = await keepReceivedTidy(received, store, log);
   const poller = new QidoPoller(dicomweb, store, config, log.child({ intake: 'qido' }), () => runner.wake());
   const readiness = new Readiness({ name: 'job store', check: () => store.ping() }, [
     { name: 'DICOMweb', check: () => dicomweb.ping() },
@@ -144,13 +150,15 @@ export async function startService(config: Config, log: Logger, options: Compone
   let accepting = true;
   const seen = (source: string) => async (instance: Received) => {
     if (!accepting) throw new ReceiveError('raddraft is shutting down; send the instance again shortly', FailureCode.outOfResources);
-    await store.observe({ studyUid: instance.studyUid, source, instanceCount: instance.instances, stableAfter: Date.now() + config.stableSeconds * 1000 });
+    const { job } = await store.observe({ studyUid: instance.studyUid, source, instanceCount: instance.instances, stableAfter: Date.now() + config.stableSeconds * 1000 });
     metrics.received.inc({ source, outcome: 'stored' });
+    await dropIfEnded(received, job, log);
     setTimeout(() => runner.wake(), config.stableSeconds * 1000 + 50).unref();
   };
   const refused = (source: string) => () => metrics.received.inc({ source, outcome: 'refused' });
   const routers: Router[] = [];
   if (config.intake.includes('stow')) {
+    if (config.stowAuth.kind === 'none') log.warn('RADDRAFT_STOW_AUTH=none: STOW-RS accepts pushes from anyone who can reach this port; set RADDRAFT_STOW_AUTH=bearer:TOKEN or basic:USER:PASS');
     routers.push(stowRouter({ received, auth: config.stowAuth, onInstance: seen('stow'), onRefused: refused('stow'), log: log.child({ intake: 'stow' }) }));
   }
   if (config.intake.includes('fhir') && config.fhirNotifyToken) {
@@ -193,6 +201,7 @@ export async function startService(config: Config, log: Logger, options: Compone
       log.info('stopping: intake first, then in-flight jobs');
       accepting = false;
       scp?.stop();
+      stopSweeps();
       await poller.stop();
       await runner.stop(drainMs ?? config.drainSeconds * 1000);
       await http.close();

@@ -57,7 +57,10 @@ describe('loadConfig', () => {
       'RADDRAFT_DIMSE_PEERS is missing: the C-STORE SCP accepts only the calling AE titles listed there; for example RADDRAFT_DIMSE_PEERS=MODALITY1,PACS (or * for any)',
       'RADDRAFT_FHIR_NOTIFY_TOKEN is missing: FHIR notifications must carry it; for example RADDRAFT_FHIR_NOTIFY_TOKEN=a-random-string-of-16-or-more-characters',
     ]);
-    const c = loadConfig({ ...BASE, RADDRAFT_INTAKE: 'qido, stow,dimse', RADDRAFT_DIMSE_PEERS: 'CT 1,PACS' });
+    expect(problems({ ...BASE, RADDRAFT_INTAKE: 'qido,stow' })).toEqual([
+      'RADDRAFT_STOW_AUTH is missing: STOW-RS accepts pushes only from senders with credentials; for example RADDRAFT_STOW_AUTH=bearer:a-long-random-token (or RADDRAFT_STOW_AUTH=none to accept any sender on the network)',
+    ]);
+    const c = loadConfig({ ...BASE, RADDRAFT_INTAKE: 'qido, stow,dimse', RADDRAFT_DIMSE_PEERS: 'CT 1,PACS', RADDRAFT_STOW_AUTH: 'none' });
     expect(c.intake).toEqual(['qido', 'stow', 'dimse']);
     expect(c.dimse).toEqual({ port: 11112, aet: 'RADDRAFT', peers: ['CT 1', 'PACS'] });
   });

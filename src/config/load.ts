@@ -49,13 +49,21 @@ export interface Config {
     readonly maxAssociations: number;
   };
   readonly stowAuth: HttpAuth;
+  /** pacs: pushed studies are drafted only once the PACS holds them for the same patient. */
+  readonly pushVerify: 'pacs' | 'none';
+  readonly maxInstanceBytes: number;
   readonly fhirNotifyToken: string | undefined;
   readonly minFreeBytes: number;
   readonly pollSeconds: number;
   readonly stableSeconds: number;
   readonly lookbackDays: number;
+  /** The wider, slower QIDO-RS sweep for studies dated before the look-back; 0 days: none. */
+  readonly sweepDays: number;
+  readonly sweepMinutes: number;
   readonly workers: number;
   readonly maxAttempts: number;
+  /** Image size ceilings and the memory of a rendering thread. */
+  readonly images: { readonly maxPixels: number; readonly renderMemoryMb: number };
   readonly retrySeconds: number;
   readonly drainSeconds: number;
   readonly logLevel: string;
@@ -264,6 +272,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
   if (/\bdimse\b/.test(intakes) && raw.RADDRAFT_DIMSE_PEERS === undefined) {
     problems.push('RADDRAFT_DIMSE_PEERS is missing: the C-STORE SCP accepts only the calling AE titles listed there; for example RADDRAFT_DIMSE_PEERS=MODALITY1,PACS (or * for any)');
   }
+  if (/\bstow\b/.test(intakes) && raw.RADDRAFT_STOW_AUTH === undefined) {
+    problems.push('RADDRAFT_STOW_AUTH is missing: STOW-RS accepts pushes only from senders with credentials; for example RADDRAFT_STOW_AUTH=bearer:a-long-random-token (or RADDRAFT_STOW_AUTH=none to accept any sender on the network)');
+  }
   if (/\bfhir\b/.test(intakes) && raw.RADDRAFT_FHIR_NOTIFY_TOKEN === undefined) {
     problems.push('RADDRAFT_FHIR_NOTIFY_TOKEN is missing: FHIR notifications must carry it; for example RADDRAFT_FHIR_NOTIFY_TOKEN=a-random-string-of-16-or-more-characters');
   }
@@ -304,14 +315,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
       idleSeconds: int('RADDRAFT_DIMSE_IDLE_SECONDS'),
       maxAssociations: int('RADDRAFT_DIMSE_MAX_ASSOCIATIONS'),
     },
-    stowAuth: parseHttpAuth(str('RADDRAFT_STOW_AUTH')),
+    stowAuth: parseHttpAuth(opt('RADDRAFT_STOW_AUTH') ?? 'none'),
+    pushVerify: str('RADDRAFT_PUSH_VERIFY') === 'none' ? 'none' : 'pacs',
+    maxInstanceBytes: int('RADDRAFT_MAX_INSTANCE_MB') * 2 ** 20,
     fhirNotifyToken: opt('RADDRAFT_FHIR_NOTIFY_TOKEN'),
     minFreeBytes: int('RADDRAFT_MIN_FREE_MB') * 2 ** 20,
     pollSeconds: int('RADDRAFT_POLL_SECONDS'),
     stableSeconds: int('RADDRAFT_STABLE_SECONDS'),
     lookbackDays: int('RADDRAFT_LOOKBACK_DAYS'),
+    sweepDays: int('RADDRAFT_SWEEP_DAYS'),
+    sweepMinutes: int('RADDRAFT_SWEEP_MINUTES'),
     workers: int('RADDRAFT_WORKERS'),
     maxAttempts: int('RADDRAFT_MAX_ATTEMPTS'),
+    images: { maxPixels: int('RADDRAFT_MAX_PIXELS'), renderMemoryMb: int('RADDRAFT_RENDER_MEMORY_MB') },
     retrySeconds: int('RADDRAFT_RETRY_SECONDS'),
     drainSeconds: int('RADDRAFT_DRAIN_SECONDS'),
     logLevel: str('RADDRAFT_LOG_LEVEL'),

@@ -124,9 +124,18 @@ export const settings = {
     description: 'C-STORE associations open at once; more are rejected as local limit exceeded', examples: [16],
   },
   RADDRAFT_STOW_AUTH: {
-    type: 'string', pattern: '^(none|basic:[^:]+:.+|bearer:.+)$', default: 'none', 'x-secret': true,
-    description: 'credentials STOW-RS senders must present', examples: ['bearer:a-long-random-token'],
-    'x-fault': 'is not one of none, basic:USER:PASS, bearer:TOKEN',
+    type: 'string', pattern: '^(none|basic:[^:]+:.{8,}|bearer:.{16,})$', 'x-secret': true,
+    description: 'credentials STOW-RS senders must present (none: anyone on the network)', examples: ['bearer:a-long-random-token'],
+    'x-fault': 'is not one of none, basic:USER:PASS (a password of 8 or more characters), bearer:TOKEN (16 or more characters)',
+  },
+  RADDRAFT_PUSH_VERIFY: {
+    type: 'string', pattern: '^(pacs|none)$', default: 'pacs',
+    description: 'pacs: a pushed study is drafted only once the PACS holds it for the same patient; none: the sender is the only source and is trusted',
+    examples: ['pacs'], 'x-fault': 'is not pacs or none',
+  },
+  RADDRAFT_MAX_INSTANCE_MB: {
+    type: 'integer', minimum: 1, maximum: 1_000_000, default: 512,
+    description: 'largest pushed instance accepted', examples: [512],
   },
   RADDRAFT_FHIR_NOTIFY_TOKEN: {
     type: 'string', minLength: 16, 'x-secret': true,
@@ -148,6 +157,13 @@ export const settings = {
     type: 'integer', minimum: 0, maximum: 36500, default: 1,
     description: 'days before today whose studies the poller watches (StudyDate)', examples: [1],
   },
+  RADDRAFT_SWEEP_DAYS: {
+    type: 'integer', minimum: 0, maximum: 36500, default: 30,
+    description: 'days before today the slower QIDO-RS sweep searches (StudyDate), for studies dated before the look-back that arrive late; 0: no sweep', examples: [30],
+  },
+  RADDRAFT_SWEEP_MINUTES: {
+    type: 'integer', minimum: 1, maximum: 10080, default: 60, description: 'interval of the wider QIDO-RS sweep', examples: [60],
+  },
   RADDRAFT_MAX_IN_FLIGHT: {
     type: 'integer', minimum: 1, maximum: 256, default: 8, description: 'upper bound on concurrent model requests',
     examples: [8],
@@ -155,6 +171,16 @@ export const settings = {
   RADDRAFT_WORKERS: {
     type: 'integer', minimum: 1, maximum: 256, default: 16,
     description: 'studies processed at once (rendering is further limited to one per CPU core)', examples: [16],
+  },
+  RADDRAFT_MAX_PIXELS: {
+    type: 'integer', minimum: 1_000_000, maximum: 1_000_000_000, default: 100_000_000,
+    description: 'most pixels (Rows × Columns) in one image frame; larger images fail before they are inflated or decoded',
+    examples: [100_000_000],
+  },
+  RADDRAFT_RENDER_MEMORY_MB: {
+    type: 'integer', minimum: 256, maximum: 65_536, default: 1024,
+    description: 'memory one rendering thread may hold (MiB); its heap is capped at this, and one grown past it is replaced',
+    examples: [1024],
   },
   RADDRAFT_MAX_ATTEMPTS: {
     type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'attempts before a job is dead',

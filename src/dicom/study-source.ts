@@ -54,19 +54,71 @@ export class PacsSource implements StudySource {
   }
 }
 
-/** Pushed instances where raddraft holds them, the PACS otherwise. */
+/**
+ * Why a pushed study is not drafted (yet): the PACS does not hold it, or holds it for another patient. `retryable`
+ * tells the job runner whether waiting can help (the PACS may get the study a little after raddraft does).
+ */
+export class PushedStudyError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'PushedStudyError';
+  }
+}
+
+/** `pacs`: a pushed study is drafted only once the PACS confirms it (RADDRAFT_PUSH_VERIFY); `none`: trusted as sent. */
+export type PushVerify = 'pacs' | 'none';
+
+const sameId = (a: string | undefined, b: string | undefined) => (a ?? '') === (b ?? '');
+
+/**
+ * Pushed instances where raddraft holds them, the PACS otherwise. Anyone who can reach an intake could push a study
+ * naming any patient, so with `verify: 'pacs'` pushed instances are used only for a study the PACS holds, for the
+ * same patient, and the report is linked with the PACS's patient details, never the pushed ones.
+ */
 export class PreferLocal implements StudySource {
   constructor(
     private readonly local: StudySource & { has(studyUid: string): Promise<boolean> },
     private readonly pacs: StudySource,
+    private readonly verify: PushVerify = 'pacs',
   ) {}
 
   private async pick(studyUid: string): Promise<StudySource> {
     return (await this.local.has(studyUid)) ? this.local : this.pacs;
   }
 
+  /** Throws PushedStudyError unless the PACS holds the study for the patient every pushed instance names. */
+  private async confirm(studyUid: string, pushed: DicomJson[]): Promise<void> {
+    let held: StudyContext;
+    try {
+      held = await this.pacs.studyContext(studyUid);
+    } catch (err) {
+      if (err instanceof DicomWebError && err.status === 404) {
+        throw new PushedStudyError(
+          `study ${studyUid} was pushed to raddraft but the PACS (QIDO-RS at RADDRAFT_DICOMWEB_URL) does not hold it; a pushed study is drafted only once the PACS confirms it (RADDRAFT_PUSH_VERIFY=pacs)`,
+          true,
+        );
+      }
+      throw err;
+    }
+    const differ = pushed.filter((ds) =>
+      !sameId(str(ds, Tag.PatientID), held.patientId)
+      || (str(ds, Tag.IssuerOfPatientID) !== undefined && held.patientIdIssuer !== undefined && str(ds, Tag.IssuerOfPatientID) !== held.patientIdIssuer));
+    if (differ.length) {
+      throw new PushedStudyError(
+        `${differ.length} of the ${pushed.length} instance(s) pushed for study ${studyUid} name a different patient (Patient ID) than the PACS holds for that study; raddraft drafts nothing from them`,
+        false,
+      );
+    }
+  }
+
   async metadata(studyUid: string): Promise<DicomJson[]> {
-    return (await this.pick(studyUid)).metadata(studyUid);
+    if (!(await this.local.has(studyUid))) return this.pacs.metadata(studyUid);
+    const pushed = await this.local.metadata(studyUid);
+    if (this.verify === 'pacs') await this.confirm(studyUid, pushed);
+    return pushed;
   }
 
   async fetchInstance(studyUid: string, seriesUid: string, sopUid: string, dest: string): Promise<number> {
@@ -74,6 +126,6 @@ export class PreferLocal implements StudySource {
   }
 
   async studyContext(studyUid: string): Promise<StudyContext> {
-    return (await this.pick(studyUid)).studyContext(studyUid);
+    return this.verify === 'pacs' ? this.pacs.studyContext(studyUid) : (await this.pick(studyUid)).studyContext(studyUid);
   }
 }

@@ -16,6 +16,7 @@ jest.setTimeout(180_000);
 const run = promisify(execFile);
 
 const TOKEN = 'notify-token-0123456789';
+const STOW_TOKEN = 'stow-token-0123456789abcdef';
 const KEY = 'https://raddraft.dev/fhir/sid/ai-draft-report';
 const reportsFor = (fhirUrl: string, uid: string) =>
   search<DiagnosticReport>(fhirUrl, `DiagnosticReport?identifier=${encodeURIComponent(`${KEY}|${uid}_lingshu-medical-mllm-Lingshu-7B`)}`);
@@ -35,6 +36,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     clones = await cloneStudies(ap.files[0]!, 4, dir);
     serve = await startServe(serviceEnv(peers, path.join(dir, 'data'), {
       RADDRAFT_INTAKE: 'stow,dimse,fhir',
+      RADDRAFT_STOW_AUTH: `bearer:${STOW_TOKEN}`,
       RADDRAFT_DIMSE_PORT: String(dimsePort),
       RADDRAFT_DIMSE_PEERS: 'STORESCU,MODALITY1',
       RADDRAFT_FHIR_NOTIFY_TOKEN: TOKEN,
@@ -48,15 +50,17 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
   });
 
   const raddraftDicomWeb = () => `http://127.0.0.1:${serve.port}/dicom-web`;
+  const stowAuth = { authorization: `Bearer ${STOW_TOKEN}` };
   const notify = (body: unknown, token = TOKEN) =>
     serve.api('/fhir/notify', { method: 'POST', headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
   const diagnostics = async (res: Response) => ((await res.json()) as { issue: { diagnostics: string }[] }).issue[0]!.diagnostics;
 
-  it('drafts a study pushed with STOW-RS, from the pushed instances alone', async () => {
+  it('drafts a study pushed with STOW-RS that the PACS also holds', async () => {
     const study = clones[0]!;
+    await stowFiles(peers.orthanc.dicomWebUrl, [study.file]);
     const res = await fetch(`${raddraftDicomWeb()}/studies`, {
       method: 'POST',
-      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=b0undary' },
+      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=b0undary', ...stowAuth },
       body: Buffer.concat([Buffer.from('--b0undary\r\nContent-Type: application/dicom\r\n\r\n'), await import('node:fs/promises').then((f) => f.readFile(study.file)), Buffer.from('\r\n--b0undary--\r\n')]),
     });
     expect(res.status).toBe(200);
@@ -68,6 +72,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
 
   it('drafts a study sent by DCMTK storescu to the C-STORE SCP', async () => {
     const study = clones[1]!;
+    await stowFiles(peers.orthanc.dicomWebUrl, [study.file]);
     await dcmtk('storescu', ['-aet', 'STORESCU', '-aec', 'RADDRAFT', '127.0.0.1', String(dimsePort), study.file]);
     await waitForJobs(serve, [study.studyUid], ['posted']);
     expect(await reportsFor(peers.fhir.url, study.studyUid)).toHaveLength(1);
@@ -127,7 +132,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     await writeFile(junk, 'this is a JPEG, honestly'.repeat(20));
     const res = await fetch(`${raddraftDicomWeb()}/studies`, {
       method: 'POST',
-      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=XYZ' },
+      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=XYZ', ...stowAuth },
       body: `--XYZ\r\nContent-Type: application/dicom\r\n\r\n${'this is a JPEG, honestly'.repeat(20)}\r\n--XYZ--\r\n`,
     });
     expect(res.status).toBe(409);
@@ -135,14 +140,14 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     const body = (await res.json()) as Record<string, { Value: Record<string, { Value: number[] }>[] }>;
     expect(body['00081198']!.Value[0]!['00081197']!.Value).toEqual([0xc000]);
 
-    const wrongType = await fetch(`${raddraftDicomWeb()}/studies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const wrongType = await fetch(`${raddraftDicomWeb()}/studies`, { method: 'POST', headers: { 'content-type': 'application/json', ...stowAuth }, body: '{}' });
     expect(wrongType.status).toBe(415);
     expect(await diagnostics(wrongType)).toBe('STOW-RS: Content-Type "application/json" is not supported; send multipart/related; type="application/dicom" with a boundary');
 
     const other = clones[0]!;
     const mismatch = await fetch(`${raddraftDicomWeb()}/studies/1.2.3.4`, {
       method: 'POST',
-      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=b' },
+      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=b', ...stowAuth },
       body: Buffer.concat([Buffer.from('--b\r\nContent-Type: application/dicom\r\n\r\n'), await import('node:fs/promises').then((f) => f.readFile(other.file)), Buffer.from('\r\n--b--\r\n')]),
     });
     expect(mismatch.status).toBe(409);
@@ -155,7 +160,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     await dcmtk('dcmodify', ['-nb', '-gst', '-gse', '-gin', '-m', '(0008,0005)=ISO_IR 999', odd]);
     const res = await fetch(`${raddraftDicomWeb()}/studies`, {
       method: 'POST',
-      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=b' },
+      headers: { 'content-type': 'multipart/related; type="application/dicom"; boundary=b', ...stowAuth },
       body: Buffer.concat([Buffer.from('--b\r\nContent-Type: application/dicom\r\n\r\n'), await import('node:fs/promises').then((f) => f.readFile(odd)), Buffer.from('\r\n--b--\r\n')]),
     });
     expect(res.status).toBe(409);
@@ -197,7 +202,7 @@ describe('pushes while the disk is too full to keep them', () => {
     dimsePort = await freePort();
     // A reserve larger than any disk: every push finds the disk "full".
     serve = await startServe(serviceEnv(peers, path.join(dir, 'data'), {
-      RADDRAFT_INTAKE: 'stow,dimse', RADDRAFT_DIMSE_PORT: String(dimsePort), RADDRAFT_DIMSE_PEERS: '*', RADDRAFT_MIN_FREE_MB: '9000000',
+      RADDRAFT_INTAKE: 'stow,dimse', RADDRAFT_STOW_AUTH: 'none', RADDRAFT_DIMSE_PORT: String(dimsePort), RADDRAFT_DIMSE_PEERS: '*', RADDRAFT_MIN_FREE_MB: '9000000',
     }));
   });
 
