@@ -168,7 +168,7 @@ export async function startService(config: Config, log: Logger, options: Compone
         const { created } = await store.observe({ studyUid, source: 'fhir', stableAfter: Date.now() + config.stableSeconds * 1000 });
         if (created) setTimeout(() => runner.wake(), config.stableSeconds * 1000 + 50).unref();
       },
-      sweep: () => poller.pollOnce(),
+      sweep: () => poller.catchUp(),
     }));
   }
   const review = await reviewComponents(config, components, log);

@@ -8,6 +8,9 @@ export interface QidoPollerOptions {
   pollSeconds: number;
   stableSeconds: number;
   lookbackDays: number;
+  /** Days the wider, slower sweep reaches back (StudyDate); none when not beyond `lookbackDays`. */
+  sweepDays?: number;
+  sweepMinutes?: number;
 }
 
 export const CHECKPOINT = 'qido.since';
@@ -26,6 +29,11 @@ export interface Sightings {
 
 export interface PollResult extends Sightings {
   since: string;
+}
+
+export interface SweepResult extends Sightings {
+  /** The StudyDate range searched, as sent (YYYYMMDD-YYYYMMDD); empty when there is nothing beyond the look-back. */
+  range: string;
 }
 
 /**
@@ -64,14 +72,22 @@ export async function recordSightings(store: JobStore, studies: DicomJson[], sou
 export const QIDO_FIELDS = [Tag.ModalitiesInStudy, Tag.NumberOfStudyRelatedInstances];
 
 /**
- * Watches the PACS with QIDO-RS. Each sweep asks for every study dated from the checkpoint on; a study becomes a
+ * Watches the PACS with QIDO-RS. Each poll asks for every study dated from the checkpoint on; a study becomes a
  * job once its instance count has stopped changing for `stableSeconds` (late images would otherwise make a report
- * on half a study). The checkpoint only moves after a complete sweep, so a study that arrived while raddraft was
+ * on half a study). The checkpoint only moves after a complete poll, so a study that arrived while raddraft was
  * down is still found when it comes back.
+ *
+ * A study can arrive long after its StudyDate — an outside study imported today, a modality with a wrong clock —
+ * and the poll, which searches by StudyDate, never sees it. QIDO-RS cannot search by arrival time (Orthanc does
+ * not expose it), so a wider sweep searches the days from `sweepDays` ago up to the poll's window, on a slower
+ * schedule. Studies dated earlier still are invisible to polling; they need a push (STOW-RS, C-STORE) or FHIR.
+ * Known studies are left as they are: the job store keeps one job per Study Instance UID.
  */
 export class QidoPoller {
   private timer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  private wideSweeping: Promise<void> | undefined;
   private lastSuccess: number | undefined;
   private lastError: string | undefined;
 
@@ -97,12 +113,58 @@ export class QidoPoller {
         });
     };
     this.timer = setTimeout(tick, 0);
+    if (this.sweepRange(new Date()) === undefined) return;
+    const sweepTick = () => {
+      this.wideSweeping = this.sweepOnce()
+        .then(() => undefined, () => undefined)
+        .finally(() => {
+          this.wideSweeping = undefined;
+          if (this.sweepTimer !== undefined) this.sweepTimer = setTimeout(sweepTick, (this.options.sweepMinutes ?? 60) * 60_000);
+        });
+    };
+    // The first sweep runs at start, so studies that arrived late while raddraft was down are found at once.
+    this.sweepTimer = setTimeout(sweepTick, 0);
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
     this.timer = undefined;
-    await this.sweeping;
+    this.sweepTimer = undefined;
+    await Promise.all([this.sweeping, this.wideSweeping]);
+  }
+
+  /** The StudyDate days the wider sweep covers: from `sweepDays` ago to the day before the poll's window. */
+  private sweepRange(now: Date): { from: string; to: string } | undefined {
+    const { sweepDays = 0, lookbackDays } = this.options;
+    if (sweepDays <= lookbackDays) return undefined;
+    return { from: dicomDay(now, sweepDays), to: dicomDay(now, lookbackDays + 1) };
+  }
+
+  /** One wider sweep (see the class comment). */
+  async sweepOnce(now = new Date()): Promise<SweepResult> {
+    const range = this.sweepRange(now);
+    if (!range) return { seen: 0, discovered: 0, ineligible: 0, range: '' };
+    const dates = `${range.from}-${range.to}`;
+    try {
+      const studies = await this.dicomweb.searchStudies({ StudyDate: dates, includefield: QIDO_FIELDS });
+      const stableAfter = now.getTime() + this.options.stableSeconds * 1000;
+      const result: SweepResult = { ...(await recordSightings(this.store, studies, 'qido-sweep', stableAfter, this.log)), range: dates };
+      if (result.discovered > 0) {
+        this.log.info({ range: dates, discovered: result.discovered }, 'the wider QIDO-RS sweep found studies dated before the look-back');
+        this.onNewWork();
+      }
+      return result;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, range: dates }, 'the wider QIDO-RS sweep failed; will try again at the next sweep');
+      throw err;
+    }
+  }
+
+  /** Closes a gap in what raddraft was told (a lost notification): a poll, then the wider sweep. */
+  async catchUp(now = new Date()): Promise<void> {
+    await this.pollOnce(now);
+    await this.sweepOnce(now);
   }
 
   async pollOnce(now = new Date()): Promise<PollResult> {

@@ -6,10 +6,11 @@ import { DicomWebClient } from '../../src/dicom/dicomweb.js';
 import { startOrthanc, type OrthancInstance } from '../../src/demo/orthanc.js';
 import { freePort } from '../../src/demo/ports.js';
 import { stowFiles } from '../../src/demo/stow.js';
-import { CHECKPOINT, QidoPoller } from '../../src/intake/qido-poller.js';
+import { CHECKPOINT, QidoPoller, dicomDay } from '../../src/intake/qido-poller.js';
 import type { JobStore } from '../../src/jobs/job-store.js';
 import { openSqliteStore } from '../../src/jobs/sqlite.js';
 import { createLogger } from '../../src/log.js';
+import { cloneStudies } from '../harness/dcmtk.js';
 import { fixture } from '../harness/peers.js';
 
 jest.setTimeout(60_000);
@@ -75,5 +76,31 @@ describe('QIDO-RS poller against Orthanc', () => {
     const poller = new QidoPoller(down, store, { pollSeconds: 30, stableSeconds: 60, lookbackDays: 1 }, log);
     await expect(poller.pollOnce(today)).rejects.toThrow(`QIDO-RS study search: cannot reach the PACS at http://127.0.0.1:${closed}/dicom-web (ECONNREFUSED)`);
     expect(poller.health.lastError).toContain('ECONNREFUSED');
+  });
+
+  it('finds a study dated 20 days ago but uploaded now in the wider sweep, not in the poll, and makes no second job of a study it knows', async () => {
+    const source = fixture('chest-ap-mono1').files[0]!;
+    const [late] = await cloneStudies(source, 1, dir, [`(0008,0020)=${dicomDay(today, 20)}`]);
+    const [tooOld] = await cloneStudies(source, 1, dir, [`(0008,0020)=${dicomDay(today, 40)}`]);
+    await stowFiles(orthanc.dicomWebUrl, [late!.file, tooOld!.file]);
+    const poller = new QidoPoller(dicomweb, store, { pollSeconds: 30, stableSeconds: 60, lookbackDays: 1, sweepDays: 30, sweepMinutes: 60 }, log);
+    const jobsBefore = await store.list({ limit: 1000 });
+
+    expect((await poller.pollOnce(today)).discovered).toBe(0);
+    expect(await store.findByStudy(late!.studyUid)).toBeUndefined();
+
+    // The sweep also sees the CT and the PA/lateral study dated 2026-03-01, both known from the polls above.
+    expect(await poller.sweepOnce(today)).toEqual({ seen: 3, discovered: 1, ineligible: 0, range: '20260204-20260304' });
+    expect(await store.findByStudy(late!.studyUid)).toMatchObject({ state: 'discovered', source: 'qido-sweep' });
+    expect(await store.findByStudy(tooOld!.studyUid)).toBeUndefined();
+    expect(await poller.sweepOnce(today)).toEqual({ seen: 3, discovered: 0, ineligible: 0, range: '20260204-20260304' });
+    const jobsAfter = await store.list({ limit: 1000 });
+    expect(jobsAfter).toHaveLength(jobsBefore.length + 1);
+    expect(new Set(jobsAfter.map((j) => j.studyUid)).size).toBe(jobsAfter.length);
+  });
+
+  it('does not sweep when the sweep reaches no further back than the look-back', async () => {
+    const poller = new QidoPoller(dicomweb, store, { pollSeconds: 30, stableSeconds: 60, lookbackDays: 30, sweepDays: 30, sweepMinutes: 60 }, log);
+    expect(await poller.sweepOnce(today)).toEqual({ seen: 0, discovered: 0, ineligible: 0, range: '' });
   });
 });
