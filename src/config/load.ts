@@ -60,9 +60,6 @@ export interface Config {
   /** The wider, slower QIDO-RS sweep for studies dated before the look-back; 0 days: none. */
   readonly sweepDays: number;
   readonly sweepMinutes: number;
-  /** The wider, slower QIDO-RS sweep for studies dated before the look-back; 0 days: none. */
-  readonly sweepDays: number;
-  readonly sweepMinutes: number;
   readonly workers: number;
   readonly maxAttempts: number;
   /** Image size ceilings and the memory of a rendering thread. */
@@ -326,8 +323,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
     pollSeconds: int('RADDRAFT_POLL_SECONDS'),
     stableSeconds: int('RADDRAFT_STABLE_SECONDS'),
     lookbackDays: int('RADDRAFT_LOOKBACK_DAYS'),
-    sweepDays: int('RADDRAFT_SWEEP_DAYS'),
-    sweepMinutes: int('RADDRAFT_SWEEP_MINUTES'),
     sweepDays: int('RADDRAFT_SWEEP_DAYS'),
     sweepMinutes: int('RADDRAFT_SWEEP_MINUTES'),
     workers: int('RADDRAFT_WORKERS'),

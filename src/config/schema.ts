@@ -164,13 +164,6 @@ export const settings = {
   RADDRAFT_SWEEP_MINUTES: {
     type: 'integer', minimum: 1, maximum: 10080, default: 60, description: 'interval of the wider QIDO-RS sweep', examples: [60],
   },
-  RADDRAFT_SWEEP_DAYS: {
-    type: 'integer', minimum: 0, maximum: 36500, default: 30,
-    description: 'days before today the slower QIDO-RS sweep searches (StudyDate), for studies dated before the look-back that arrive late; 0: no sweep', examples: [30],
-  },
-  RADDRAFT_SWEEP_MINUTES: {
-    type: 'integer', minimum: 1, maximum: 10080, default: 60, description: 'interval of the wider QIDO-RS sweep', examples: [60],
-  },
   RADDRAFT_MAX_IN_FLIGHT: {
     type: 'integer', minimum: 1, maximum: 256, default: 8, description: 'upper bound on concurrent model requests',
     examples: [8],
