@@ -1,4 +1,6 @@
 import codecs, { type Context } from 'dcmjs-codecs';
+import { codestreamFault, rleFault } from './codestream.js';
+import { DEFAULT_LIMITS, frameTooLarge, type ImageLimits } from './limits.js';
 
 /**
  * Pixel data decoding for every transfer syntax a chest X-ray archive holds. Native little endian (implicit or
@@ -66,10 +68,28 @@ function swap16(bytes: Uint8Array): Uint8Array {
   return copy.swap16();
 }
 
+/** Bytes of WebAssembly memory the codecs hold on this thread; it grows with the largest frame and never shrinks. */
+export function codecMemoryBytes(): number {
+  const api = (codecs.NativeCodecs as unknown as { wasmApi?: { wasmMemory?: { buffer: ArrayBuffer } } }).wasmApi;
+  return api?.wasmMemory?.buffer.byteLength ?? 0;
+}
+
+/** Refuses, before the codec sees it, a frame larger than the ceiling or one whose codestream cannot decode whole. */
+function checkBeforeDecoding(kind: (typeof TRANSFER_SYNTAXES)[string]['kind'], name: string, frame: EncodedFrame, limits: ImageLimits): void {
+  const tooLarge = frameTooLarge(frame.height, frame.width, limits);
+  if (tooLarge) throw new DecodeError(tooLarge);
+  if (kind === 'native' || kind === 'big-endian') return;
+  const fault = kind === 'rle'
+    ? rleFault(frame.data, frame.height, frame.width, frame.samplesPerPixel * (frame.bitsAllocated / 8))
+    : codestreamFault(kind, name, frame.data, frame.height, frame.width, limits);
+  if (fault) throw new DecodeError(fault);
+}
+
 /** Decodes one frame; the codec's own complaint is passed on in the error. */
-export function decodeFrame(transferSyntaxUid: string, frame: EncodedFrame): DecodedFrame {
+export function decodeFrame(transferSyntaxUid: string, frame: EncodedFrame, limits: ImageLimits = DEFAULT_LIMITS): DecodedFrame {
   const syntax = TRANSFER_SYNTAXES[transferSyntaxUid];
   if (!syntax) throw new DecodeError('unknown transfer syntax');
+  checkBeforeDecoding(syntax.kind, syntax.name, frame, limits);
   if (syntax.kind === 'native') return { data: frame.data, photometric: frame.photometric, planarConfiguration: frame.planarConfiguration };
   if (syntax.kind === 'big-endian') {
     return { data: frame.bitsAllocated === 16 ? swap16(frame.data) : frame.data, photometric: frame.photometric, planarConfiguration: frame.planarConfiguration };

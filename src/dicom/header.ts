@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import dcmjs from 'dcmjs';
+import { DEFLATED, inflateDeflatedHead, PixelDataError, readFileMeta } from './pixel-data.js';
 import type { DicomJson } from './tags.js';
 
 dcmjs.log.setLevel('error');
@@ -14,6 +15,21 @@ export class HeaderError extends Error {
 const PIXEL_DATA = '7FE00010';
 
 /**
+ * The bytes dcmjs should parse: for a deflated file, only the start of its data set inflated, natively and bounded,
+ * because dcmjs would inflate all of it, pixels included, in JavaScript on the calling thread.
+ */
+function parseable(buf: Buffer, label: string): { bytes: Buffer; deflated: boolean } {
+  const meta = readFileMeta(buf);
+  if (meta.transferSyntaxUid !== DEFLATED) return { bytes: buf, deflated: false };
+  try {
+    return { bytes: inflateDeflatedHead(buf, meta), deflated: true };
+  } catch (err) {
+    if (err instanceof PixelDataError) throw new HeaderError(`${label}: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
  * Reads the attributes of a DICOM Part 10 file up to its pixel data, in the DICOM JSON model, without reading the
  * pixels: it reads the first 256 KiB and reads more only if the header is longer.
  */
@@ -26,9 +42,10 @@ export async function readHeader(file: string, label = file): Promise<{ dataset:
       const buf = Buffer.alloc(length);
       await handle.read(buf, 0, length, 0);
       if (buf.toString('latin1', 128, 132) !== 'DICM') throw new HeaderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
+      const { bytes, deflated } = parseable(buf, label);
       try {
-        const dict = dcmjs.data.DicomMessage.readFile(buf.buffer.slice(0, length), { untilTag: PIXEL_DATA, includeUntilTagValue: false, ignoreErrors: false });
-        const ts = (dict.meta['00020010']?.Value?.[0] as string | undefined)?.trim();
+        const dict = dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer, { untilTag: PIXEL_DATA, includeUntilTagValue: false, ignoreErrors: false });
+        const ts = deflated ? DEFLATED : (dict.meta['00020010']?.Value?.[0] as string | undefined)?.trim();
         return { dataset: dict.dict, transferSyntaxUid: ts };
       } catch (err) {
         const charset = /Unsupported character set: (\S+)/i.exec((err as Error).message);

@@ -1,4 +1,5 @@
-import { inflateRawSync } from 'node:zlib';
+import { constants, inflateRawSync } from 'node:zlib';
+import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, maxPixelDataBytes, type ImageLimits } from './limits.js';
 
 /**
  * Finds the Pixel Data element of a Part 10 file by walking the data set's element headers, and takes the first
@@ -92,23 +93,32 @@ class Walker {
     }
   }
 
-  /** Walks the top-level elements from `o` to Pixel Data. */
-  pixelData(o: number): PixelDataElement | undefined {
+  /**
+   * Walks the top-level elements from `o`: the offset of the Pixel Data element, `none` when an element after it
+   * (or the end of the bytes, at an element boundary) comes first. Throws Truncated when the bytes end inside one.
+   */
+  locatePixelData(o: number): number | 'none' {
     while (o < this.bytes.length) {
       const h = this.header(o);
-      if (h.tag === 0x7fe00010) {
-        if (h.length !== UNDEFINED_LENGTH) {
-          const held = this.bytes.length - h.value;
-          if (h.length > held) throw new PixelDataError(`Pixel Data is truncated: the element declares ${h.length} bytes, the file holds ${held}`);
-          return { encapsulated: false, value: this.bytes.subarray(h.value, h.value + h.length) };
-        }
-        return this.items(h.value);
-      }
-      if (h.tag > 0x7fe00010) return undefined;
+      if (h.tag === 0x7fe00010) return o;
+      if (h.tag > 0x7fe00010) return 'none';
       o = h.length === UNDEFINED_LENGTH ? this.skipUndefined(h) : h.value + h.length;
       if (o > this.bytes.length) throw new Truncated();
     }
-    return undefined;
+    return 'none';
+  }
+
+  /** The Pixel Data element found from `o`. */
+  pixelData(o: number): PixelDataElement | undefined {
+    const at = this.locatePixelData(o);
+    if (at === 'none') return undefined;
+    const h = this.header(at);
+    if (h.length !== UNDEFINED_LENGTH) {
+      const held = this.bytes.length - h.value;
+      if (h.length > held) throw new PixelDataError(`Pixel Data is truncated: the element declares ${h.length} bytes, the file holds ${held}`);
+      return { encapsulated: false, value: this.bytes.subarray(h.value, h.value + h.length) };
+    }
+    return this.items(h.value);
   }
 
   /** The Basic Offset Table and fragments of encapsulated pixel data (PS3.5 A.4). */
@@ -173,18 +183,8 @@ export function readFileMeta(bytes: Uint8Array): FileMeta {
   return meta;
 }
 
-/**
- * A deflated file (PS3.5 A.5) as the same file in explicit VR little endian: the data set inflated once, natively,
- * behind a File Meta Information group that names only that transfer syntax. Parsers then read it without
- * inflating it again (dcmjs would, in JavaScript, several times slower than zlib).
- */
-export function inflateDeflatedFile(file: Uint8Array, meta: FileMeta): Buffer {
-  let dataSet: Buffer;
-  try {
-    dataSet = inflateRawSync(file.subarray(meta.dataSetStart));
-  } catch (err) {
-    throw new PixelDataError(`the deflated data set cannot be inflated (${(err as Error).message})`);
-  }
+/** A data set in explicit VR little endian behind a File Meta Information group that names only that syntax. */
+function asExplicitPart10(dataSet: Buffer): Buffer {
   const uid = Buffer.from(`${EXPLICIT_LE}\0`, 'latin1');
   const header = Buffer.alloc(132 + 12 + 8 + uid.length);
   header.write('DICM', 128, 'latin1');
@@ -202,13 +202,80 @@ export function inflateDeflatedFile(file: Uint8Array, meta: FileMeta): Buffer {
   return Buffer.concat([header, dataSet]);
 }
 
+function isTooLarge(err: unknown): boolean {
+  return (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+}
+
+/** The output of a prefix of a deflate stream, or undefined when it would exceed `limit` bytes. */
+function inflatePrefix(input: Uint8Array, limit: number): Buffer | undefined {
+  try {
+    // A sync flush instead of a finish: a prefix ends mid-stream, and what it holds so far is what is wanted.
+    return inflateRawSync(input, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit });
+  } catch (err) {
+    if (isTooLarge(err)) return undefined;
+    throw new PixelDataError(`the deflated data set cannot be inflated (${(err as Error).message})`);
+  }
+}
+
+/** Whether an inflated prefix holds the elements before Pixel Data and Pixel Data's own header. */
+function holdsHead(dataSet: Buffer, whole: boolean): boolean {
+  try {
+    return new Walker(dataSet, false, true).locatePixelData(0) !== 'none' || whole;
+  } catch (err) {
+    // A whole data set that ends early is left for the parsers to report as truncated.
+    if (err instanceof Truncated) return whole;
+    throw err;
+  }
+}
+
+/**
+ * The start of a deflated file's data set (PS3.5 A.5), inflated only as far as the elements before Pixel Data and
+ * Pixel Data's header, as a file in explicit VR little endian: what a header parser needs, without inflating the
+ * pixels. Longer prefixes of the deflated bytes are tried until one holds them; none may inflate past `allowance`.
+ */
+export function inflateDeflatedHead(file: Uint8Array, meta: FileMeta, allowance = DATA_SET_ALLOWANCE): Buffer {
+  const input = file.subarray(meta.dataSetStart);
+  let good = 0;
+  let bad = Infinity;
+  let length = Math.min(input.length, 4096);
+  for (;;) {
+    const out = inflatePrefix(input.subarray(0, length), allowance);
+    if (out && holdsHead(out, length === input.length)) return asExplicitPart10(out);
+    if (out) good = length;
+    else bad = length;
+    // Grow fourfold until a prefix inflates too far, then close in between the last two.
+    length = bad === Infinity ? Math.min(input.length, length * 4) : Math.floor((good + bad) / 2);
+    if (length <= good) throw new PixelDataError(`the deflated data set inflates past ${allowance} bytes before its Pixel Data`);
+  }
+}
+
+/**
+ * A deflated file (PS3.5 A.5) as the same file in explicit VR little endian: the data set inflated once, natively,
+ * behind a File Meta Information group that names only that transfer syntax. Parsers then read it without
+ * inflating it again (dcmjs would, in JavaScript, several times slower than zlib). The inflate stops at
+ * `bound.maxBytes`: what the header declares, with an allowance for the other elements.
+ */
+export function inflateDeflatedFile(file: Uint8Array, meta: FileMeta, bound: { maxBytes: number; declared: string }): Buffer {
+  let dataSet: Buffer;
+  try {
+    dataSet = inflateRawSync(file.subarray(meta.dataSetStart), { maxOutputLength: bound.maxBytes });
+  } catch (err) {
+    if (isTooLarge(err)) throw new PixelDataError(`the deflated data set inflates past ${bound.maxBytes} bytes, more than its header declares (${bound.declared})`);
+    throw new PixelDataError(`the deflated data set cannot be inflated (${(err as Error).message})`);
+  }
+  return asExplicitPart10(dataSet);
+}
+
 /**
  * The Pixel Data element of a Part 10 file, or undefined when it has none. A file that ends inside the element,
  * or before it, is reported as truncated.
  */
-export function readPixelData(file: Uint8Array, transferSyntaxUid: string): PixelDataElement | undefined {
+export function readPixelData(file: Uint8Array, transferSyntaxUid: string, limits: ImageLimits = DEFAULT_LIMITS): PixelDataElement | undefined {
   const meta = readFileMeta(file);
-  if (transferSyntaxUid === DEFLATED) return readPixelData(inflateDeflatedFile(file, meta), EXPLICIT_LE);
+  if (transferSyntaxUid === DEFLATED) {
+    const maxBytes = DATA_SET_ALLOWANCE + maxPixelDataBytes(limits);
+    return readPixelData(inflateDeflatedFile(file, meta, { maxBytes, declared: `at most ${maxPixelDataBytes(limits)} bytes of pixel data under RADDRAFT_MAX_PIXELS` }), EXPLICIT_LE);
+  }
   const walker = new Walker(file, transferSyntaxUid === IMPLICIT_LE, transferSyntaxUid !== EXPLICIT_BE);
   try {
     return walker.pixelData(meta.dataSetStart);

@@ -1,6 +1,10 @@
 import dcmjs from 'dcmjs';
 import { decodeFrame, DecodeError, TRANSFER_SYNTAXES } from './decode.js';
-import { DEFLATED, EXPLICIT_LE, firstFrameFragments, inflateDeflatedFile, PixelDataError, readFileMeta, readPixelData, type PixelDataElement } from './pixel-data.js';
+import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, frameTooLarge, maxPixelDataBytes, type ImageLimits } from './limits.js';
+import {
+  DEFLATED, EXPLICIT_LE, firstFrameFragments, inflateDeflatedFile, inflateDeflatedHead, PixelDataError, readFileMeta, readPixelData,
+  type FileMeta, type PixelDataElement,
+} from './pixel-data.js';
 import type { GreyFrame, LookupTable, VoiFunction } from './greyscale.js';
 
 dcmjs.log.setLevel('error');
@@ -86,42 +90,63 @@ function toLuma(data: Uint8Array, width: number, height: number, photometric: st
 
 const VOI_FUNCTIONS: VoiFunction[] = ['LINEAR', 'LINEAR_EXACT', 'SIGMOID'];
 
-/**
- * Reads the pixel module of a DICOM Part 10 file and decodes its first frame into a frame for the grey-scale
- * pipeline. Every fault is a RenderError naming the instance, its transfer syntax and what is wrong.
- */
-export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; transferSyntaxUid: string; sopInstanceUid: string; frames: number } {
-  if (bytes.length < 132 || bytes.toString('latin1', 128, 132) !== 'DICM') {
-    throw new RenderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
+/** The attributes of the image pixel module that say how to read the first frame, checked. */
+interface PixelModule {
+  where: string;
+  ts: string;
+  sop: string;
+  rows: number;
+  columns: number;
+  bitsAllocated: 8 | 16;
+  bitsStored: number;
+  samplesPerPixel: number;
+  photometric: string | undefined;
+  frames: number;
+  planar: number;
+  colour: boolean;
+  /** Uncompressed YBR_FULL_422 stores two bytes a pixel: each pair shares its Cb and Cr (PS3.3 C.7.6.3.1.2). */
+  subsampled: boolean;
+  ds: Naturalized;
+}
+
+/** Runs a step, turning the walker's, the inflater's and the decoder's errors into a RenderError naming `where`. */
+function naming<T>(where: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof PixelDataError || err instanceof DecodeError) throw new RenderError(`${where}: ${err.message}`);
+    throw err;
   }
-  const fileMeta = readFileMeta(bytes);
-  if (fileMeta.transferSyntaxUid === DEFLATED) {
-    try {
-      bytes = inflateDeflatedFile(bytes, fileMeta);
-    } catch (err) {
-      if (err instanceof PixelDataError) throw new RenderError(`instance ${fileMeta.sopInstanceUid ?? label} (transfer syntax ${DEFLATED}): ${err.message}`);
-      throw err;
-    }
-  }
+}
+
+/** The header up to Pixel Data; for a deflated file, inflated only that far. */
+function parseHeader(bytes: Buffer, fileMeta: FileMeta, label: string): { meta: Naturalized; ds: Naturalized; headBytes: number } {
+  const deflated = fileMeta.transferSyntaxUid === DEFLATED;
+  const head = deflated ? naming(`instance ${fileMeta.sopInstanceUid ?? label} (transfer syntax ${DEFLATED})`, () => inflateDeflatedHead(bytes, fileMeta)) : bytes;
   let dict;
   try {
     // A file read on its own has its own ArrayBuffer; only a view into a shared one needs copying out.
-    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-    const ab = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
+    const whole = head.byteOffset === 0 && head.byteLength === head.buffer.byteLength;
+    const ab = (whole ? head.buffer : head.buffer.slice(head.byteOffset, head.byteOffset + head.byteLength)) as ArrayBuffer;
     // The header only: the pixel data is taken from the file's bytes by readPixelData, without a copy.
     dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: false, untilTag: '7FE00010', includeUntilTagValue: false });
   } catch (err) {
     throw new RenderError(`${label}: the DICOM file cannot be parsed (${(err as Error).message})`);
   }
-  const meta = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta);
-  const ds = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  return {
+    meta: dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.meta),
+    ds: dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict),
+    headBytes: deflated ? head.length : 0,
+  };
+}
+
+/** The pixel module's attributes, each checked, and the frame's size checked against the ceiling before anything is allocated. */
+function pixelModule(meta: Naturalized, ds: Naturalized, fileMeta: FileMeta, label: string, limits: ImageLimits): PixelModule {
   const sop = textOf(ds.SOPInstanceUID) ?? textOf(meta.MediaStorageSOPInstanceUID) ?? label;
-  // A deflated file has been inflated above, and is named by the transfer syntax it arrived in.
+  // A deflated file is named by the transfer syntax it arrived in.
   const ts = fileMeta.transferSyntaxUid === DEFLATED ? DEFLATED : textOf(meta.TransferSyntaxUID) ?? '(none)';
-  const syntaxRead = ts === DEFLATED ? EXPLICIT_LE : ts;
   const where = `instance ${sop} (transfer syntax ${ts})`;
   if (!TRANSFER_SYNTAXES[ts]) throw new RenderError(`${where}: unknown transfer syntax`);
-
   const rows = numberOf(ds.Rows);
   const columns = numberOf(ds.Columns);
   const bitsAllocated = numberOf(ds.BitsAllocated);
@@ -129,8 +154,11 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   const samplesPerPixel = numberOf(ds.SamplesPerPixel) ?? 1;
   const photometric = textOf(ds.PhotometricInterpretation);
   const frames = numberOf(ds.NumberOfFrames) ?? 1;
-  const planar = numberOf(ds.PlanarConfiguration) ?? 0;
   if (!rows || !columns) throw new RenderError(`${where}: Rows or Columns missing`);
+  if (!Number.isInteger(rows) || !Number.isInteger(columns) || rows < 0 || columns < 0) throw new RenderError(`${where}: Rows ${rows} or Columns ${columns} is not a positive whole number`);
+  if (!Number.isInteger(frames) || frames < 1) throw new RenderError(`${where}: NumberOfFrames ${frames} is not a positive whole number`);
+  const tooLarge = frameTooLarge(rows, columns, limits);
+  if (tooLarge) throw new RenderError(`${where}: ${tooLarge}`);
   if (bitsAllocated !== 8 && bitsAllocated !== 16) throw new RenderError(`${where}: BitsAllocated ${bitsAllocated ?? '(missing)'} is not 8 or 16`);
   if (!bitsStored || bitsStored > bitsAllocated) throw new RenderError(`${where}: BitsStored ${bitsStored} exceeds BitsAllocated ${bitsAllocated}`);
   const grey = photometric === 'MONOCHROME1' || photometric === 'MONOCHROME2';
@@ -139,66 +167,59 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
     throw new RenderError(`${where}: PhotometricInterpretation ${photometric ?? '(missing)'} with ${samplesPerPixel} sample(s) of ${bitsAllocated} bits is not a grey-scale or 8-bit colour image`);
   }
   if (grey && samplesPerPixel !== 1) throw new RenderError(`${where}: SamplesPerPixel ${samplesPerPixel} is not 1 for a grey-scale image`);
-
-  let element: PixelDataElement | undefined;
-  try {
-    element = readPixelData(bytes, syntaxRead);
-  } catch (err) {
-    if (err instanceof PixelDataError) throw new RenderError(`${where}: ${err.message}`);
-    throw err;
-  }
-  if (!element) throw new RenderError(`${where}: no Pixel Data`);
   const native = TRANSFER_SYNTAXES[ts].kind === 'native' || TRANSFER_SYNTAXES[ts].kind === 'big-endian';
+  return {
+    where, ts, sop, rows, columns, bitsAllocated, bitsStored, samplesPerPixel, photometric, frames,
+    planar: numberOf(ds.PlanarConfiguration) ?? 0, colour, subsampled: native && photometric === 'YBR_FULL_422', ds,
+  };
+}
+
+/** Bytes of one frame as stored uncompressed. */
+function frameBytes(m: PixelModule): number {
+  return m.subsampled ? m.rows * m.columns * 2 : m.rows * m.columns * m.samplesPerPixel * (m.bitsAllocated / 8);
+}
+
+/**
+ * The file with its data set inflated, for a deflated file: no further than the header declares (every frame's
+ * pixels and an allowance for the other elements), and never past the ceiling whatever NumberOfFrames says.
+ */
+function inflated(bytes: Buffer, fileMeta: FileMeta, m: PixelModule, headBytes: number, limits: ImageLimits): Buffer {
+  const declared = frameBytes(m) * m.frames;
+  const formula = `Rows × Columns × SamplesPerPixel × BitsAllocated/8 × NumberOfFrames = ${m.rows} × ${m.columns} × ${m.samplesPerPixel} × ${m.bitsAllocated / 8} × ${m.frames}`;
+  if (declared > maxPixelDataBytes(limits)) {
+    throw new RenderError(`${m.where}: ${formula} = ${declared} bytes of pixel data, more than the ${maxPixelDataBytes(limits)} raddraft inflates (4 bytes × RADDRAFT_MAX_PIXELS)`);
+  }
+  const bound = { maxBytes: headBytes + declared + DATA_SET_ALLOWANCE, declared: `${formula} = ${declared} bytes of pixel data` };
+  return naming(m.where, () => inflateDeflatedFile(bytes, fileMeta, bound));
+}
+
+/** The first frame's bytes as stored: compressed for encapsulated syntaxes. */
+function firstFrame(bytes: Buffer, m: PixelModule): Uint8Array {
+  const element: PixelDataElement | undefined = naming(m.where, () => readPixelData(bytes, m.ts === DEFLATED ? EXPLICIT_LE : m.ts));
+  if (!element) throw new RenderError(`${m.where}: no Pixel Data`);
+  const kind = TRANSFER_SYNTAXES[m.ts]!.kind;
+  const native = kind === 'native' || kind === 'big-endian';
   if (element.encapsulated !== !native) {
-    throw new RenderError(`${where}: Pixel Data is ${element.encapsulated ? 'encapsulated' : 'not encapsulated'}, which the transfer syntax does not allow`);
+    throw new RenderError(`${m.where}: Pixel Data is ${element.encapsulated ? 'encapsulated' : 'not encapsulated'}, which the transfer syntax does not allow`);
   }
-  // Uncompressed YBR_FULL_422 stores two bytes a pixel: each pair shares its Cb and Cr (PS3.3 C.7.6.3.1.2).
-  const subsampled = native && photometric === 'YBR_FULL_422';
-  const frameBytes = subsampled ? rows * columns * 2 : rows * columns * samplesPerPixel * (bitsAllocated / 8);
-  let encoded: Uint8Array;
-  if (element.encapsulated) {
-    try {
-      encoded = firstFrameFragments(element, frames);
-    } catch (err) {
-      if (err instanceof PixelDataError) throw new RenderError(`${where}: ${err.message}`);
-      throw err;
-    }
-  } else {
-    const all = element.value;
-    if (all.length < frameBytes * frames) {
-      throw new RenderError(
-        subsampled
-          ? `${where}: Pixel Data has ${all.length} bytes, but Rows × Columns × 2 bytes (YBR_FULL_422) × frames = ${rows} × ${columns} × 2 × ${frames} needs ${frameBytes * frames}`
-          : `${where}: Pixel Data has ${all.length} bytes, but Rows × Columns × SamplesPerPixel × frames = ${rows} × ${columns} × ${samplesPerPixel} × ${frames} needs ${frameBytes * frames}`,
-      );
-    }
-    encoded = all.subarray(0, frameBytes);
+  if (element.encapsulated) return naming(m.where, () => firstFrameFragments(element, m.frames));
+  const all = element.value;
+  const size = frameBytes(m);
+  if (all.length < size * m.frames) {
+    const { where, rows, columns, samplesPerPixel, frames } = m;
+    throw new RenderError(
+      m.subsampled
+        ? `${where}: Pixel Data has ${all.length} bytes, but Rows × Columns × 2 bytes (YBR_FULL_422) × frames = ${rows} × ${columns} × 2 × ${frames} needs ${size * frames}`
+        : `${where}: Pixel Data has ${all.length} bytes, but Rows × Columns × SamplesPerPixel × frames = ${rows} × ${columns} × ${samplesPerPixel} × ${frames} needs ${size * frames}`,
+    );
   }
-  let decoded;
-  try {
-    decoded = decodeFrame(ts, {
-      width: columns, height: rows, bitsAllocated, bitsStored, samplesPerPixel, signed: numberOf(ds.PixelRepresentation) === 1,
-      planarConfiguration: planar, photometric: photometric ?? 'MONOCHROME2', data: encoded,
-    });
-  } catch (err) {
-    if (err instanceof DecodeError) throw new RenderError(`${where}: ${err.message}`);
-    throw err;
-  }
+  return all.subarray(0, size);
+}
 
-  if (colour) {
-    return {
-      frame: {
-        width: columns, height: rows, bitsStored: 8, signed: false, photometric: 'MONOCHROME2',
-        samples: toLuma(decoded.data, columns, rows, decoded.photometric, decoded.planarConfiguration, subsampled),
-        rescaleSlope: 1, rescaleIntercept: 0, window: { center: 128, width: 256 },
-      },
-      transferSyntaxUid: ts,
-      sopInstanceUid: sop,
-      frames,
-    };
-  }
-
-  const samples = bitsAllocated === 8 ? decoded.data.subarray(0, rows * columns) : words(decoded.data, rows * columns);
+/** The grey-scale frame, with the Modality, VOI and Presentation LUT attributes of the header. */
+function greyFrame(m: PixelModule, data: Uint8Array): GreyFrame {
+  const { ds, rows, columns } = m;
+  const samples = m.bitsAllocated === 8 ? data.subarray(0, rows * columns) : words(data, rows * columns);
   const centers = Array.isArray(ds.WindowCenter) ? ds.WindowCenter : [ds.WindowCenter];
   const widths = Array.isArray(ds.WindowWidth) ? ds.WindowWidth : [ds.WindowWidth];
   const center = numberOf(centers[0]);
@@ -209,13 +230,13 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
   const presentationShape = textOf(ds.PresentationLUTShape)?.toUpperCase();
   const modalityLut = lookupTable(first(ds.ModalityLUTSequence));
   const voiLut = lookupTable(first(ds.VOILUTSequence));
-  const frame: GreyFrame = {
+  return {
     width: columns,
     height: rows,
-    bitsStored,
+    bitsStored: m.bitsStored,
     signed: numberOf(ds.PixelRepresentation) === 1,
     samples,
-    photometric: photometric as 'MONOCHROME1' | 'MONOCHROME2',
+    photometric: m.photometric as 'MONOCHROME1' | 'MONOCHROME2',
     rescaleSlope: numberOf(ds.RescaleSlope) ?? 1,
     rescaleIntercept: numberOf(ds.RescaleIntercept) ?? 0,
     ...(modalityLut ? { modalityLut } : {}),
@@ -224,9 +245,38 @@ export function readFrame(bytes: Buffer, label: string): { frame: GreyFrame; tra
     ...(voiLut ? { voiLut } : {}),
     // Presentation LUT Shape, where present, says whether high values are dark; otherwise the photometric
     // interpretation does (PS3.3 C.11.6).
-    inverse: presentationShape === 'INVERSE' ? true : presentationShape === 'IDENTITY' ? false : photometric === 'MONOCHROME1',
+    inverse: presentationShape === 'INVERSE' ? true : presentationShape === 'IDENTITY' ? false : m.photometric === 'MONOCHROME1',
     ...(padding !== undefined ? { pixelPaddingValue: padding } : {}),
     ...(padding !== undefined && paddingLimit !== undefined ? { pixelPaddingLimit: paddingLimit } : {}),
   };
-  return { frame, transferSyntaxUid: ts, sopInstanceUid: sop, frames };
+}
+
+/**
+ * Reads the pixel module of a DICOM Part 10 file and decodes its first frame into a frame for the grey-scale
+ * pipeline. Every fault is a RenderError naming the instance, its transfer syntax and what is wrong; every size is
+ * checked against `limits` before the pixels are inflated or decoded.
+ */
+export function readFrame(bytes: Buffer, label: string, limits: ImageLimits = DEFAULT_LIMITS): { frame: GreyFrame; transferSyntaxUid: string; sopInstanceUid: string; frames: number } {
+  if (bytes.length < 132 || bytes.toString('latin1', 128, 132) !== 'DICM') {
+    throw new RenderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
+  }
+  const fileMeta = readFileMeta(bytes);
+  const { meta, ds, headBytes } = parseHeader(bytes, fileMeta, label);
+  const m = pixelModule(meta, ds, fileMeta, label, limits);
+  const file = m.ts === DEFLATED ? inflated(bytes, fileMeta, m, headBytes, limits) : bytes;
+  const encoded = firstFrame(file, m);
+  const decoded = naming(m.where, () => decodeFrame(m.ts, {
+    width: m.columns, height: m.rows, bitsAllocated: m.bitsAllocated, bitsStored: m.bitsStored, samplesPerPixel: m.samplesPerPixel,
+    signed: numberOf(ds.PixelRepresentation) === 1, planarConfiguration: m.planar, photometric: m.photometric ?? 'MONOCHROME2', data: encoded,
+  }, limits));
+  const result = { transferSyntaxUid: m.ts, sopInstanceUid: m.sop, frames: m.frames };
+  if (!m.colour) return { frame: greyFrame(m, decoded.data), ...result };
+  return {
+    frame: {
+      width: m.columns, height: m.rows, bitsStored: 8, signed: false, photometric: 'MONOCHROME2',
+      samples: toLuma(decoded.data, m.columns, m.rows, decoded.photometric, decoded.planarConfiguration, m.subsampled),
+      rescaleSlope: 1, rescaleIntercept: 0, window: { center: 128, width: 256 },
+    },
+    ...result,
+  };
 }

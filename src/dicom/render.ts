@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { initCodecs } from './decode.js';
 import { renderGrey, type GreyFrame, type WindowUsed } from './greyscale.js';
+import type { ImageLimits } from './limits.js';
 import { readFrame } from './pixel-module.js';
 import { modelImageSize, QWEN_BUDGET } from './resize.js';
 
@@ -27,6 +28,8 @@ export interface RenderOptions {
   window?: { center: number; width: number };
   /** Run the grey-scale pipeline at full size before resampling, even where resampling first would do. */
   exact?: boolean;
+  /** Size ceilings checked before anything is inflated or decoded; RADDRAFT_MAX_PIXELS by default. */
+  limits?: ImageLimits;
   /** Told how long each stage took, in milliseconds: for bench:images and profiling. */
   onStage?: (stage: RenderStage, ms: number) => void;
 }
@@ -145,7 +148,7 @@ export async function renderInstance(file: string, label: string, options: Rende
   };
   const bytes = await readFile(file);
   lap('read');
-  const { frame, transferSyntaxUid } = readFrame(bytes, label);
+  const { frame, transferSyntaxUid } = readFrame(bytes, label, options.limits);
   lap('decode');
   if (options.window && options.window.width >= 1) frame.window = options.window;
   const size = (options.size ?? ((w, h) => modelImageSize(w, h, QWEN_BUDGET)))(frame.width, frame.height);

@@ -1,7 +1,8 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DicomWebClient } from '../dicom/dicomweb.js';
-import { fitWithin, renderInstance } from '../dicom/render.js';
+import { RenderError } from '../dicom/render.js';
+import type { RenderPool } from '../dicom/render-pool.js';
 import { isUid } from '../dicom/tags.js';
 import { OperationOutcomeError } from '../http/errors.js';
 
@@ -9,7 +10,8 @@ const MAX_CACHED = 200;
 
 /**
  * Images for the review page, rendered by raddraft from the PACS with the window the reviewer asks for. Instances
- * are cached on disk (at most 200, oldest dropped first) so adjusting the window does not fetch them again.
+ * are cached on disk (at most 200, oldest dropped first) so adjusting the window does not fetch them again. They
+ * are rendered by the same thread pool as the model's images, never on the thread that serves HTTP.
  */
 export class ViewerImages {
   private readonly dir: string;
@@ -18,6 +20,7 @@ export class ViewerImages {
   constructor(
     private readonly dicomweb: DicomWebClient,
     dataDir: string,
+    private readonly renderer: RenderPool,
   ) {
     this.dir = path.join(dataDir, 'viewer');
   }
@@ -54,7 +57,13 @@ export class ViewerImages {
     }
     const file = await this.instanceFile(uids.study, uids.series, uids.sop);
     const window = view.center !== undefined && view.width !== undefined ? { center: view.center, width: view.width } : undefined;
-    const image = await renderInstance(file, `instance ${uids.sop}`, { size: fitWithin(view.size), ...(window ? { window } : {}) });
-    return image.png;
+    try {
+      const image = await this.renderer.render(file, `instance ${uids.sop}`, { maxSide: view.size, ...(window ? { window } : {}) });
+      return image.png;
+    } catch (err) {
+      // The instance itself is at fault (too large, truncated, undecodable): say so, as for a job.
+      if (err instanceof RenderError) throw new OperationOutcomeError(422, 'processing', err.message);
+      throw err;
+    }
   }
 }
