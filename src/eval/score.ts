@@ -1,7 +1,7 @@
 import { bootstrapMean, bootstrapStatistic, type Estimate } from './bootstrap.js';
 import { bleu1to4 } from './metrics/bleu.js';
 import { labelReport, type Labels } from './metrics/chexpert-labeler.js';
-import { ciderD } from './metrics/cider-d.js';
+import { cider, ciderD, type DocumentFrequencies } from './metrics/cider-d.js';
 import { labelAgreement, type LabelAgreement } from './metrics/label-agreement.js';
 import { medEvalKitTokens } from './metrics/medevalkit-text.js';
 import { ptbTokens } from './metrics/ptb-tokens.js';
@@ -35,8 +35,22 @@ export const BUILT_IN_METRICS: readonly MetricInfo[] = [
   { name: 'BLEU-3', source: 'NLTK sentence_bleu, weights [1/3]×3, MedEvalKit tokens' },
   { name: 'BLEU-4', source: 'NLTK sentence_bleu, weights [1/4]×4, MedEvalKit tokens' },
   { name: 'ROUGE-L', source: 'rouge 1.0.1 ROUGE-L F on lower-cased text, as MedEvalKit' },
-  { name: 'CIDEr-D', source: 'pycocoevalcap CIDEr-D, document frequencies from this set\'s references, PTB-style tokens' },
+  { name: 'CIDEr-D', source: 'pycocoevalcap CIDEr-D (clipped counts, length penalty), document frequencies from this set\'s references, PTB-style tokens' },
+  { name: 'CIDEr', source: 'cidereval plain CIDEr as MedEvalKit calls it (no clipping, no length penalty), document frequencies from this set\'s references unless --cider-df gives others, PTB-style tokens' },
 ];
+
+/**
+ * Below this many studies, document frequencies taken from the set's own references say little: an n-gram in
+ * every reference weighs nothing, and with one study every n-gram does, so CIDEr and CIDEr-D are 0.
+ */
+export const CIDER_MIN_STUDIES = 30;
+
+/** The warning a set too small for set-derived document frequencies gets, or undefined. */
+export function ciderWarning(studies: number, externalFrequencies: boolean): string | undefined {
+  if (externalFrequencies || studies === 0 || studies >= CIDER_MIN_STUDIES) return undefined;
+  const why = studies <= 1 ? 'with one study every n-gram is in every reference, so both are 0' : 'n-grams common to these few references weigh nothing';
+  return `CIDEr and CIDEr-D take their document frequencies from this set's ${studies} reference${studies === 1 ? '' : 's'}; below ${CIDER_MIN_STUDIES} studies they say little (${why}). Give document frequencies from a larger corpus with --cider-df, or read BLEU and ROUGE-L instead.`;
+}
 
 export interface ScoreSummary {
   perPair: PairScores[];
@@ -61,8 +75,11 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
  * Scores every pair with the built-in metrics (and the site's scorer, if given), then summarises each with its
  * bootstrap interval. An empty draft scores 0 on every text metric, as MedEvalKit counts it.
  */
-export async function scorePairs(pairs: readonly Pair[], options: { scorer?: ExternalScorer; scorerConcurrency?: number; resamples?: number; seed?: number } = {}): Promise<ScoreSummary> {
-  const cider = ciderD(pairs.map((p) => ptbTokens(p.hypothesis)), pairs.map((p) => [ptbTokens(p.reference)]));
+export async function scorePairs(pairs: readonly Pair[], options: { scorer?: ExternalScorer; scorerConcurrency?: number; resamples?: number; seed?: number; documentFrequencies?: DocumentFrequencies } = {}): Promise<ScoreSummary> {
+  const hypTokens = pairs.map((p) => ptbTokens(p.hypothesis));
+  const refTokens = pairs.map((p) => [ptbTokens(p.reference)]);
+  const ciderDScores = ciderD(hypTokens, refTokens, options.documentFrequencies ? { documentFrequencies: options.documentFrequencies } : {});
+  const plainCider = cider(hypTokens, refTokens, options.documentFrequencies ? { documentFrequencies: options.documentFrequencies } : {});
   const perPair: PairScores[] = pairs.map((p, i) => {
     const [b1, b2, b3, b4] = p.hypothesis.trim() ? bleu1to4(medEvalKitTokens(p.reference), medEvalKitTokens(p.hypothesis)) : [0, 0, 0, 0];
     return {
@@ -70,7 +87,8 @@ export async function scorePairs(pairs: readonly Pair[], options: { scorer?: Ext
       metrics: {
         'BLEU-1': b1, 'BLEU-2': b2, 'BLEU-3': b3, 'BLEU-4': b4,
         'ROUGE-L': rougeL(p.hypothesis.toLowerCase(), p.reference.toLowerCase()).f,
-        'CIDEr-D': cider.scores[i]!,
+        'CIDEr-D': ciderDScores.scores[i]!,
+        CIDEr: plainCider.scores[i]!,
       },
       labels: { reference: labelReport(p.reference), draft: labelReport(p.hypothesis) },
     };

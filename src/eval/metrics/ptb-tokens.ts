@@ -5,6 +5,8 @@
  * clitics such as n't and 's split off, brackets kept as -lrb-/-rrb- as the lower-cased Java tokenizer leaves them);
  * it does not run Java.
  */
+import { pythonSplit } from './python-split.js';
+
 const DROPPED = new Set(["''", "'", '``', '`', '.', '?', '!', ',', ':', '-', '--', '...', ';']);
 const BRACKETS: Record<string, string> = { '(': '-lrb-', ')': '-rrb-', '{': '-lcb-', '}': '-rcb-', '[': '-lsb-', ']': '-rsb-' };
 
@@ -19,7 +21,8 @@ export function ptbTokens(text: string): string[] {
     .replace(/(?<![\d])\.(?!\d)|(?<=\d)\.(?!\d)/g, ' . ')
     .replace(/(\w)(n't)\b/g, '$1 $2')
     .replace(/(\w)('(?:s|m|d|ll|re|ve))\b/g, '$1 $2');
-  for (const raw of spaced.split(/\s+/)) {
+  // The tokens are split again by Python's str.split() in pycocoevalcap's precook, so its whitespace is what counts.
+  for (const raw of pythonSplit(spaced)) {
     if (!raw) continue;
     // Hyphens between words stay (x-ray); a lone hyphen or one at the edge is punctuation.
     const token = raw === '"' ? "''" : raw.replace(/^-+(?=\w)|(?<=\w)-+$/g, '');

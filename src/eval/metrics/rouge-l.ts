@@ -6,6 +6,8 @@
  * backtrack go left; F = 2PR / (P + R + 1e-8).
  */
 
+import { pythonSplit } from './python-split.js';
+
 export interface RougeScore {
   f: number;
   p: number;
@@ -14,7 +16,7 @@ export interface RougeScore {
 
 /** rouge.py: `[" ".join(s.split()) for s in text.split(".") if len(s) > 0]`; a blank piece stays as "". */
 function sentences(text: string): string[] {
-  return text.split('.').filter((s) => s.length > 0).map((s) => s.split(/\s+/).filter(Boolean).join(' '));
+  return text.split('.').filter((s) => s.length > 0).map((s) => pythonSplit(s).join(' '));
 }
 
 /** `_split_into_words`: each sentence split on single spaces ("" gives one empty word, as in Python). */
