@@ -9,7 +9,8 @@ import { DicomWebClient } from './dicom/dicomweb.js';
 import { backfill } from './intake/backfill.js';
 import { openComponents, openStore, startService } from './service.js';
 import { SOFTWARE } from './version.js';
-import { runEval, summaryTable, type EvalInput } from './eval/run-eval.js';
+import { runEval, type EvalInput } from './eval/run-eval.js';
+import { terminalSummary } from './eval/summary-text.js';
 import { EvalInputError } from './eval/references.js';
 import type { SettingName } from './config/schema.js';
 
@@ -151,21 +152,24 @@ interface EvalCliOptions {
   dicomweb?: boolean;
   references?: string;
   production?: boolean;
+  pairs?: string;
   since?: Date;
   until?: Date;
   out?: string;
   limit?: number;
   scorerUrl?: string;
   scorerCommand?: string;
+  ciderDf?: string;
   resamples: number;
   seed: number;
   config?: string;
 }
 
 function evalInput(opts: EvalCliOptions): EvalInput | string {
-  const chosen = [opts.set && '--set', opts.dicom && '--dicom', opts.dicomweb && '--dicomweb', opts.production && '--production'].filter(Boolean);
-  if (chosen.length !== 1) return `choose one input: --set <MedEvalKit test.json or folder>, --dicom <folder> --references <csv|jsonl>, --dicomweb --references <csv|jsonl>, or --production --since <date>${chosen.length ? ` (given: ${chosen.join(', ')})` : ''}`;
+  const chosen = [opts.set && '--set', opts.dicom && '--dicom', opts.dicomweb && '--dicomweb', opts.production && '--production', opts.pairs && '--pairs'].filter(Boolean);
+  if (chosen.length !== 1) return `choose one input: --set <MedEvalKit test.json or folder>, --dicom <folder> --references <csv|jsonl>, --dicomweb --references <csv|jsonl>, --production --since <date>, or --pairs <file.jsonl>${chosen.length ? ` (given: ${chosen.join(', ')})` : ''}`;
   if (opts.set) return { kind: 'medevalkit', set: opts.set };
+  if (opts.pairs) return { kind: 'pairs', file: opts.pairs };
   if ((opts.dicom || opts.dicomweb) && !opts.references) return '--references <file.csv|file.jsonl> is needed with --dicom and --dicomweb (columns study_uid, findings, impression or report)';
   if (opts.dicom) return { kind: 'dicom-folder', folder: opts.dicom, references: opts.references! };
   if (opts.dicomweb) return { kind: 'dicomweb', references: opts.references! };
@@ -182,7 +186,7 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
     process.exitCode = EXIT.failed;
     return;
   }
-  const required: SettingName[] = input.kind === 'production' ? ['RADDRAFT_FHIR_URL'] : input.kind === 'dicomweb' ? ['RADDRAFT_LINGSHU_URL', 'RADDRAFT_DICOMWEB_URL'] : ['RADDRAFT_LINGSHU_URL'];
+  const required: SettingName[] = input.kind === 'pairs' ? [] : input.kind === 'production' ? ['RADDRAFT_FHIR_URL'] : input.kind === 'dicomweb' ? ['RADDRAFT_LINGSHU_URL', 'RADDRAFT_DICOMWEB_URL'] : ['RADDRAFT_LINGSHU_URL'];
   const config = configOrExit(opts.config, required);
   const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
   const out = opts.out ?? `eval-${new Date().toISOString().slice(0, 10)}`;
@@ -196,6 +200,7 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
       ...(opts.limit ? { limit: opts.limit } : {}),
       ...(opts.scorerUrl ? { scorerUrl: opts.scorerUrl } : {}),
       ...(opts.scorerCommand ? { scorerCommand: opts.scorerCommand } : {}),
+      ...(opts.ciderDf ? { ciderDf: opts.ciderDf } : {}),
       openStore: () => openStore(config, log),
     });
     if (outcome.interrupted || !outcome.result) {
@@ -204,7 +209,7 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
       return;
     }
     const r = outcome.result;
-    process.stdout.write(`${r.counts.scored} of ${r.counts.studies} studies scored (${r.counts.failed} not scored, ${r.counts.resumed} drafts from an earlier run)\n${summaryTable(r)}\n`);
+    process.stdout.write(`${terminalSummary(r)}\n`);
     process.stdout.write(`results: ${outcome.files.json}\nreport:  ${outcome.files.html}\n`);
     process.exitCode = r.counts.scored > 0 ? EXIT.ok : EXIT.failed;
   } catch (err) {
@@ -256,12 +261,14 @@ program.command('eval').description('draft a labelled set (or take production dr
   .option('--dicom <folder>', 'DICOM studies in a folder (any depth), with --references')
   .option('--dicomweb', 'DICOM studies from RADDRAFT_DICOMWEB_URL, those named in --references')
   .option('--references <file>', 'reference reports: CSV or JSONL with study_uid and findings/impression (or report)')
+  .option('--pairs <file>', 'score given texts without a model: JSONL of {"id", "draft", "reference"} (optional "model", "prompt")')
   .option('--production', 'compare drafts with the reports radiologists signed (live drafts, and shadow-mode drafts in the job store)')
   .option('--since <date>', 'with --production: first day, e.g. 2026-03-01', dateOption)
   .option('--until <date>', 'with --production: last day (default: today)', dateOption)
   .option('--out <folder>', 'output folder (default: eval-<today>); drafts.jsonl there makes a run resumable')
   .option('--limit <n>', 'only the first n studies', positiveInt)
   .option('--scorer-url <url>', 'POST each pair {id, hypothesis, reference} here; a JSON object of scores comes back')
+  .option('--cider-df <file>', 'document frequencies for CIDEr and CIDEr-D (JSON {"ref_len", "df"}), instead of the set\'s own')
   .option('--scorer-command <command>', 'run this command per pair, the pair as JSON on stdin, scores as JSON on stdout')
   .option('--resamples <n>', 'bootstrap resamples for the 95 % intervals', positiveInt, 1000)
   .option('--seed <n>', 'bootstrap seed', positiveInt, 1)

@@ -46,6 +46,17 @@ function sections(row: Record<string, unknown>, where: string): { findings: stri
   }
 }
 
+const normalised = (column: string): string => column.toLowerCase().replace(/[\s-]/g, '_');
+const TEXT_COLUMNS = ['findings', 'finding', 'impression', 'impressions', 'conclusion', 'report', 'text', 'report_text'];
+
+/** A column missing from a CSV header is the header's fault, named as such, not that of every row below it. */
+function checkHeader(columns: readonly string[], file: string): void {
+  const names = columns.map(normalised);
+  const has = `(its columns: ${columns.map((c) => JSON.stringify(c.slice(0, 40))).join(', ').slice(0, 300)})`;
+  if (!names.some((n) => UID_COLUMNS.includes(n))) throw new EvalInputError(`${file}: the header (row 1) has no study_uid column ${has}`);
+  if (!names.some((n) => TEXT_COLUMNS.includes(n))) throw new EvalInputError(`${file}: the header (row 1) has no findings, impression or report column ${has}`);
+}
+
 function toReference(row: Record<string, unknown>, where: string): ReferenceReport {
   const studyUid = pick(row, UID_COLUMNS)?.trim();
   if (!studyUid) throw new EvalInputError(`${where}: no study_uid (StudyInstanceUID) column`);
@@ -84,6 +95,7 @@ export async function readReferences(file: string): Promise<ReferenceReport[]> {
     } catch (err) {
       throw new EvalInputError(`${file}: not readable as CSV: ${(err as Error).message}`);
     }
+    if (rows[0]) checkHeader(Object.keys(rows[0]), file);
     // Row numbers as a spreadsheet shows them: the header is row 1.
     rows.forEach((row, i) => out.push(toReference(row, `${file} row ${i + 2}`)));
   }

@@ -4,6 +4,7 @@ import { wordDiff } from './word-diff.js';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const fmt = (v: number | undefined, digits = 3): string => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+const span = (e: { low: number; high: number }): string => (Number.isFinite(e.low) && Number.isFinite(e.high) ? `${fmt(e.low)} – ${fmt(e.high)}` : 'n/a');
 
 /** A histogram of one metric's per-study values as inline SVG (no script, no external file). */
 export function histogramSvg(name: string, values: readonly number[], bins = 20): string {
@@ -25,10 +26,18 @@ export function histogramSvg(name: string, values: readonly number[], bins = 20)
     `<text x="${pad}" y="${height - 6}" class="a">0</text><text x="${width - pad}" y="${height - 6}" class="a" text-anchor="end">${fmt(max, 2)}</text></svg>`;
 }
 
+/** The texts as compared: given whole (eval --pairs), or rebuilt from their sections. */
+function shownTexts(row: StudyRow, sep: string): { draft: string; reference: string } {
+  if (row.reference.text !== undefined) return { draft: row.draft?.text ?? '', reference: row.reference.text };
+  return {
+    draft: row.draft ? `Findings: ${row.draft.findings}${sep}Impression: ${row.draft.impression}` : '',
+    reference: `Findings: ${row.reference.findings}${sep}Impression: ${row.reference.impression}`,
+  };
+}
+
 function diffHtml(row: StudyRow): string {
   if (!row.draft) return '';
-  const draft = `Findings: ${row.draft.findings} Impression: ${row.draft.impression}`;
-  const reference = `Findings: ${row.reference.findings} Impression: ${row.reference.impression}`;
+  const { draft, reference } = shownTexts(row, ' ');
   return wordDiff(draft, reference)
     .map((p) => (p.op === 'same' ? esc(p.text) : p.op === 'draft' ? `<del title="only in the draft">${esc(p.text)}</del>` : `<ins title="only in the reference">${esc(p.text)}</ins>`))
     .join(' ');
@@ -56,11 +65,11 @@ export function renderReport(result: EvalResult): string {
   const summaryRows = names.map((n) => {
     const e = result.summary[n]!;
     const info = result.metrics.find((m) => m.name === n);
-    return `<tr><td>${esc(n)}</td><td class="n">${fmt(e.mean)}</td><td class="n">${fmt(e.low)} – ${fmt(e.high)}</td><td class="n">${e.n}</td><td class="muted">${esc(info?.source ?? 'site scorer')}</td></tr>`;
+    return `<tr><td>${esc(n)}</td><td class="n">${fmt(e.mean)}</td><td class="n">${span(e)}</td><td class="n">${e.n}</td><td class="muted">${esc(info?.source ?? 'site scorer')}</td></tr>`;
   }).join('');
   const l = result.labels;
-  const labelSummary = `<tr><td>CheXpert-style F1 (micro, 14 observations)</td><td class="n">${fmt(l.microF1)}</td><td class="n">${fmt(l.microF1Interval.low)} – ${fmt(l.microF1Interval.high)}</td><td class="n">${l.microF1Interval.n}</td><td class="muted">positive findings; raddraft's rule labeler</td></tr>` +
-    `<tr><td>CheXpert-style F1 (macro)</td><td class="n">${fmt(l.macroF1)}</td><td class="n">${fmt(l.macroF1Interval.low)} – ${fmt(l.macroF1Interval.high)}</td><td class="n">${l.macroF1Interval.n}</td><td class="muted">over observations present in the set</td></tr>`;
+  const labelSummary = `<tr><td>CheXpert-style F1 (micro, 14 observations)</td><td class="n">${fmt(l.microF1)}</td><td class="n">${span(l.microF1Interval)}</td><td class="n">${l.microF1Interval.n}</td><td class="muted">positive findings; raddraft's rule labeler</td></tr>` +
+    `<tr><td>CheXpert-style F1 (macro)</td><td class="n">${fmt(l.macroF1)}</td><td class="n">${span(l.macroF1Interval)}</td><td class="n">${l.macroF1Interval.n}</td><td class="muted">over observations present in the set</td></tr>`;
   const paper = result.paper.rows.map((r) => `<tr><td>${r.model}</td><td>${r.dataset}</td>${[r.rougeL, r.cider, r.rate, r.sembScore, r.radCliQInverse].map((v) => `<td class="n">${v.toFixed(1)}</td>`).join('')}</tr>`).join('');
   const groups = result.groups.length > 1 || result.kind === 'production'
     ? `<h2>By model and prompt</h2><table><tr><th>model</th><th>prompt</th><th>studies</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}<th>F1 (micro)</th></tr>${result.groups.map((g) => `<tr><td>${esc(g.model)}</td><td>${esc(g.promptVersion)}</td><td class="n">${g.n}</td>${names.map((n) => `<td class="n">${fmt(g.summary[n]?.mean)}</td>`).join('')}<td class="n">${fmt(g.microF1)}</td></tr>`).join('')}</table>`
@@ -70,7 +79,7 @@ export function renderReport(result: EvalResult): string {
   const flagged = result.studies.filter((s) => s.flags.length).length;
   const rows = result.studies.map((s) => `<tr id="s-${esc(s.id)}"><td>${esc(s.id)}${s.model ? `<div class="muted">${esc(s.model)} · ${esc(s.promptVersion ?? '')}</div>` : ''}</td>` +
     (s.draft
-      ? `<td class="text">${esc(`Findings: ${s.draft.findings}\nImpression: ${s.draft.impression}`)}</td><td class="text">${esc(`Findings: ${s.reference.findings}\nImpression: ${s.reference.impression}`)}</td><td class="text">${diffHtml(s)}</td>`
+      ? `<td class="text">${esc(shownTexts(s, '\n').draft)}</td><td class="text">${esc(shownTexts(s, '\n').reference)}</td><td class="text">${diffHtml(s)}</td>`
       : `<td colspan="3" class="err">not drafted: ${esc(s.error ?? 'unknown reason')}</td>`) +
     `<td>${names.map((n) => (s.metrics[n] !== undefined ? `${esc(n)} ${fmt(s.metrics[n])}` : '')).filter(Boolean).join('<br>')}${s.scorerError ? `<div class="err">${esc(s.scorerError)}</div>` : ''}</td>` +
     `<td>${s.flags.map((f) => `<div class="flag">⚑ ${esc(f)}</div>`).join('')}</td><td><div>reference: ${labelList(s.labels, 'reference')}</div><div>draft: ${labelList(s.labels, 'draft')}</div></td></tr>`).join('');
@@ -80,6 +89,7 @@ export function renderReport(result: EvalResult): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>raddraft evaluation — ${esc(result.input)}</title><style>${STYLE}</style></head><body>
 <h1>raddraft evaluation</h1>
 <p class="banner">These are AI-generated drafts scored against ${esc(result.comparison)}. They were not reviewed by a radiologist and are not for clinical use.</p>
+${result.warnings.map((w) => `<p class="banner warning">${esc(w)}</p>`).join('')}
 <table><tr><th>input</th><td>${esc(result.input)} (${esc(result.kind)})</td></tr><tr><th>model</th><td>${esc(result.model ?? 'several, see below')}</td></tr><tr><th>prompt</th><td>${esc(result.promptVersion ?? 'several, see below')}</td></tr>
 <tr><th>studies</th><td>${result.counts.studies} · ${result.counts.scored} scored · ${result.counts.failed} not drafted · ${result.counts.leftOut} left out · ${result.counts.resumed} drafts from an earlier run</td></tr>
 <tr><th>time</th><td>drafting ${fmt(result.seconds.drafting, 1)} s · scoring ${fmt(result.seconds.scoring, 1)} s</td></tr><tr><th>written</th><td>${esc(result.createdAt)} by ${esc(result.tool.name)} ${esc(result.tool.version)}</td></tr></table>

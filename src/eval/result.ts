@@ -4,11 +4,12 @@ import type { LabelAgreement } from './metrics/label-agreement.js';
 import type { PaperRow } from './paper-numbers.js';
 import type { MetricInfo } from './score.js';
 
-export type EvalKind = 'medevalkit' | 'dicom-folder' | 'dicomweb' | 'production';
+export type EvalKind = 'medevalkit' | 'dicom-folder' | 'dicomweb' | 'production' | 'pairs';
 
 export interface StudyRow {
   id: string;
-  reference: { findings: string; impression: string };
+  /** `text` is the reference as given, when it was given whole (eval --pairs). */
+  reference: { findings: string; impression: string; text?: string };
   draft: { findings: string; impression: string; text: string } | undefined;
   model?: string;
   promptVersion?: string;
@@ -46,5 +47,7 @@ export interface EvalResult {
   paper: { source: string; rows: readonly PaperRow[] };
   studies: StudyRow[];
   failures: { id: string; reason: string }[];
+  /** What a reader of the figures should know first (a set too small for a metric, …). */
+  warnings: string[];
   seconds: { drafting: number; scoring: number };
 }

@@ -18,19 +18,22 @@ import { EvalInputError, readReferences } from './references.js';
 import { renderReport } from './report-html.js';
 import type { EvalKind, EvalResult, GroupSummary, StudyRow } from './result.js';
 import type { EvalSample } from './sample.js';
-import { BUILT_IN_METRICS, scorePairs, type Pair, type PairScores } from './score.js';
+import { BUILT_IN_METRICS, ciderWarning, scorePairs, type Pair, type PairScores } from './score.js';
+import { readDocumentFrequencies } from './cider-df.js';
 import { bootstrapMean } from './bootstrap.js';
 import { labelAgreement } from './metrics/label-agreement.js';
 import { NEURAL_METRICS, commandScorer, httpScorer, type ExternalScorer } from './scorer-hook.js';
 import { dicomStudyImages } from './sets/dicom-study.js';
 import { DicomFolder } from './sets/dicom-folder.js';
 import { readMedEvalKitSet } from './sets/medevalkit.js';
+import { givenPairRows, readPairs } from './sets/pairs.js';
 
 export type EvalInput =
   | { kind: 'medevalkit'; set: string }
   | { kind: 'dicom-folder'; folder: string; references: string }
   | { kind: 'dicomweb'; references: string }
-  | { kind: 'production'; since: Date; until: Date };
+  | { kind: 'production'; since: Date; until: Date }
+  | { kind: 'pairs'; file: string };
 
 export interface EvalOptions {
   input: EvalInput;
@@ -38,6 +41,8 @@ export interface EvalOptions {
   limit?: number;
   scorerUrl?: string;
   scorerCommand?: string;
+  /** A JSON file of document frequencies for CIDEr and CIDEr-D, instead of the set's own. */
+  ciderDf?: string;
   resamples?: number;
   seed?: number;
   signal?: AbortSignal;
@@ -112,6 +117,12 @@ function groupSummaries(rows: readonly { model: string; promptVersion: string; p
   });
 }
 
+/** The one value all rows share, or undefined when they differ. */
+function single(values: readonly string[]): string | undefined {
+  const distinct = [...new Set(values)];
+  return distinct.length === 1 ? distinct[0] : undefined;
+}
+
 /**
  * `raddraft eval`: drafts a labelled set with the production pipeline (or collects production pairs), scores the
  * drafts, and writes results.json and report.html to the output folder. Drafting is resumable: drafts.jsonl in the
@@ -124,6 +135,8 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
   const stderr = options.stderr ?? process.stderr;
   const boot = { resamples: options.resamples ?? 1000, seed: options.seed ?? 1 };
   const scorer = scorerFrom(options);
+  // Read before any drafting, so a bad file costs no model time.
+  const documentFrequencies = options.ciderDf ? await readDocumentFrequencies(options.ciderDf) : undefined;
   const { input } = options;
   const started = Date.now();
   let rows: StudyRow[] = [];
@@ -152,13 +165,17 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
         model: p.model, promptVersion: p.promptVersion, flags: [], metrics: {},
       }));
       grouped = pairs.map((p) => ({ model: p.model, promptVersion: p.promptVersion, pair: { id: p.id, hypothesis: medEvalKitReference(p.draft.findings, p.draft.impression), reference: medEvalKitReference(p.final.findings, p.final.impression) } }));
-      const models = [...new Set(pairs.map((p) => p.model))];
-      const prompts = [...new Set(pairs.map((p) => p.promptVersion))];
-      model = models.length === 1 ? models[0] : undefined;
-      promptVersion = prompts.length === 1 ? prompts[0] : undefined;
+      model = single(pairs.map((p) => p.model));
+      promptVersion = single(pairs.map((p) => p.promptVersion));
     } finally {
       await store?.close();
     }
+  } else if (input.kind === 'pairs') {
+    comparison = 'the reference given with each draft (both texts whole, as given)';
+    const given = await readPairs(input.file);
+    ({ rows, grouped } = givenPairRows(options.limit ? given.slice(0, options.limit) : given));
+    model = single(grouped.map((g) => g.model));
+    promptVersion = single(grouped.map((g) => g.promptVersion));
   } else {
     comparison = 'reference reports (the model\'s whole reply against "Findings: … Impression: …", as MedEvalKit scores it)';
     const renderer = new RenderPool();
@@ -200,7 +217,7 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
   const drafting = (Date.now() - started) / 1000;
 
   const scoringStarted = Date.now();
-  const scored = await scorePairs(grouped.map((g) => g.pair), { ...(scorer ? { scorer } : {}), ...boot });
+  const scored = await scorePairs(grouped.map((g) => g.pair), { ...(scorer ? { scorer } : {}), ...(documentFrequencies ? { documentFrequencies } : {}), ...boot });
   const byId = new Map(scored.perPair.map((p) => [p.id, p]));
   for (const row of rows) {
     const s = byId.get(row.id);
@@ -218,7 +235,7 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
     tool: SOFTWARE,
     createdAt: new Date().toISOString(),
     kind,
-    input: input.kind === 'medevalkit' ? input.set : input.kind === 'dicom-folder' ? input.folder : input.kind === 'dicomweb' ? config.dicomweb.url : `${config.fhir.url} from ${input.since.toISOString().slice(0, 10)} to ${input.until.toISOString().slice(0, 10)}`,
+    input: inputName(input, config),
     comparison,
     model,
     promptVersion,
@@ -231,6 +248,7 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
     paper: { source: PAPER_SOURCE, rows: PAPER_ROWS },
     studies: rows,
     failures,
+    warnings: [ciderWarning(grouped.length, documentFrequencies !== undefined)].filter((w): w is string => w !== undefined),
     seconds: { drafting, scoring },
   };
   await writeAtomic(files.json, `${JSON.stringify(result, null, 2)}\n`);
@@ -238,12 +256,12 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
   return { result, interrupted: false, files };
 }
 
-/** The summary as a plain-text table for the terminal. */
-export function summaryTable(result: EvalResult): string {
-  const lines = Object.entries(result.summary).map(([name, e]) => `  ${name.padEnd(12)} ${e.mean.toFixed(4)}  [${e.low.toFixed(4)}, ${e.high.toFixed(4)}]  n=${e.n}`);
-  const l = result.labels;
-  lines.push(`  ${'F1 micro'.padEnd(12)} ${l.microF1.toFixed(4)}  [${l.microF1Interval.low.toFixed(4)}, ${l.microF1Interval.high.toFixed(4)}]  (CheXpert-style, positive findings)`);
-  if (l.macroF1 !== undefined) lines.push(`  ${'F1 macro'.padEnd(12)} ${l.macroF1.toFixed(4)}  [${l.macroF1Interval.low.toFixed(4)}, ${l.macroF1Interval.high.toFixed(4)}]`);
-  return lines.join('\n');
+function inputName(input: EvalInput, config: Config): string {
+  switch (input.kind) {
+    case 'medevalkit': return input.set;
+    case 'dicom-folder': return input.folder;
+    case 'dicomweb': return config.dicomweb.url;
+    case 'pairs': return input.file;
+    case 'production': return `${config.fhir.url} from ${input.since.toISOString().slice(0, 10)} to ${input.until.toISOString().slice(0, 10)}`;
+  }
 }
-

@@ -61,7 +61,7 @@ describe('raddraft eval on a MedEvalKit-style set, with the Lingshu stand-in', (
       for (const [name, value] of Object.entries(row.metrics)) expect(got.metrics[name]).toBeCloseTo(value, 12);
       expect(got.labels).toEqual(row.labels);
     }
-    for (const name of ['BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'ROUGE-L', 'CIDEr-D']) {
+    for (const name of ['BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'ROUGE-L', 'CIDEr-D', 'CIDEr']) {
       const e = result.summary[name]!;
       expect(e.n).toBe(usable.length);
       expect(e.mean).toBeCloseTo(expected.summary[name]!.mean, 12);
@@ -72,6 +72,9 @@ describe('raddraft eval on a MedEvalKit-style set, with the Lingshu stand-in', (
     expect(result.studies.find((s) => s.id === 'open_i_1000')!.metrics['ROUGE-L']).toBeGreaterThan(0.99);
     expect(result.labels.perObservation).toHaveLength(14);
     expect(run.output()).toMatch(/ROUGE-L\s+0\.\d{4}\s+\[0\.\d{4}, [01]\.\d{4}\]/);
+    // Why a study was not scored is in the terminal summary, not only in results.json.
+    expect(run.output()).toContain('open_i_2001: image CXR2001_IM-0001-1001.png is not in');
+    expect(run.output()).toMatch(/1 left out of the set with empty findings and impression/);
   });
 
   it('writes an HTML report that Chromium shows with the summary, plots, diffs and label table', async () => {
@@ -86,7 +89,7 @@ describe('raddraft eval on a MedEvalKit-style set, with the Lingshu stand-in', (
       expect(summary).toContain('ROUGE-L');
       expect(summary).toContain('CIDEr-D');
       expect(summary).toContain('CheXpert-style F1 (micro');
-      expect(await page.locator('svg.hist').count()).toBe(6);
+      expect(await page.locator('svg.hist').count()).toBe(7); // one per metric, plain CIDEr beside CIDEr-D
       expect(await page.locator('#studies tr').count()).toBe(samples.length - 1 + 1); // usable + failed + header
       expect(await page.locator('#studies del, #studies ins').count()).toBeGreaterThan(0);
       expect(await page.locator('#confusion tr').count()).toBe(15);
@@ -184,5 +187,19 @@ describe('raddraft eval on a MedEvalKit-style set, with the Lingshu stand-in', (
     const none = runCli(['eval', '--out', path.join(work, 'x')], env());
     expect(await none.exited).toBe(1);
     expect(none.output()).toContain('choose one input');
+    // A header without the study column is named as the header, not as the first row under it.
+    const headerless = path.join(work, 'no-uid.csv');
+    await writeFile(headerless, 'accession_uid,findings,impression\n1.2.3,clear,normal\n');
+    const run3 = runCli(['eval', '--dicom', work, '--references', headerless, '--out', path.join(work, 'bad-out3')], env());
+    expect(await run3.exited).toBe(1);
+    expect(run3.output()).toContain(`${headerless}: the header (row 1) has no study_uid column (its columns: "accession_uid", "findings", "impression")`);
+    expect(run3.output()).not.toContain('row 2');
+    // A set whose every sample is left out says so, rather than "0 of 0 studies scored".
+    const empty = path.join(work, 'empty-set.json');
+    await writeFile(empty, JSON.stringify([{ id: 'e1', image: ['a.png'], findings: '', impression: '' }, { id: 'e2', image: ['b.png'], findings: ' ', impression: '' }]));
+    const run4 = runCli(['eval', '--set', empty, '--out', path.join(work, 'empty-out')], env());
+    expect(await run4.exited).toBe(1);
+    expect(run4.output()).toContain('no study was scored: 2 samples were left out because their findings and impression are both empty');
+    expect(run4.output()).not.toMatch(/0 of 0/);
   });
 });

@@ -1,0 +1,54 @@
+import type { Estimate } from './bootstrap.js';
+import type { EvalResult } from './result.js';
+
+/** Failures listed one per line in the terminal before the rest are left to results.json. */
+const LISTED_FAILURES = 20;
+
+/** A 95 % interval, or "n/a" when it cannot be computed (no values, or a statistic undefined on every resample). */
+export function intervalText(e: Pick<Estimate, 'low' | 'high'>, digits = 4): string {
+  if (!Number.isFinite(e.low) || !Number.isFinite(e.high)) return 'n/a';
+  return `[${e.low.toFixed(digits)}, ${e.high.toFixed(digits)}]`;
+}
+
+const valueText = (v: number | undefined, digits = 4): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
+
+/** The summary as a plain-text table for the terminal. */
+export function summaryTable(result: EvalResult): string {
+  const lines = Object.entries(result.summary).map(([name, e]) => `  ${name.padEnd(12)} ${valueText(e.mean)}  ${intervalText(e)}  n=${e.n}`);
+  const l = result.labels;
+  lines.push(`  ${'F1 micro'.padEnd(12)} ${valueText(l.microF1)}  ${intervalText(l.microF1Interval)}  (CheXpert-style, positive findings)`);
+  if (l.macroF1 !== undefined) lines.push(`  ${'F1 macro'.padEnd(12)} ${valueText(l.macroF1)}  ${intervalText(l.macroF1Interval)}`);
+  return lines.join('\n');
+}
+
+/** Why nothing was scored, in words, when nothing was. */
+function nothingScored(result: EvalResult): string {
+  const c = result.counts;
+  const why: string[] = [];
+  if (c.leftOut) why.push(`${c.leftOut} sample${c.leftOut === 1 ? ' was' : 's were'} left out because ${c.leftOut === 1 ? 'its' : 'their'} findings and impression are both empty (as MedEvalKit leaves them out)`);
+  if (c.failed) why.push(`${c.failed} ${c.failed === 1 ? 'study' : 'studies'} could not be drafted or paired (reasons below)`);
+  if (!why.length) why.push(result.kind === 'production' ? 'no signed draft and no shadow draft with a final report was found in that period' : `${result.input} holds no studies to score`);
+  return `no study was scored: ${why.join('; ')}`;
+}
+
+/** What `raddraft eval` prints when it is done: counts, warnings, the summary, and why studies were not scored. */
+export function terminalSummary(result: EvalResult): string {
+  const c = result.counts;
+  const out: string[] = [];
+  if (c.scored === 0) {
+    out.push(nothingScored(result));
+  } else {
+    const parts = [`${c.failed} not scored`];
+    if (c.leftOut) parts.push(`${c.leftOut} left out of the set with empty findings and impression`);
+    if (c.resumed) parts.push(`${c.resumed} drafts from an earlier run`);
+    out.push(`${c.scored} of ${c.studies + c.leftOut} studies scored (${parts.join(', ')})`);
+  }
+  for (const w of result.warnings) out.push(`warning: ${w}`);
+  if (c.scored > 0) out.push(summaryTable(result));
+  if (result.failures.length) {
+    out.push(`not scored (${result.failures.length}):`);
+    for (const f of result.failures.slice(0, LISTED_FAILURES)) out.push(`  ${f.id}: ${f.reason}`);
+    if (result.failures.length > LISTED_FAILURES) out.push(`  … and ${result.failures.length - LISTED_FAILURES} more, listed in results.json`);
+  }
+  return out.join('\n');
+}
