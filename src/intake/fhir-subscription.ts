@@ -32,10 +32,35 @@ interface NotificationStatus {
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-const num = (v: unknown): number | undefined => {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
-  return Number.isFinite(n) ? n : undefined;
-};
+/** A notification field that cannot be read; `expression` says where it is. */
+class MalformedNotification extends Error {
+  constructor(
+    message: string,
+    readonly expression: string,
+  ) {
+    super(message);
+    this.name = 'MalformedNotification';
+  }
+}
+
+/**
+ * An event count or number: absent, or a whole number from 0 to 2^53 - 1, as a JSON number or (integer64, the
+ * backport's valueString) a string of digits. Anything else is refused rather than rounded: a count of 1e30 read
+ * as a number would exceed every later count and hide every gap after it.
+ */
+function eventCount(v: unknown, expression: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,16}$/.test(v) ? Number(v) : NaN;
+  if (Number.isSafeInteger(n) && n >= 0) return n;
+  const shown = typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : typeof v === 'number' ? String(v) : `a JSON ${Array.isArray(v) ? 'array' : typeof v}`;
+  throw new MalformedNotification(`${expression} is ${shown}, not a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`, expression);
+}
+
+/** The checkpoint kept for a subscription; a value written before counts were checked is started afresh. */
+function storedCount(value: string | undefined): number {
+  const n = value === undefined ? 0 : Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
 
 /** The status part of a topic-based notification: a SubscriptionStatus (R4B/R5) or the R4 backport's Parameters. */
 function readStatus(resource: unknown): NotificationStatus | undefined {
@@ -45,22 +70,26 @@ function readStatus(resource: unknown): NotificationStatus | undefined {
     return {
       type: text(r.type),
       subscription: text((r.subscription as { reference?: unknown } | undefined)?.reference),
-      eventsSinceStart: num(r.eventsSinceSubscriptionStart),
-      events: events.map((e) => ({ number: num(e.eventNumber), focus: typeof e.focus?.reference === 'string' ? e.focus.reference : undefined })),
+      eventsSinceStart: eventCount(r.eventsSinceSubscriptionStart, 'SubscriptionStatus.eventsSinceSubscriptionStart'),
+      events: events.map((e, i) => ({
+        number: eventCount(e.eventNumber, `SubscriptionStatus.notificationEvent[${i}].eventNumber`),
+        focus: typeof e.focus?.reference === 'string' ? e.focus.reference : undefined,
+      })),
     };
   }
   if (r?.resourceType === 'Parameters' && Array.isArray(r.parameter)) {
     const params = r.parameter as { name?: unknown; valueCode?: unknown; valueString?: unknown; valueReference?: { reference?: unknown }; part?: unknown }[];
     const value = (name: string) => params.find((p) => p.name === name);
-    const events = params.filter((p) => p.name === 'notification-event').map((p) => {
+    const events = params.filter((p) => p.name === 'notification-event').map((p, i) => {
       const parts = Array.isArray(p.part) ? (p.part as { name?: unknown; valueString?: unknown; valueReference?: { reference?: unknown } }[]) : [];
       const focus = parts.find((x) => x.name === 'focus')?.valueReference?.reference;
-      return { number: num(parts.find((x) => x.name === 'event-number')?.valueString), focus: typeof focus === 'string' ? focus : undefined };
+      const number = eventCount(parts.find((x) => x.name === 'event-number')?.valueString, `Parameters.parameter('notification-event')[${i}].part('event-number').valueString`);
+      return { number, focus: typeof focus === 'string' ? focus : undefined };
     });
     return {
       type: text(value('type')?.valueCode),
       subscription: text(value('subscription')?.valueReference?.reference),
-      eventsSinceStart: num(value('events-since-subscription-start')?.valueString),
+      eventsSinceStart: eventCount(value('events-since-subscription-start')?.valueString, "Parameters.parameter('events-since-subscription-start').valueString"),
       events,
     };
   }
@@ -127,12 +156,20 @@ export function notifyRouter(options: NotifyOptions): Router {
       throw new OperationOutcomeError(400, 'invalid', `FHIR notification: the body is a ${resource.resourceType}, neither an ImagingStudy nor a subscription-notification Bundle`);
     }
     const bundle = resource;
-    const status = readStatus(bundle.entry?.[0]?.resource);
+    let status: NotificationStatus | undefined;
+    try {
+      status = readStatus(bundle.entry?.[0]?.resource);
+    } catch (err) {
+      if (!(err instanceof MalformedNotification)) throw err;
+      // Its events were not taken in, so whatever it announced is looked for on the PACS instead.
+      gap(`a notification was refused: ${err.message}`);
+      throw new OperationOutcomeError(400, 'invalid', `FHIR notification: ${err.message}; it was not processed, and the PACS is being swept with QIDO-RS instead`, err.expression);
+    }
     if (!status) {
       throw new OperationOutcomeError(400, 'invalid', 'FHIR notification: Bundle.entry[0] is not a SubscriptionStatus or a subscription-status Parameters resource', 'Bundle.entry[0].resource');
     }
     const key = checkpoint(status.subscription);
-    const last = Number((await store.getCheckpoint(key)) ?? '0');
+    const last = storedCount(await store.getCheckpoint(key));
     switch (status.type) {
       case 'handshake':
         log.info({ subscription: status.subscription }, 'FHIR subscription handshake');

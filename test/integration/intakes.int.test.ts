@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { DiagnosticReport } from '@medplum/fhirtypes';
-import { freePort } from '../../src/demo/ports.js';
+import { freePort, waitFor } from '../../src/demo/ports.js';
 import { stowFiles } from '../../src/demo/stow.js';
 import { cloneStudies, dcmtk } from '../harness/dcmtk.js';
 import { search } from '../harness/fhir-queries.js';
@@ -115,6 +115,40 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     expect(serve.output()).toContain('"why":"events 2 to 2 never arrived","msg":"FHIR notifications have a gap; sweeping the PACS with QIDO-RS"');
   });
 
+  it('refuses an event count that is not a whole number, naming the field, sweeps for what it announced, and still sees later gaps', async () => {
+    const [announced] = await cloneStudies(ap.files[0]!, 1, dir);
+    await stowFiles(peers.orthanc.dicomWebUrl, [announced!.file]);
+    const known = clones[2]!.studyUid;
+    const study = { resourceType: 'ImagingStudy', status: 'available', subject: { reference: 'Patient/p' }, identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${known}` }] };
+    const backport = (count: string, n: string) => ({
+      resourceType: 'Bundle', type: 'history',
+      entry: [{ resource: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'subscription', valueReference: { reference: 'Subscription/s2' } },
+          { name: 'type', valueCode: 'event-notification' },
+          { name: 'events-since-subscription-start', valueString: count },
+          { name: 'notification-event', part: [{ name: 'event-number', valueString: n }, { name: 'focus', valueReference: { reference: 'urn:uuid:s2-study' } }] },
+        ],
+      } }, { fullUrl: 'urn:uuid:s2-study', resource: study }],
+    });
+    const huge = await notify(backport('99999999999999999999', '2'));
+    expect(huge.status).toBe(400);
+    expect(await diagnostics(huge)).toBe('FHIR notification: Parameters.parameter(\'events-since-subscription-start\').valueString is "99999999999999999999", not a whole number from 0 to 9007199254740991; it was not processed, and the PACS is being swept with QIDO-RS instead');
+    const r5 = await notify({
+      resourceType: 'Bundle', type: 'subscription-notification',
+      entry: [{ resource: { resourceType: 'SubscriptionStatus', type: 'event-notification', subscription: { reference: 'Subscription/s2' }, eventsSinceSubscriptionStart: 1e30, notificationEvent: [{ eventNumber: 1e30, focus: { reference: 'urn:uuid:s2-study' } }] } }, { fullUrl: 'urn:uuid:s2-study', resource: study }],
+    });
+    expect(r5.status).toBe(400);
+    expect(await diagnostics(r5)).toBe('FHIR notification: SubscriptionStatus.eventsSinceSubscriptionStart is 1e+30, not a whole number from 0 to 9007199254740991; it was not processed, and the PACS is being swept with QIDO-RS instead');
+    // The refused notification's study is found by the sweep it set off (this raddraft does not poll on its own).
+    await waitForJobs(serve, [announced!.studyUid], ['posted']);
+    // Nothing of the refused counts was kept: event 4 after event 1 is still a gap.
+    expect((await notify(backport('1', '1'))).status).toBe(200);
+    expect((await notify(backport('4', '4'))).status).toBe(200);
+    await waitFor('the gap to be logged', () => Promise.resolve(serve.output().includes('"why":"events 2 to 3 never arrived"')), 10_000);
+  });
+
   it('refuses a notification without the token, and says what is wrong with a malformed one', async () => {
     const forged = await notify({ resourceType: 'ImagingStudy' }, 'wrong-token-0123456789');
     expect(forged.status).toBe(401);
@@ -186,7 +220,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     const metrics = await (await serve.api('/metrics')).text();
     expect(metrics).toMatch(/raddraft_instances_received_total\{source="stow",outcome="stored"\} [1-9]/);
     expect(metrics).toMatch(/raddraft_instances_received_total\{source="dimse",outcome="refused"\} [1-9]/);
-    expect(metrics).toMatch(/raddraft_jobs\{state="posted"\} 4/);
+    expect(metrics).toMatch(/raddraft_jobs\{state="posted"\} 5/);
   });
 });
 
