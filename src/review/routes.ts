@@ -116,7 +116,16 @@ export function reviewRouter(deps: ReviewDeps): Router {
   if (deps.oidc) {
     const oidc = deps.oidc;
     router.get('/review/login', (req, res) => oidc.start(req, res));
-    router.get('/review/callback', (req, res) => oidc.callback(req, res));
+    router.get('/review/callback', async (req, res) => {
+      try {
+        await oidc.callback(req, res);
+      } catch (err) {
+        // A person in a browser gets the refusal as a page rather than as JSON.
+        if (!(err instanceof OperationOutcomeError)) throw err;
+        const ctx: PageContext = { title: 'Sign-in refused', csrf: '', user: undefined, localNotice: undefined, canSign: false };
+        res.status(err.status).type('html').send(layout(ctx, messagePage('Sign-in refused', err.diagnostics)).value);
+      }
+    });
   }
 
   router.post('/review/logout', (req, res) => {

@@ -32,6 +32,7 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
   const paLat = fixture('chest-pa-lat');
   const apMono1 = fixture('chest-ap-mono1');
   let injectedStudy: string;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     peers = await startPeers();
@@ -44,7 +45,7 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
     peers.model.script({ kind: 'report' }, { kind: 'report' }, { kind: 'report', text: XSS });
     await peers.upload([paLat]);
     await peers.upload([apMono1]);
-    serve = await startServe(serviceEnv(peers, dataDir, {
+    env = serviceEnv(peers, dataDir, {
       RADDRAFT_PORT: String(port),
       RADDRAFT_PUBLIC_URL: base,
       RADDRAFT_AUTH_ISSUER: idp.issuer,
@@ -54,7 +55,8 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
       RADDRAFT_API_TOKEN: randomBytes(32).toString('base64url'),
       RADDRAFT_WORKERS: '1',
       NODE_EXTRA_CA_CERTS: idp.caFile,
-    }));
+    });
+    serve = await startServe(env);
     jobs = await waitForJobs(serve, [paLat.studyUid, apMono1.studyUid], ['posted']);
     // A third study (the AP with fresh UIDs), drafted from the reply that carries markup.
     const copy = path.join(dataDir, 'injection.dcm');
@@ -207,5 +209,39 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
     expect(cells[6]).toBe('1 (50 %)');
     await screenshot(page, 'quality');
     await page.close();
+  });
+
+  it('gives no session to a page sign-in of a Practitioner who may not sign, and ends the sessions of one taken off the list', async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/review`);
+    const csrf = (await page.getAttribute('meta[name="csrf-token"]', 'content'))!;
+    const cookie = (await context.cookies(base)).find((c) => c.name === 'raddraft_session')!;
+    await page.close();
+    await serve.kill('SIGTERM');
+    serve = await startServe({ ...env, RADDRAFT_AUTH_SIGNERS: 'Practitioner/someone-else' });
+
+    // The session Ada signed in with before no longer signs.
+    const res = await fetch(`${base}/api/reports/${reportIdOf(injectedStudy)}/sign`, {
+      method: 'POST', headers: { 'content-type': 'application/json', cookie: `${cookie.name}=${cookie.value}`, 'x-csrf-token': csrf },
+      body: JSON.stringify({ findings: 'x', impression: 'y', version: '1' }),
+    });
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain(`Practitioner/${radiologist.id} is not among the Practitioners allowed to sign here (RADDRAFT_AUTH_SIGNERS)`);
+
+    // Signing in again through the identity provider gives her no session either.
+    const fresh = await browser.newContext({ ignoreHTTPSErrors: true });
+    const again = await fresh.newPage();
+    await again.goto(`${base}/review`);
+    await again.waitForURL((url) => url.href.startsWith(idp.issuer), { timeout: 15_000 });
+    await again.fill('input[name=login]', 'ada');
+    await again.fill('input[name=password]', 'any password');
+    await again.click('button[type=submit]');
+    await again.waitForSelector('button[type=submit]:has-text("Continue")', { timeout: 15_000 });
+    const callback = again.waitForResponse((r) => r.url().startsWith(`${base}/review/callback`), { timeout: 15_000 });
+    await again.click('button[type=submit]');
+    expect((await callback).status()).toBe(403);
+    expect(await again.content()).toContain('is not among the Practitioners allowed to sign here');
+    expect((await fresh.cookies(base)).some((c) => c.name === 'raddraft_session')).toBe(false);
+    await fresh.close();
   });
 });

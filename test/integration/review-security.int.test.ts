@@ -76,9 +76,10 @@ describe('without sign-in: forged and stale sessions, DNS rebinding and the job 
     await serve.kill('SIGTERM');
     await start(extra);
   };
-  const sign = (headers: Record<string, string>) =>
+  /** A signature of the current version, so that only authentication stands in its way. */
+  const sign = async (headers: Record<string, string>) =>
     raw('127.0.0.1', port, 'POST', `/api/reports/${reportId}/sign`, { 'content-type': 'application/json', host: `127.0.0.1:${port}`, ...headers },
-      JSON.stringify({ findings: 'Signed by an attacker.', impression: 'Forged.', version: '1' }));
+      JSON.stringify({ findings: 'Signed by an attacker.', impression: 'Forged.', version: (await reportOf(peers, reportId)).meta!.versionId }));
 
   beforeAll(async () => {
     expect(LAN).toBeDefined();
