@@ -77,6 +77,7 @@ function streamStow(port: number, partBytes: number[], headers: Record<string, s
   });
 }
 
+const availMiB = async (dir: string) => Number((await run('df', ['-m', '--output=avail', dir])).stdout.trim().split('\n').pop());
 const diagnosticsOf = (text: string) => (JSON.parse(text) as { issue: { diagnostics: string }[] }).issue[0]!.diagnostics;
 const filesUnder = async (dir: string): Promise<string[]> =>
   (await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => e.isFile()).map((e) => e.name);
@@ -203,7 +204,7 @@ describe('STOW-RS on a small disk (a tmpfs as the data directory)', () => {
     serve = await startServe({
       RADDRAFT_DICOMWEB_URL: 'http://127.0.0.1:1/dicom-web', RADDRAFT_FHIR_URL: 'http://127.0.0.1:1/fhir', RADDRAFT_LINGSHU_URL: 'http://127.0.0.1:1/v1',
       RADDRAFT_DATA_DIR: data, RADDRAFT_PORT: '0', RADDRAFT_INTAKE: 'stow', RADDRAFT_STOW_AUTH: 'none',
-      RADDRAFT_MIN_FREE_MB: '120', RADDRAFT_MAX_INSTANCE_MB: '20', RADDRAFT_STABLE_SECONDS: '3600',
+      RADDRAFT_MIN_FREE_MB: '165', RADDRAFT_MAX_INSTANCE_MB: '20', RADDRAFT_STABLE_SECONDS: '3600',
     });
   });
 
@@ -226,13 +227,13 @@ describe('STOW-RS on a small disk (a tmpfs as the data directory)', () => {
   });
 
   it('refuses with 503 when the reserve is crossed in the middle of a request, keeping none of its parts', async () => {
-    // Each part passes the reserve check at its start; together they run 30 MiB past it.
-    const res = await streamStow(serve.port, [18 * MiB, 18 * MiB, 18 * MiB, 18 * MiB, 18 * MiB], {});
+    // Each part starts above the 165 MiB reserve (about 191 MiB free, then 173); the second crosses it.
+    expect(await availMiB(data)).toBeGreaterThan(165 + 18);
+    const res = await streamStow(serve.port, [18 * MiB, 18 * MiB], {});
     expect(res.status).toBe(503);
-    expect(diagnosticsOf(res.body)).toMatch(/^STOW-RS: raddraft's disk has \d+ MiB free, below the 120 MiB it keeps in reserve \(RADDRAFT_MIN_FREE_MB\); the instance was not accepted — send it again once space is freed$/);
+    expect(diagnosticsOf(res.body)).toMatch(/^STOW-RS: raddraft's disk has \d+ MiB free, below the 165 MiB it keeps in reserve \(RADDRAFT_MIN_FREE_MB\); the instance was not accepted — send it again once space is freed$/);
     expect(await filesUnder(spool())).toEqual([]);
-    const { stdout } = await run('df', ['-m', '--output=avail', data]);
-    expect(Number(stdout.trim().split('\n').pop())).toBeGreaterThan(150);
+    expect(await availMiB(data)).toBeGreaterThan(165 + 18);
   });
 
   it('answers a part whose Content-Type holds control characters with a readable Warning, not a 500', async () => {
