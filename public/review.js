@@ -167,7 +167,9 @@
     e.preventDefault();
     if (!impression.value.trim()) { say('Write an impression before signing.', 'error'); impression.focus(); return; }
     const done = await post('sign', { findings: findings.value, impression: impression.value, version });
-    if (done) {
+    if (done && done.status === 'recorded') {
+      finished(`Your signature is recorded. ${done.message ?? ''}`);
+    } else if (done) {
       finished('Signed. The report is final.');
       const banner = document.querySelector('.banner');
       banner.className = 'banner final';
@@ -184,7 +186,9 @@
     const reason = document.getElementById('reason').value.trim();
     if (reason.length < 3) { say('Say briefly why the draft is rejected.', 'error'); return; }
     const done = await post('reject', { reason, version });
-    if (done) {
+    if (done && done.status === 'recorded') {
+      finished(`Your rejection is recorded. ${done.message ?? ''}`);
+    } else if (done) {
       finished('Rejected. The draft is cancelled and off the worklist.');
       const banner = document.querySelector('.banner');
       banner.className = 'banner cancelled';

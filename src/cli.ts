@@ -11,6 +11,7 @@ import { openComponents, openStore, startService } from './service.js';
 import { SOFTWARE } from './version.js';
 import { runEval, type EvalInput } from './eval/run-eval.js';
 import { terminalSummary } from './eval/summary-text.js';
+import { parseModelList } from './eval/compare-models.js';
 import { EvalInputError } from './eval/references.js';
 import type { SettingName } from './config/schema.js';
 
@@ -68,11 +69,11 @@ async function draft(studyUid: string, opts: { config?: string }): Promise<void>
   const config = configOrExit(opts.config);
   const log = createLogger({ level: config.logLevel, destination: 'stderr' });
   const components = await openComponents(config, log);
-  const { store, runner } = components;
+  const { store, runner, deliveries } = components;
   try {
     let { job } = await store.observe({ studyUid, source: 'cli', stableAfter: Date.now() });
     if (job.state === 'dead') job = (await store.retry(job.id)) ?? job;
-    if (job.state !== 'posted' && job.state !== 'shadowed' && job.state !== 'ineligible') {
+    if (!['drafted', 'posted', 'shadowed', 'ineligible'].includes(job.state)) {
       const done = await runner.processNow(job.id);
       if (!done) {
         process.stderr.write(`study ${studyUid} is being processed by another raddraft worker (job ${job.id}); try again shortly\n`);
@@ -81,9 +82,21 @@ async function draft(studyUid: string, opts: { config?: string }): Promise<void>
       }
       job = done;
     }
-    if (job.state === 'posted' && job.reportRef) {
+    if (job.state === 'drafted') {
+      await deliveries.runUntilIdle();
+      job = (await store.get(job.id)) ?? job;
+      const undelivered = (await store.outbox.deliveriesOfJob(job.id)).filter((d) => d.state !== 'delivered');
+      if (job.reportRef) {
+        process.stdout.write(`${job.reportRef}\n`);
+        process.stderr.write(`unverified AI draft: ${config.fhir.url}/${job.reportRef}\n`);
+      }
+      for (const d of undelivered) {
+        process.stderr.write(`not yet delivered to ${d.output} (${d.state}${d.lastError ? `: ${d.lastError}` : ''}); raddraft serve goes on trying\n`);
+      }
+      process.exitCode = undelivered.length === 0 ? EXIT.ok : EXIT.failed;
+    } else if (job.state === 'posted' && job.reportRef) {
       process.stdout.write(`${job.reportRef}\n`);
-      process.stderr.write(`preliminary AI draft: ${config.fhir.url}/${job.reportRef}\n`);
+      process.stderr.write(`unverified AI draft: ${config.fhir.url}/${job.reportRef}\n`);
       process.exitCode = EXIT.ok;
     } else if (job.state === 'shadowed') {
       process.stderr.write(`study ${studyUid} was drafted in shadow mode (RADDRAFT_MODE=shadow): the draft is kept in the job store (job ${job.id}), nothing was posted\n`);
@@ -160,6 +173,7 @@ interface EvalCliOptions {
   scorerUrl?: string;
   scorerCommand?: string;
   ciderDf?: string;
+  models?: string;
   resamples: number;
   seed: number;
   config?: string;
@@ -186,7 +200,15 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
     process.exitCode = EXIT.failed;
     return;
   }
-  const required: SettingName[] = input.kind === 'pairs' ? [] : input.kind === 'production' ? ['RADDRAFT_FHIR_URL'] : input.kind === 'dicomweb' ? ['RADDRAFT_LINGSHU_URL', 'RADDRAFT_DICOMWEB_URL'] : ['RADDRAFT_LINGSHU_URL'];
+  const models = opts.models === undefined ? undefined : parseModelList(opts.models);
+  if (typeof models === 'string') {
+    process.stderr.write(`raddraft eval: ${models}\n`);
+    process.exitCode = EXIT.failed;
+    return;
+  }
+  // Models given with their own endpoints need no default one.
+  const lingshu: SettingName[] = models?.every((m) => m.url) ? [] : ['RADDRAFT_LINGSHU_URL'];
+  const required: SettingName[] = input.kind === 'pairs' ? [] : input.kind === 'production' ? ['RADDRAFT_FHIR_URL'] : input.kind === 'dicomweb' ? [...lingshu, 'RADDRAFT_DICOMWEB_URL'] : lingshu;
   const config = configOrExit(opts.config, required);
   const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
   const out = opts.out ?? `eval-${new Date().toISOString().slice(0, 10)}`;
@@ -201,6 +223,7 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
       ...(opts.scorerUrl ? { scorerUrl: opts.scorerUrl } : {}),
       ...(opts.scorerCommand ? { scorerCommand: opts.scorerCommand } : {}),
       ...(opts.ciderDf ? { ciderDf: opts.ciderDf } : {}),
+      ...(models ? { models } : {}),
       openStore: () => openStore(config, log),
     });
     if (outcome.interrupted || !outcome.result) {
@@ -268,6 +291,7 @@ program.command('eval').description('draft a labelled set (or take production dr
   .option('--out <folder>', 'output folder (default: eval-<today>); drafts.jsonl there makes a run resumable')
   .option('--limit <n>', 'only the first n studies', positiveInt)
   .option('--scorer-url <url>', 'POST each pair {id, hypothesis, reference} here; a JSON object of scores comes back')
+  .option('--models <list>', 'draft the set with each model and compare them: name[=url],name[=url] (the first is the baseline)')
   .option('--cider-df <file>', 'document frequencies for CIDEr and CIDEr-D (JSON {"ref_len", "df"}), instead of the set\'s own')
   .option('--scorer-command <command>', 'run this command per pair, the pair as JSON on stdin, scores as JSON on stdout')
   .option('--resamples <n>', 'bootstrap resamples for the 95 % intervals', positiveInt, 1000)

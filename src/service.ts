@@ -20,6 +20,9 @@ import { cleanLeftovers } from './jobs/cleanup.js';
 import type { JobStore } from './jobs/job-store.js';
 import { Pipeline } from './jobs/pipeline.js';
 import { JobRunner } from './jobs/runner.js';
+import { DeliveryRunner } from './jobs/delivery-runner.js';
+import { createOutputs } from './outputs/registry.js';
+import type { ReportOutput } from './report/output.js';
 import { openPostgresStore } from './jobs/postgres.js';
 import { openSqliteStore } from './jobs/sqlite.js';
 import { networkCause } from './http/network-cause.js';
@@ -41,6 +44,8 @@ export interface Components {
   fhir: FhirGateway;
   lingshu: LingshuClient;
   runner: JobRunner;
+  /** Delivers report events from the outbox to the configured outputs. */
+  deliveries: DeliveryRunner;
   metrics: Metrics;
   /** The rendering threads, shared by the jobs and the review viewer. */
   renderer: RenderPool;
@@ -84,9 +89,27 @@ export async function openComponents(config: Config, log: Logger, options: Compo
   });
   model.current = lingshu;
   const renderer = new RenderPool({ limits: { maxPixels: config.images.maxPixels }, memoryLimitMb: config.images.renderMemoryMb });
+  const outputNames = config.mode === 'shadow' ? [] : config.outputs;
+  let outputs: Map<string, ReportOutput>;
+  try {
+    outputs = createOutputs(outputNames, { fhir, studies, software: SOFTWARE, modelEndpoint: config.lingshu.url, waitMs: Math.max(1000, config.retrySeconds * 1000) });
+  } catch (err) {
+    await store.close();
+    throw new ConfigError([(err as Error).message]);
+  }
+  const deliveries = new DeliveryRunner(store.outbox, outputs, log, {
+    concurrency: Math.max(2, Math.min(8, config.workers)),
+    retryBaseMs: config.retrySeconds * 1000,
+    onFinished: (d) => {
+      metrics.deliveryAttempts.inc({ output: d.output, kind: d.kind, state: d.state });
+      if (d.state === 'delivered' && d.output === 'fhir' && d.kind === 'drafted' && d.reference) return store.setReportRef(d.jobId, d.reference.replace(/\/_history\/.*$/, ''));
+      return undefined;
+    },
+    ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+  });
   const pipeline = new Pipeline({
-    store, studies, lingshu, fhir, renderer, dataDir: config.dataDir, software: SOFTWARE,
-    modelEndpoint: config.lingshu.url, modelName: config.lingshu.model, mode: config.mode,
+    store, studies, drafter: lingshu, renderer, dataDir: config.dataDir, mode: config.mode, outputs: outputNames,
+    onDrafted: () => deliveries.wake(),
     ...(config.lingshu.prompt === 'clinical-context' ? { clinicalContext: clinicalContextSource(studies, fhir) } : {}),
   });
   const runner = new JobRunner(store, pipeline, log, {
@@ -95,7 +118,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     dataDir: config.dataDir,
     onFinished: (job) => {
       metrics.jobsFinished.inc({ state: job.state });
-      if (job.state === 'posted' || job.state === 'shadowed') metrics.jobSeconds.observe((job.updatedAt - job.createdAt) / 1000);
+      if (job.state === 'drafted' || job.state === 'shadowed') metrics.jobSeconds.observe((job.updatedAt - job.createdAt) / 1000);
       // Pushed instances are kept only until their job is done.
       void received.remove(job.studyUid).catch((err: unknown) => log.warn({ err: (err as Error).message, studyUid: job.studyUid }, 'cannot remove received instances'));
     },
@@ -105,7 +128,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     await pipeline.close();
     await store.close();
   };
-  return { store, dicomweb, received, studies, fhir, lingshu, runner, metrics, renderer, close };
+  return { store, dicomweb, received, studies, fhir, lingshu, runner, deliveries, metrics, renderer, close };
 }
 
 async function reviewComponents(config: Config, c: Components, log: Logger): Promise<{ router: Router; auth: ReviewAuth }> {
@@ -114,7 +137,7 @@ async function reviewComponents(config: Config, c: Components, log: Logger): Pro
   const oidc = config.auth?.clientId && config.publicUrl
     ? new OidcLogin({ ...config.auth, clientId: config.auth.clientId }, config.publicUrl, auth)
     : undefined;
-  return { auth, router: reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir, c.renderer), log }) };
+  return { auth, router: reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir, c.renderer), deliveries: c.deliveries, log }) };
 }
 
 export interface RunningService extends Components {
@@ -127,8 +150,9 @@ export interface RunningService extends Components {
 /** `raddraft serve`: intake, workers and the HTTP server, until stop() (SIGTERM). */
 export async function startService(config: Config, log: Logger, options: ComponentOptions = {}): Promise<RunningService> {
   const components = await openComponents(config, log, options);
-  const { store, dicomweb, fhir, lingshu, runner, received, metrics } = components;
+  const { store, dicomweb, fhir, lingshu, runner, deliveries, received, metrics } = components;
   await runner.recoverOrphans();
+  await deliveries.recoverOrphans();
   const removed = await cleanLeftovers(config.dataDir, store);
   if (removed) log.info({ removed }, 'removed files left by an earlier run');
   const stopSweeps = await keepReceivedTidy(received, store, log);
@@ -173,7 +197,7 @@ export async function startService(config: Config, log: Logger, options: Compone
   }
   const review = await reviewComponents(config, components, log);
   routers.push(review.router);
-  const app = createApp({ store, readiness, log, metrics, onRetry: () => runner.wake(), routers, apiGuard: (req, change) => review.auth.forApi(req, change) });
+  const app = createApp({ store, readiness, log, metrics, onRetry: () => runner.wake(), onDeliveryRetry: () => deliveries.wake(), routers, apiGuard: (req, change) => review.auth.forApi(req, change) });
   const http = await listen(app, config.port, config.host);
   const { server, port } = http;
   const scp = config.intake.includes('dimse')
@@ -192,6 +216,7 @@ export async function startService(config: Config, log: Logger, options: Compone
     }
   }
   runner.start();
+  deliveries.start();
   if (config.intake.includes('qido')) poller.start();
   log.info({ port, version: SOFTWARE.version, intake: config.intake }, 'raddraft is serving');
 
@@ -204,6 +229,7 @@ export async function startService(config: Config, log: Logger, options: Compone
       stopSweeps();
       await poller.stop();
       await runner.stop(drainMs ?? config.drainSeconds * 1000);
+      await deliveries.stop(drainMs ?? config.drainSeconds * 1000);
       await http.close();
       await components.close();
       log.info('stopped');

@@ -40,6 +40,8 @@ export interface Config {
   readonly intake: readonly Intake[];
   /** shadow: drafts are kept in the job store and nothing is posted to the FHIR server. */
   readonly mode: 'live' | 'shadow';
+  /** Outputs every report event is delivered to (RADDRAFT_OUTPUTS); none in shadow mode. */
+  readonly outputs: readonly string[];
   readonly dimse: {
     readonly port: number;
     readonly aet: string;
@@ -306,6 +308,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
     host: str('RADDRAFT_HOST'),
     apiToken: opt('RADDRAFT_API_TOKEN'),
     mode: str('RADDRAFT_MODE') === 'shadow' ? 'shadow' : 'live',
+    outputs: [...new Set(str('RADDRAFT_OUTPUTS').split(',').map((s) => s.trim()))],
     intake: [...new Set(str('RADDRAFT_INTAKE').split(',').map((s) => s.trim() as Intake))],
     dimse: {
       port: int('RADDRAFT_DIMSE_PORT'),
@@ -374,6 +377,7 @@ export function describeConfig(config: Config): Record<string, string | number> 
     host: config.host,
     apiToken: config.apiToken ? 'set' : 'unset',
     intake: config.intake.join(','),
+    outputs: config.mode === 'shadow' ? 'none (shadow mode)' : config.outputs.join(','),
     mode: config.mode === 'shadow' ? 'shadow: drafts kept in the job store, nothing posted' : 'live',
     signIn: config.auth ? `${config.auth.issuer}${config.auth.clientId ? '' : ' (API tokens only)'}` : `none: review pages only on 127.0.0.1${config.localReviewer ? `, signing as ${config.localReviewer}` : ', read-only'}`,
   };

@@ -94,6 +94,11 @@ export const settings = {
     description: 'intake sources (comma list)', examples: ['qido,stow'],
     'x-fault': 'is not a comma list of qido, fhir, stow and dimse',
   },
+  RADDRAFT_OUTPUTS: {
+    type: 'string', pattern: '^\\s*[a-z][a-z0-9-]{0,31}(\\s*,\\s*[a-z][a-z0-9-]{0,31})*\\s*$', default: 'fhir',
+    description: 'systems every report event is delivered to (comma list of fhir, …)', examples: ['fhir'],
+    'x-fault': 'is not a comma list of output names such as fhir',
+  },
   RADDRAFT_MODE: {
     type: 'string', pattern: '^(live|shadow)$', default: 'live',
     description: 'live posts drafts to the FHIR server; shadow drafts every eligible study but posts nothing (for validation with raddraft eval --production)',

@@ -1,4 +1,5 @@
 import { createWriteStream } from 'node:fs';
+import { httpFault, type Fault, type FaultKind } from '../util/faults.js';
 import { rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { request, type Dispatcher } from 'undici';
@@ -9,7 +10,7 @@ import type { DicomJson } from './tags.js';
 import { networkCause } from '../http/network-cause.js';
 
 /** A DICOMweb request that failed; the message names the request by path (UIDs only) and what went wrong. */
-export class DicomWebError extends Error {
+export class DicomWebError extends Error implements Fault {
   constructor(
     message: string,
     readonly status: number | undefined,
@@ -19,9 +20,9 @@ export class DicomWebError extends Error {
     this.name = 'DicomWebError';
   }
 
-  /** No answer at all: the PACS is down or out of reach, so jobs wait instead of using up attempts. */
-  get unavailable(): boolean {
-    return this.status === undefined && this.retryable;
+  /** No answer at all (the PACS is down or out of reach) or HTTP 429: jobs wait instead of using up attempts. */
+  get fault(): FaultKind {
+    return httpFault(this.status, this.retryable);
   }
 }
 

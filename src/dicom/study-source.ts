@@ -1,4 +1,5 @@
-import type { StudyContext } from '../fhir/publish.js';
+import type { StudyContext } from '../report/study.js';
+import type { Fault } from '../util/faults.js';
 import { DicomWebError, type DicomWebClient } from './dicomweb.js';
 import { Tag, str, type DicomJson } from './tags.js';
 
@@ -58,13 +59,17 @@ export class PacsSource implements StudySource {
  * Why a pushed study is not drafted (yet): the PACS does not hold it, or holds it for another patient. `retryable`
  * tells the job runner whether waiting can help (the PACS may get the study a little after raddraft does).
  */
-export class PushedStudyError extends Error {
+export class PushedStudyError extends Error implements Fault {
   constructor(
     message: string,
     readonly retryable: boolean,
   ) {
     super(message);
     this.name = 'PushedStudyError';
+  }
+
+  get fault(): 'retry' | 'permanent' {
+    return this.retryable ? 'retry' : 'permanent';
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import { ModelError, ModelUnavailableError, type LingshuClient } from '../model/lingshu.js';
-import { sleep } from '../model/concurrency.js';
+import { sleep } from '../util/concurrency.js';
 import { DraftsFile, type DraftLine } from './drafts-file.js';
 import { StudyInputError } from './model-images.js';
 import { Progress } from './progress.js';

@@ -1,4 +1,5 @@
 import { Client } from 'fhir-kit-client';
+import { httpFault, type Fault, type FaultKind } from '../util/faults.js';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config/load.js';
 import { SmartTokenSource } from './smart.js';
@@ -8,7 +9,7 @@ import { networkCause } from '../http/network-cause.js';
  * A FHIR request that failed. The message names the interaction and resource type, the HTTP status and the server's
  * issue codes — never the request URL, which can carry a patient identifier in its search parameters.
  */
-export class FhirError extends Error {
+export class FhirError extends Error implements Fault {
   constructor(
     message: string,
     readonly status: number | undefined,
@@ -18,9 +19,9 @@ export class FhirError extends Error {
     this.name = 'FhirError';
   }
 
-  /** No answer at all: the FHIR server is down or out of reach, so jobs wait instead of using up attempts. */
-  get unavailable(): boolean {
-    return this.status === undefined;
+  /** No answer at all (the FHIR server is down or out of reach) or HTTP 429: jobs and deliveries wait. */
+  get fault(): FaultKind {
+    return httpFault(this.status, this.status === undefined || this.retryable);
   }
 }
 

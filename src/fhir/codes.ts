@@ -47,10 +47,4 @@ export function dicomUidIdentifier(uid: string): { system: string; value: string
 }
 
 /** An identifier value may not contain the characters FHIR search treats specially. */
-export function identifierSafe(text: string): string {
-  return text.replace(/[^A-Za-z0-9._-]+/g, '-');
-}
-
-export function reportKey(studyUid: string, model: string): string {
-  return `${studyUid}_${identifierSafe(model)}`;
-}
+export { keySafe as identifierSafe, reportKey } from '../report/report.js';

@@ -1,22 +1,10 @@
 import type { Bundle, ImagingStudy, Patient, Reference, ServiceRequest } from '@medplum/fhirtypes';
 import { FhirError, type FhirGateway } from './client.js';
 import { System, dicomUidIdentifier } from './codes.js';
+import type { StudyContext } from '../report/study.js';
 import { buildDraftBundle, type ReportInput } from './report.js';
 
-/** Study attributes needed to link the report. Patient ID and accession are PHI: they go to the FHIR server only. */
-export interface StudyContext {
-  studyUid: string;
-  patientId: string | undefined;
-  patientIdIssuer: string | undefined;
-  accession: string | undefined;
-  studyDate: string | undefined;
-  studyTime: string | undefined;
-  timezoneOffset: string | undefined;
-  /** Read only for the optional clinical-context prompt (age band, sex); never stored or logged. */
-  birthDate?: string | undefined;
-  sex?: string | undefined;
-  description?: string | undefined;
-}
+export type { StudyContext };
 
 export interface Links {
   subject: Reference<Patient> | undefined;
@@ -127,6 +115,8 @@ function referenceFromEntry(response: Bundle, index: number, type: string): stri
 
 export interface Published {
   reportRef: string;
+  /** The version the server gave the report (from its Location), when it said. */
+  version: string | undefined;
   created: boolean;
 }
 
@@ -136,5 +126,7 @@ export async function publishDraft(fhir: FhirGateway, input: ReportInput): Promi
   const reportRef = referenceFromEntry(response, 2, 'DiagnosticReport');
   if (!reportRef) throw new FhirError('transaction: the FHIR server answered without the DiagnosticReport location', undefined, true);
   const status = response.entry?.[2]?.response?.status ?? '';
-  return { reportRef, created: status.startsWith('201') };
+  const entry = response.entry?.[2];
+  const version = /\/_history\/([A-Za-z0-9\-.]{1,64})$/.exec(entry?.response?.location ?? '')?.[1] ?? entry?.resource?.meta?.versionId ?? entry?.response?.etag?.replace(/^W\/"|"$/g, '');
+  return { reportRef, version, created: status.startsWith('201') };
 }

@@ -91,7 +91,7 @@ export async function readDraft(fhir: FhirGateway, id: string): Promise<Reviewed
   };
 }
 
-function conflict(seen: string, now: string | undefined): OperationOutcomeError {
+export function conflict(seen: string, now: string | undefined): OperationOutcomeError {
   return new OperationOutcomeError(
     409,
     'conflict',
@@ -101,12 +101,12 @@ function conflict(seen: string, now: string | undefined): OperationOutcomeError 
 }
 
 /** Whether a signature repeats the text already signed (a retry), ignoring surrounding white space. */
-function sameText(draft: ReviewedDraft, edit: { findings: string; impression: string }): boolean {
+export function sameText(a: { findings: string; impression: string }, b: { findings: string; impression: string }): boolean {
   const norm = (t: string) => t.replace(/\s+/g, ' ').trim();
-  return norm(draft.findings) === norm(edit.findings) && norm(draft.impression) === norm(edit.impression);
+  return norm(a.findings) === norm(b.findings) && norm(a.impression) === norm(b.impression);
 }
 
-function alreadySignedDifferently(id: string): OperationOutcomeError {
+export function alreadySignedDifferently(id: string): OperationOutcomeError {
   return new OperationOutcomeError(
     409,
     'conflict',

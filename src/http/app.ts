@@ -3,6 +3,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 import { errorHandler, notFound } from './errors.js';
 import { healthz, readyz, type Readiness } from './health.js';
+import { deliveriesRouter } from './deliveries-routes.js';
 import { jobsRouter, type ApiGuard } from './jobs-routes.js';
 import type { Metrics } from './metrics.js';
 
@@ -11,6 +12,8 @@ export interface AppDeps {
   readiness: Readiness;
   log: Logger;
   onRetry?: () => void;
+  /** Wakes the delivery workers after a dead delivery is requeued. */
+  onDeliveryRetry?: () => void;
   /** Who may use the job API (the review API's authentication). */
   apiGuard: ApiGuard;
   /** Further feature routers (the review pages and API). */
@@ -32,6 +35,7 @@ export function createApp(deps: AppDeps): Express {
     });
   }
   app.use(jobsRouter(deps.store, deps.apiGuard, deps.onRetry));
+  app.use(deliveriesRouter(deps.store.outbox, deps.apiGuard, deps.onDeliveryRetry));
   for (const r of deps.routers ?? []) app.use(r);
   app.use(notFound);
   app.use(errorHandler(deps.log));

@@ -1,37 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { OperationOutcome } from '@medplum/fhirtypes';
+import { OperationOutcomeError } from '../util/operation-outcome.js';
 import type { Logger } from '../log.js';
 
-export type IssueCode = 'invalid' | 'not-found' | 'conflict' | 'exception' | 'processing' | 'security' | 'transient' | 'required';
-
-/** The one error model of the HTTP layer: a FHIR OperationOutcome and the status it maps to. */
-export class OperationOutcomeError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: IssueCode,
-    readonly diagnostics: string,
-    readonly expression?: string,
-  ) {
-    super(diagnostics);
-    this.name = 'OperationOutcomeError';
-  }
-
-  get outcome(): OperationOutcome {
-    return operationOutcome(this.code, this.diagnostics, this.status >= 500 ? 'error' : 'error', this.expression);
-  }
-}
-
-export function operationOutcome(
-  code: IssueCode,
-  diagnostics: string,
-  severity: 'error' | 'warning' | 'information' = 'error',
-  expression?: string,
-): OperationOutcome {
-  return {
-    resourceType: 'OperationOutcome',
-    issue: [{ severity, code, diagnostics, ...(expression ? { expression: [expression] } : {}) }],
-  };
-}
+export { OperationOutcomeError, operationOutcome, type IssueCode } from '../util/operation-outcome.js';
 
 export const notFound: RequestHandler = (req, _res, next) => {
   next(new OperationOutcomeError(404, 'not-found', `No route for ${req.method} ${req.path}`));

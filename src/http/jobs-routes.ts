@@ -1,5 +1,6 @@
 import { Router, type Request } from 'express';
 import { JOB_STATES, isJobState, type Job, type JobStore } from '../jobs/job-store.js';
+import { deliveryView } from './deliveries-routes.js';
 import { OperationOutcomeError } from './errors.js';
 
 /** The job as the API shows it: states, reasons, views and references; no patient identifiers exist to show. */
@@ -61,7 +62,8 @@ export function jobsRouter(store: JobStore, guard: ApiGuard, onRetry: () => void
   router.get('/api/jobs/:id', async (req, res) => {
     const job = await store.get(req.params.id);
     if (!job) throw new OperationOutcomeError(404, 'not-found', `no job with id ${req.params.id}`);
-    res.json({ ...jobView(job, true), events: await store.events(job.id) });
+    const [events, deliveries] = await Promise.all([store.events(job.id), store.outbox.deliveriesOfJob(job.id)]);
+    res.json({ ...jobView(job, true), events, deliveries: deliveries.map(deliveryView) });
   });
 
   router.get('/api/quality', async (_req, res) => {

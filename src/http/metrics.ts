@@ -15,6 +15,7 @@ export class Metrics {
   readonly modelRequests: Counter;
   readonly modelSeconds: Histogram;
   readonly received: Counter;
+  readonly deliveryAttempts: Counter;
 
   constructor(store: JobStore, model?: ModelGauges) {
     const registers = [this.registry];
@@ -29,8 +30,22 @@ export class Metrics {
         for (const state of JOB_STATES) this.set({ state }, counts[state]);
       },
     });
+    new Gauge({
+      name: 'raddraft_deliveries',
+      help: 'Deliveries of report events, by output and state',
+      labelNames: ['output', 'state'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const row of await store.outbox.countDeliveries()) this.set({ output: row.output, state: row.state }, row.count);
+      },
+    });
+    this.deliveryAttempts = new Counter({
+      name: 'raddraft_delivery_attempts_total', help: 'Delivery attempts by output, event kind and the state they left the delivery in',
+      labelNames: ['output', 'kind', 'state'], registers,
+    });
     this.jobSeconds = new Histogram({
-      name: 'raddraft_job_seconds', help: 'Seconds from a study being seen to its report being posted',
+      name: 'raddraft_job_seconds', help: 'Seconds from a study being seen to its draft being recorded for delivery',
       buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600], registers,
     });
     this.jobsFinished = new Counter({ name: 'raddraft_jobs_finished_total', help: 'Jobs that reached a final state', labelNames: ['state'], registers });

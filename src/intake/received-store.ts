@@ -6,7 +6,7 @@ import path from 'node:path';
 import { HeaderError, readHeader } from '../dicom/header.js';
 import { contextFromDataset, type StudySource } from '../dicom/study-source.js';
 import { Tag, isUid, str, type DicomJson } from '../dicom/tags.js';
-import type { StudyContext } from '../fhir/publish.js';
+import type { StudyContext } from '../report/study.js';
 
 /**
  * Why a pushed instance was refused; `code` is the DICOM failure status (PS3.4 / PS3.18) to answer with. `tooLarge`

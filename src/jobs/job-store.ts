@@ -1,48 +1,30 @@
 import type { ChosenView, SkippedView } from '../dicom/views.js';
+import type { DraftRecord, RenderedRecord } from '../report/report.js';
+import type { NewReportEvent, Outbox } from './outbox.js';
+
+export type { DraftRecord, RenderedRecord };
 
 /**
  * A job is one study on its way to a posted report. Every state change is recorded (job_events), so a restart
  * resumes each job from its last recorded state and nothing leaves the store silently.
  */
 export const JOB_STATES = [
-  'discovered', 'ineligible', 'queued', 'fetching', 'rendering', 'drafting', 'publishing', 'posted', 'shadowed', 'failed', 'dead',
+  'discovered', 'ineligible', 'queued', 'fetching', 'rendering', 'drafting', 'drafted', 'shadowed', 'failed', 'dead',
+  // Kept so jobs finished by an earlier raddraft still read: it posted the draft to FHIR as the last job step.
+  'publishing', 'posted',
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 /** States in which a worker holds the job under a lease. */
 export const WORKING_STATES: readonly JobState[] = ['queued', 'fetching', 'rendering', 'drafting', 'publishing'];
-/** `shadowed`: drafted in shadow mode (RADDRAFT_MODE=shadow) and kept in the store; nothing was posted. */
-export const FINAL_STATES: readonly JobState[] = ['ineligible', 'posted', 'shadowed', 'dead'];
+/**
+ * `drafted`: the draft is recorded as a report event and its deliveries are in the outbox. `shadowed`: drafted in
+ * shadow mode (RADDRAFT_MODE=shadow) and kept in the store; no output receives it.
+ */
+export const FINAL_STATES: readonly JobState[] = ['ineligible', 'drafted', 'posted', 'shadowed', 'dead'];
 
 export function isJobState(value: unknown): value is JobState {
   return typeof value === 'string' && (JOB_STATES as readonly string[]).includes(value);
-}
-
-export interface RenderedRecord {
-  sopUid: string;
-  seriesUid: string;
-  view: string;
-  file: string;
-  sha256: string;
-  width: number;
-  height: number;
-  sourceWidth: number;
-  sourceHeight: number;
-  window: { center: number; width: number; source: string };
-  photometric: string;
-  transferSyntaxUid: string;
-}
-
-export interface DraftRecord {
-  findings: string;
-  impression: string;
-  text: string;
-  model: string;
-  promptVersion: string;
-  requestId: string | undefined;
-  draftedAt: string;
-  /** What the reviewer should look at twice: a missing section, a reply cut off at the token limit. */
-  flags?: string[];
 }
 
 export interface Job {
@@ -134,6 +116,8 @@ export class LeaseLostError extends Error {
 }
 
 export interface JobStore {
+  /** Report events and their deliveries, in the same database. */
+  readonly outbox: Outbox;
   /**
    * Records a sighting of a study. A new study becomes a `discovered` job; a `discovered` job whose instance count
    * changed has its stability deadline pushed back. Other jobs are left as they are.
@@ -146,7 +130,8 @@ export interface JobStore {
    * free, without waiting for its stability deadline or retry time (a `raddraft draft` request).
    */
   claim(owner: string, leaseMs: number, opts?: { now?: number; jobId?: string }): Promise<Job | undefined>;
-  transition(id: string, owner: string, to: JobState, patch?: JobPatch, note?: string): Promise<Job>;
+  /** With `event`, the report event and its deliveries are recorded in the same transaction as the move. */
+  transition(id: string, owner: string, to: JobState, patch?: JobPatch, note?: string, event?: { event: NewReportEvent; outputs: readonly string[] }): Promise<Job>;
   renewLease(id: string, owner: string, leaseMs: number): Promise<void>;
   /** A failed attempt: `failed` with the next attempt time, or `dead` when the budget is spent or `final`. */
   fail(id: string, owner: string, reason: string, opts: { retryAt?: number; final?: boolean }): Promise<Job>;
@@ -164,6 +149,8 @@ export interface JobStore {
   release(id: string, owner: string): Promise<void>;
   /** Requeues a failed or dead job from where it stopped. */
   retry(id: string): Promise<Job | undefined>;
+  /** Notes the report's reference at the FHIR server once its draft is delivered there. */
+  setReportRef(id: string, reportRef: string): Promise<void>;
   get(id: string): Promise<Job | undefined>;
   findByStudy(studyUid: string): Promise<Job | undefined>;
   list(q?: ListQuery): Promise<Job[]>;

@@ -5,37 +5,33 @@ import path from 'node:path';
 import type { StudySource } from '../dicom/study-source.js';
 import { RenderPool } from '../dicom/render-pool.js';
 import { assessStudy } from '../eligibility.js';
-import type { FhirGateway } from '../fhir/client.js';
-import { publishDraft, resolveLinks, studyEffective } from '../fhir/publish.js';
-import { phi, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { reportKey } from '../report/report.js';
 import type { ClinicalContext } from '../model/clinical-context.js';
-import type { LingshuClient } from '../model/lingshu.js';
-import { Semaphore } from '../model/concurrency.js';
+import type { Drafter } from '../model/drafter.js';
+import { Semaphore } from '../util/concurrency.js';
+import { PermanentError } from '../util/faults.js';
 import type { Job, JobState, JobStore, RenderedRecord } from './job-store.js';
+import type { NewReportEvent } from './outbox.js';
 
 export interface PipelineDeps {
   store: JobStore;
   studies: StudySource;
-  lingshu: LingshuClient;
-  fhir: FhirGateway;
+  /** The model seam: Lingshu today, any drafting model behind the same interface. */
+  drafter: Drafter;
   dataDir: string;
-  software: { name: string; version: string };
-  modelEndpoint: string;
-  modelName: string;
   renderer?: RenderPool;
-  /** shadow: the draft is kept in the job store (state `shadowed`) and nothing is posted. */
+  /** shadow: the draft is kept in the job store (state `shadowed`) and no output receives it. */
   mode?: 'live' | 'shadow';
+  /** Outputs every draft is delivered to (RADDRAFT_OUTPUTS). */
+  outputs: readonly string[];
+  /** Told when a draft's deliveries are queued, so the delivery workers look at once. */
+  onDrafted?: () => void;
   /** Builds the clinical context for the prompt, when RADDRAFT_PROMPT=clinical-context. */
   clinicalContext?: (job: Job, views: string[]) => Promise<ClinicalContext>;
 }
 
-/** A fault that no retry will cure (an undecodable image, a malformed study): the job goes straight to `dead`. */
-export class PermanentError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PermanentError';
-  }
-}
+export { PermanentError };
 
 export function workDir(dataDir: string, jobId: string): string {
   return path.join(dataDir, 'work', jobId);
@@ -97,7 +93,7 @@ export class Pipeline {
         }
         const views = (job.images ?? []).map((i) => i.view);
         const context = this.deps.clinicalContext ? await this.deps.clinicalContext(job, views) : undefined;
-        const draft = await this.deps.lingshu.draft({ images, views, ...(context ? { context } : {}) }, log, signal);
+        const draft = await this.deps.drafter.draft({ images, views, ...(context ? { context } : {}) }, log, signal);
         const record = {
           findings: draft.findings,
           impression: draft.impression,
@@ -109,18 +105,12 @@ export class Pipeline {
           flags: draft.flags,
         };
         const flags = draft.flags.length ? `; ${draft.flags.length} flag(s) for the reviewer` : '';
-        if (this.deps.mode === 'shadow') {
-          const kept = await go('shadowed', { draft: record, reason: null }, `shadow mode: drafted by ${draft.model} (prompt ${draft.promptVersion})${flags}; kept in the job store, nothing posted`);
-          log.info('draft kept (shadow mode); nothing posted');
-          await rm(workDir(this.deps.dataDir, job.id), { recursive: true, force: true });
-          return kept;
-        }
-        return go('publishing', { draft: record }, `drafted by ${draft.model} (prompt ${draft.promptVersion})${flags}`);
+        return this.fanOut({ ...job, draft: record }, owner, log, `drafted by ${draft.model} (prompt ${draft.promptVersion})${flags}`);
       }
       case 'publishing':
-        // A job drafted before a switch to shadow mode is not posted either.
-        if (this.deps.mode === 'shadow' && job.draft) return go('shadowed', {}, 'shadow mode: kept in the job store, nothing posted');
-        return this.publish(job, owner, log);
+        // Left by an earlier raddraft that posted as a job step: its draft goes out through the outbox now.
+        if (!job.draft || !job.images?.length) return go('drafting', {}, 'no draft recorded; drafting again');
+        return this.fanOut(job, owner, log, 'draft handed to the outbox');
       default:
         return undefined;
     }
@@ -194,35 +184,29 @@ export class Pipeline {
     return out.length ? out : undefined;
   }
 
-  private async publish(job: Job, owner: string, log: Logger): Promise<Job> {
-    const { studies, fhir, store } = this.deps;
-    const { draft, images } = job;
-    if (!draft || !images?.length) {
-      return store.transition(job.id, owner, 'drafting', {}, 'no draft recorded; drafting again');
-    }
-    const ctx = await studies.studyContext(job.studyUid);
-    return phi.during([ctx.patientId, ctx.accession], async () => {
-      const links = await resolveLinks(fhir, ctx);
-      if (!links.subject) {
-        throw new PermanentError('the study has no Patient ID and no ImagingStudy on the FHIR server names its patient; raddraft posts no report it cannot attach to a patient');
-      }
-      const published = await publishDraft(fhir, {
-        studyUid: job.studyUid,
-        effective: studyEffective(ctx),
-        subject: links.subject,
-        imagingStudy: links.imagingStudy,
-        basedOn: links.basedOn,
-        images,
-        draft,
-        model: { name: draft.model, endpoint: this.deps.modelEndpoint },
-        software: this.deps.software,
-        now: new Date(),
-      });
-      log.info({ reportRef: published.reportRef, created: published.created }, published.created ? 'draft report posted' : 'draft report was already posted');
-      const note = `${published.created ? 'posted' : 'already posted'} ${published.reportRef}; ${links.notes.join('; ')}`;
-      const done = await store.transition(job.id, owner, 'posted', { reportRef: published.reportRef, reason: null }, note);
+  /**
+   * The end of the pipeline: the draft becomes the report's first event and one delivery per output, recorded with
+   * the job's move to `drafted` in one transaction. In shadow mode there are no outputs: the job ends `shadowed`.
+   */
+  private async fanOut(job: Job, owner: string, log: Logger, note: string): Promise<Job> {
+    const { store } = this.deps;
+    const draft = job.draft!;
+    const images = job.images ?? [];
+    if (this.deps.mode === 'shadow') {
+      const kept = await store.transition(job.id, owner, 'shadowed', { draft, reason: null }, `shadow mode: ${note}; kept in the job store, nothing delivered`);
+      log.info('draft kept (shadow mode); nothing delivered');
       await rm(workDir(this.deps.dataDir, job.id), { recursive: true, force: true });
-      return done;
-    });
+      return kept;
+    }
+    const event: NewReportEvent = {
+      kind: 'drafted', reportKey: reportKey(job.studyUid, draft.model), studyUid: job.studyUid, jobId: job.id,
+      at: new Date().toISOString(), images, draft,
+    };
+    const outputs = this.deps.outputs;
+    const done = await store.transition(job.id, owner, 'drafted', { draft, reason: null }, `${note}; to ${outputs.join(', ') || 'no output'}`, { event, outputs });
+    log.info({ outputs }, 'draft recorded; deliveries queued');
+    this.deps.onDrafted?.();
+    await rm(workDir(this.deps.dataDir, job.id), { recursive: true, force: true });
+    return done;
   }
 }

@@ -1,12 +1,12 @@
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import { jobLogger, phi } from '../log.js';
-import { backoffMs, sleep } from '../model/concurrency.js';
+import { backoffMs, sleep } from '../util/concurrency.js';
+import { faultOf } from '../util/faults.js';
 import { ModelUnavailableError } from '../model/lingshu.js';
+import { isDeadLocalOwner, leaseOwner } from './lease-owner.js';
 import { FINAL_STATES, LeaseLostError, type Job, type JobStore } from './job-store.js';
-import { PermanentError, workDir, type Pipeline } from './pipeline.js';
+import { workDir, type Pipeline } from './pipeline.js';
 
 /** Told when a job reaches a final state (for metrics). */
 export type FinishObserver = (job: Job) => void;
@@ -19,29 +19,6 @@ export interface RunnerOptions {
   retryBaseMs: number;
   retryCapMs?: number;
   dataDir: string;
-}
-
-/** A lease owner names its host and process, so a restarted process can tell its dead predecessor's leases. */
-export function leaseOwner(): string {
-  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-}
-
-/** True for an owner on this host whose process no longer runs. */
-export function isDeadLocalOwner(owner: string): boolean {
-  const [host, pid] = owner.split(':');
-  if (host !== hostname() || !pid || !/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
-  try {
-    process.kill(Number(pid), 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
-function retryable(err: unknown): boolean {
-  if (err instanceof PermanentError) return false;
-  const flag = (err as { retryable?: unknown }).retryable;
-  return typeof flag === 'boolean' ? flag : true;
 }
 
 /**
@@ -177,17 +154,17 @@ export class JobRunner {
       return;
     }
     const reason = phi.scrub((err as Error)?.message ?? String(err));
-    const unavailable = err instanceof ModelUnavailableError || (err as { unavailable?: unknown }).unavailable === true;
-    if (unavailable) {
+    const fault = faultOf(err);
+    if (fault.kind === 'wait') {
       // The fault is elsewhere (model, PACS or FHIR server unreachable): the job waits without using up an attempt.
-      const until = err instanceof ModelUnavailableError ? err.until : Date.now() + Math.max(1000, this.options.retryBaseMs);
+      const until = fault.until ?? Date.now() + Math.max(1000, this.options.retryBaseMs);
       await this.store.defer(job.id, this.owner, until, reason).catch((e: unknown) => log.warn({ err: e }, 'cannot put the job aside'));
       log.warn({ until: new Date(until).toISOString(), reason }, err instanceof ModelUnavailableError ? 'job waits for the model endpoint' : 'job waits for an endpoint that does not answer');
       return;
     }
     const current = await this.store.get(job.id);
     const attempt = (current?.attempts ?? job.attempts) + 1;
-    const final = !retryable(err);
+    const final = fault.kind === 'permanent';
     const retryAt = Date.now() + backoffMs(attempt, this.options.retryBaseMs, this.options.retryCapMs ?? 60 * 60_000);
     try {
       const failed = await this.store.fail(job.id, this.owner, reason, final ? { final: true } : { retryAt });

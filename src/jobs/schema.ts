@@ -50,11 +50,45 @@ export interface ReviewsTable {
   at: number;
 }
 
+/** One lifecycle event of a report (drafted, signed, corrected, rejected); `body` is the event as JSON. */
+export interface ReportEventsTable {
+  id: string;
+  report_key: string;
+  seq: number;
+  kind: string;
+  study_uid: string;
+  job_id: string;
+  at: number;
+  body: string;
+}
+
+/** One (report event, output) pair on its way to the receiver. */
+export interface DeliveriesTable {
+  id: string;
+  event_id: string;
+  report_key: string;
+  seq: number;
+  kind: string;
+  job_id: string;
+  output: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: number | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+  reference: string | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   jobs: JobsTable;
   job_events: JobEventsTable;
   checkpoints: CheckpointsTable;
   reviews: ReviewsTable;
+  report_events: ReportEventsTable;
+  deliveries: DeliveriesTable;
 }
 
 /** Times need 64 bits; SQLite's INTEGER has them, PostgreSQL needs bigint. */
@@ -123,6 +157,45 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
     '0003_skipped_views': {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable('jobs').addColumn('skipped_views', 'text').execute();
+      },
+    },
+    '0004_outbox': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('report_events')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('report_key', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('study_uid', 'text', (c) => c.notNull())
+          .addColumn('job_id', 'text', (c) => c.notNull())
+          .addColumn('at', time(dialect), (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addUniqueConstraint('report_events_key_seq', ['report_key', 'seq'])
+          .execute();
+        await db.schema.createIndex('report_events_job').on('report_events').columns(['job_id', 'seq']).execute();
+        await db.schema
+          .createTable('deliveries')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('event_id', 'text', (c) => c.notNull().references('report_events.id').onDelete('cascade'))
+          .addColumn('report_key', 'text', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('job_id', 'text', (c) => c.notNull())
+          .addColumn('output', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', time(dialect))
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', time(dialect))
+          .addColumn('reference', 'text')
+          .addColumn('last_error', 'text')
+          .addColumn('created_at', time(dialect), (c) => c.notNull())
+          .addColumn('updated_at', time(dialect), (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('deliveries_due').on('deliveries').columns(['state', 'next_attempt_at']).execute();
+        await db.schema.createIndex('deliveries_order').on('deliveries').columns(['report_key', 'output', 'seq']).execute();
+        await db.schema.createIndex('deliveries_job').on('deliveries').columns(['job_id']).execute();
       },
     },
   };

@@ -5,6 +5,8 @@ import {
   type Job, type JobEvent, type JobPatch, type JobState, type JobStore, type ListQuery, type Observation, type QualityRow,
   type ReviewRecord,
 } from './job-store.js';
+import type { NewReportEvent } from './outbox.js';
+import { SqlOutbox } from './outbox-sql.js';
 import type { Database, JobsTable } from './schema.js';
 
 export interface SqlStoreOptions {
@@ -46,10 +48,14 @@ function toJob(r: Selectable<JobsTable>): Job {
 
 /** The job store over Kysely: the same queries for SQLite and PostgreSQL, locking only where PostgreSQL needs it. */
 export class SqlJobStore implements JobStore {
+  readonly outbox: SqlOutbox;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly options: SqlStoreOptions,
-  ) {}
+  ) {
+    this.outbox = new SqlOutbox(db, options);
+  }
 
   private async event(db: Kysely<Database> | Transaction<Database>, jobId: string, from: JobState | undefined, to: JobState, note?: string, at = Date.now()): Promise<void> {
     await db.insertInto('job_events').values({ job_id: jobId, at, from_state: from ?? null, to_state: to, note: note ?? null }).execute();
@@ -151,9 +157,14 @@ export class SqlJobStore implements JobStore {
     return toJob(row);
   }
 
-  async transition(id: string, owner: string, to: JobState, patch: JobPatch = {}, note?: string): Promise<Job> {
+  async transition(id: string, owner: string, to: JobState, patch: JobPatch = {}, note?: string, event?: { event: NewReportEvent; outputs: readonly string[] }): Promise<Job> {
     return this.db.transaction().execute(async (trx) => {
       const job = await this.owned(trx, id, owner);
+      if (event) {
+        // A draft recorded before a crash is kept: the first draft of a report is the one every output receives.
+        const first = await trx.selectFrom('report_events').select('id').where('report_key', '=', event.event.reportKey).where('seq', '=', 0).executeTakeFirst();
+        if (!first) await this.outbox.recordIn(trx, event.event, event.outputs, -1);
+      }
       const now = Date.now();
       const done = !WORKING_STATES.includes(to);
       const row = await trx.updateTable('jobs').set({
@@ -236,6 +247,10 @@ export class SqlJobStore implements JobStore {
       await this.event(trx, id, row.state, 'failed', 'retry requested', now);
       return toJob(updated);
     });
+  }
+
+  async setReportRef(id: string, reportRef: string): Promise<void> {
+    await this.db.updateTable('jobs').set({ report_ref: reportRef, updated_at: Date.now() }).where('id', '=', id).execute();
   }
 
   async get(id: string): Promise<Job | undefined> {

@@ -1,17 +1,19 @@
 import OpenAI from 'openai';
+import type { Fault } from '../util/faults.js';
+import type { Draft, Drafter, DraftRequest } from './drafter.js';
 import { Ajv } from 'ajv';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { AdaptiveLimiter } from './adaptive-limit.js';
 import { CircuitBreaker } from './breaker.js';
 import type { ClinicalContext } from './clinical-context.js';
-import { backoffMs, sleep } from './concurrency.js';
+import { backoffMs, sleep } from '../util/concurrency.js';
 import { parseReport, ReplyFormatError, type ParsedReport } from './parse.js';
 import { buildReportMessages, PROMPT_VERSIONS, type UserMessage } from './prompt.js';
 import { checkDraft } from './safety.js';
 
-/** A model call that gave no usable draft; `retryable` says whether the job may try again later. */
-export class ModelError extends Error {
+/** A model call that gave no usable draft; `retryable` says whether the job may try again later (fault `retry`). */
+export class ModelError extends Error implements Fault {
   constructor(
     message: string,
     readonly retryable: boolean,
@@ -19,13 +21,19 @@ export class ModelError extends Error {
     super(message);
     this.name = 'ModelError';
   }
+
+  get fault(): 'retry' | 'permanent' {
+    return this.retryable ? 'retry' : 'permanent';
+  }
 }
 
 /**
  * The endpoint cannot take work now (down, overloaded, refusing the key). The job waits until `until` without
  * using up an attempt: an outage of any length loses nothing.
  */
-export class ModelUnavailableError extends Error {
+export class ModelUnavailableError extends Error implements Fault {
+  readonly fault = 'wait';
+
   constructor(
     message: string,
     readonly until: number,
@@ -33,24 +41,13 @@ export class ModelUnavailableError extends Error {
     super(message);
     this.name = 'ModelUnavailableError';
   }
+
+  get waitUntil(): number {
+    return this.until;
+  }
 }
 
-export interface Draft extends ParsedReport {
-  text: string;
-  model: string;
-  promptVersion: string;
-  requestId: string | undefined;
-  finishReason: string | undefined;
-  /** Safety and format flags for the reviewer. */
-  flags: string[];
-}
-
-export interface DraftRequest {
-  images: { png: Buffer }[];
-  /** Views of the images, in order: PA, AP, LATERAL or UNKNOWN. */
-  views: string[];
-  context?: ClinicalContext;
-}
+export type { Draft, DraftRequest };
 
 /** Told about each model request (for metrics). */
 export type RequestObserver = (outcome: 'ok' | 'bad_reply' | 'overloaded' | 'unavailable' | 'rejected', seconds: number) => void;
@@ -124,7 +121,7 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
 
 type Outcome = { kind: 'reply'; body: unknown } | { kind: 'error'; err: unknown };
 
-export class LingshuClient {
+export class LingshuClient implements Drafter {
   private readonly client: OpenAI;
   readonly limiter: AdaptiveLimiter;
   readonly breaker: CircuitBreaker;

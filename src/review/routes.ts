@@ -4,11 +4,13 @@ import express, { Router, type Request, type Response } from 'express';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { Patient } from '@medplum/fhirtypes';
 import type { FhirGateway } from '../fhir/client.js';
-import { readDraft, rejectDraft, signDraft, type ReviewedDraft } from '../fhir/sign.js';
+import { readDraft, type ReviewedDraft } from '../fhir/sign.js';
+import type { DeliveryRunner } from '../jobs/delivery-runner.js';
 import { OperationOutcomeError } from '../http/errors.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 import type { ReviewAuth } from './auth.js';
+import { decide, type DecisionResult } from './decisions.js';
 import type { OidcLogin } from './oidc.js';
 import { layout, type PageContext } from './pages/layout.js';
 import { reportPage } from './pages/report.js';
@@ -56,6 +58,8 @@ export interface ReviewDeps {
   auth: ReviewAuth;
   oidc: OidcLogin | undefined;
   images: ViewerImages;
+  /** Delivers each decision to the FHIR server at once and to the other outputs from the outbox. */
+  deliveries: DeliveryRunner;
   log: Logger;
 }
 
@@ -171,31 +175,27 @@ export function reviewRouter(deps: ReviewDeps): Router {
     return layout(context(session, 'Draft'), reportPage(view));
   }));
 
+  // A decision is answered 200 once the FHIR server has it, 202 when it is recorded and waits for delivery.
+  const answer = (res: Response, result: DecisionResult) => {
+    res.status(result.status === 'recorded' ? 202 : 200).json({
+      ...result,
+      ...(result.status === 'recorded'
+        ? { message: `Recorded. The FHIR server cannot take it now (${result.pending.find((p) => p.output === 'fhir')?.reason ?? 'no answer'}); raddraft delivers it as soon as it answers.` }
+        : {}),
+    });
+  };
+  const decisionDeps = { fhir, store, deliveries: deps.deliveries, log };
+
   router.post('/api/reports/:id/sign', async (req, res) => {
     const signer = await auth.forChange(req);
     const edit = bodyOrThrow(validateSign, req.body);
-    const id = req.params.id;
-    const outcome = await signDraft(fhir, id, edit, signer);
-    await store.recordReview({
-      reportRef: outcome.reportRef, studyUid: outcome.draft.studyUid, model: outcome.draft.model, promptVersion: outcome.draft.promptVersion,
-      outcome: 'signed', editDistance: outcome.editDistance, draftChars: outcome.draftChars, finalChars: outcome.finalChars,
-      signer: signer.reference, at: Date.now(),
-    });
-    log.info({ reportRef: outcome.reportRef, studyUid: outcome.draft.studyUid, signer: signer.reference, editDistance: outcome.editDistance }, 'draft signed');
-    res.json({ reportRef: outcome.reportRef, status: 'final', version: outcome.version, editDistance: outcome.editDistance });
+    answer(res, await decide(decisionDeps, req.params.id, { kind: 'signed', ...edit }, signer));
   });
 
   router.post('/api/reports/:id/reject', async (req, res) => {
     const signer = await auth.forChange(req);
     const decision = bodyOrThrow(validateReject, req.body);
-    const outcome = await rejectDraft(fhir, req.params.id, decision, signer);
-    await store.recordReview({
-      reportRef: outcome.reportRef, studyUid: outcome.draft.studyUid, model: outcome.draft.model, promptVersion: outcome.draft.promptVersion,
-      outcome: 'rejected', editDistance: undefined, draftChars: (outcome.draft.findings + outcome.draft.impression).length, finalChars: undefined,
-      signer: signer.reference, at: Date.now(),
-    });
-    log.info({ reportRef: outcome.reportRef, studyUid: outcome.draft.studyUid, signer: signer.reference }, 'draft rejected');
-    res.json({ reportRef: outcome.reportRef, status: 'cancelled' });
+    answer(res, await decide(decisionDeps, req.params.id, { kind: 'rejected', ...decision }, signer));
   });
 
   return router;

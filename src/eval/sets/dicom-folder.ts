@@ -3,7 +3,7 @@ import path from 'node:path';
 import { readHeader } from '../../dicom/header.js';
 import type { StudySource } from '../../dicom/study-source.js';
 import { Tag, str, type DicomJson } from '../../dicom/tags.js';
-import type { StudyContext } from '../../fhir/publish.js';
+import type { StudyContext } from '../../report/study.js';
 
 interface Instance {
   file: string;

@@ -1,0 +1,149 @@
+import type { Logger } from '../log.js';
+import { phi } from '../log.js';
+import type { DeliveryOutcome, ReportOutput } from '../report/output.js';
+import type { ReportEvent } from '../report/report.js';
+import { backoffMs, sleep } from '../util/concurrency.js';
+import { isDeadLocalOwner, leaseOwner } from './lease-owner.js';
+import type { Delivery, Outbox } from './outbox.js';
+
+export interface DeliveryRunnerOptions {
+  /** Deliveries carried out at once, over all outputs. */
+  concurrency: number;
+  leaseMs?: number;
+  idleMs?: number;
+  retryBaseMs: number;
+  retryCapMs?: number;
+  /** Told of every finished attempt (metrics, the job's report reference). */
+  onFinished?: (delivery: Delivery) => void | Promise<void>;
+}
+
+/** An output that throws instead of answering: a bug or an unforeseen fault, tried again like any passing fault. */
+function fromThrown(err: unknown): DeliveryOutcome {
+  return { kind: 'retry', reason: phi.scrub((err as Error)?.message ?? String(err)) };
+}
+
+/**
+ * Workers that claim deliveries from the outbox under a lease, hand each event to its output, and record what the
+ * receiver said. An output that is down waits (no attempt used) while the others go on; one report's events reach
+ * one output in order, because the outbox only offers a delivery once the earlier ones of its report are done.
+ */
+export class DeliveryRunner {
+  readonly owner = leaseOwner();
+  private running = false;
+  private readonly loops: Promise<void>[] = [];
+  private readonly waiters = new Set<() => void>();
+  private readonly controller = new AbortController();
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly outputs: ReadonlyMap<string, ReportOutput>,
+    private readonly log: Logger,
+    private readonly options: DeliveryRunnerOptions,
+  ) {}
+
+  private get leaseMs(): number {
+    return this.options.leaseMs ?? 60_000;
+  }
+
+  get outputNames(): string[] {
+    return [...this.outputs.keys()];
+  }
+
+  async recoverOrphans(): Promise<number> {
+    const freed = await this.outbox.expireDeliveryLeases(isDeadLocalOwner);
+    if (freed > 0) this.log.warn({ deliveries: freed }, 'took over deliveries left by a stopped raddraft process');
+    return freed;
+  }
+
+  start(): void {
+    if (this.running || this.outputs.size === 0) return;
+    this.running = true;
+    for (let i = 0; i < this.options.concurrency; i++) this.loops.push(this.loop());
+  }
+
+  wake(): void {
+    const waiting = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiting) w();
+  }
+
+  async stop(drainMs = 30_000): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    const drained = Promise.all(this.loops).then(() => true);
+    if (!(await Promise.race([drained, sleep(drainMs).then(() => false)]))) {
+      this.controller.abort(new Error('raddraft is shutting down'));
+      await drained;
+    }
+  }
+
+  /** Delivers until nothing is due (for `raddraft draft` and tests). */
+  async runUntilIdle(): Promise<void> {
+    for (let d = await this.outbox.claim(this.owner, this.leaseMs); d; d = await this.outbox.claim(this.owner, this.leaseMs)) {
+      await this.deliver(d);
+    }
+  }
+
+  /** Carries out one delivery this runner holds, now; returns it as recorded afterwards. */
+  async deliver(delivery: Delivery): Promise<Delivery> {
+    const log = this.log.child({ delivery: delivery.id, jobId: delivery.jobId, output: delivery.output });
+    const output = this.outputs.get(delivery.output);
+    let outcome: DeliveryOutcome;
+    if (!output) {
+      outcome = { kind: 'wait', until: Date.now() + 60_000, reason: `output ${delivery.output} is not configured here (RADDRAFT_OUTPUTS); waiting for a raddraft that has it` };
+    } else {
+      outcome = await this.attempt(output, delivery).catch(fromThrown);
+    }
+    if (this.controller.signal.aborted && outcome.kind !== 'delivered') {
+      await this.outbox.releaseDelivery(delivery.id, this.owner);
+      return delivery;
+    }
+    const retryAt = Date.now() + backoffMs(delivery.attempts + 1, this.options.retryBaseMs, this.options.retryCapMs ?? 60 * 60_000);
+    const done = await this.outbox.finish(delivery.id, this.owner, outcome, retryAt);
+    if (done.state === 'delivered') log.info({ reference: done.reference, kind: done.kind }, 'delivered');
+    else if (done.state === 'dead') log.error({ reason: done.lastError, attempts: done.attempts }, 'delivery is dead; it needs attention');
+    else log.warn({ reason: done.lastError, nextAttemptAt: done.nextAttemptAt, outcome: outcome.kind }, 'delivery not done yet');
+    await this.options.onFinished?.(done);
+    return done;
+  }
+
+  private async attempt(output: ReportOutput, delivery: Delivery): Promise<DeliveryOutcome> {
+    const events = await this.outbox.events(delivery.reportKey);
+    const event = events.find((e) => e.seq === delivery.seq);
+    if (!event) return { kind: 'permanent', reason: `event ${delivery.eventId} is missing from the outbox` };
+    const delivered = (await this.outbox.deliveriesOfJob(delivery.jobId))
+      .filter((d) => d.reportKey === delivery.reportKey && d.output === delivery.output && d.seq < delivery.seq && d.state === 'delivered' && d.reference);
+    const earlier = delivered.map((d) => ({ kind: kindOf(events, d.seq), seq: d.seq, reference: d.reference! }));
+    return output.deliver(event, { earlier, signal: this.controller.signal });
+  }
+
+  private async loop(): Promise<void> {
+    const idleMs = this.options.idleMs ?? 1000;
+    while (this.running) {
+      let delivery: Delivery | undefined;
+      try {
+        delivery = await this.outbox.claim(this.owner, this.leaseMs);
+      } catch (err) {
+        this.log.error({ err }, 'cannot claim deliveries from the job store');
+      }
+      if (delivery) {
+        await this.deliver(delivery).catch((err: unknown) => this.log.error({ err, delivery: delivery.id }, 'cannot record a delivery'));
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, idleMs);
+        this.waiters.add(done);
+      });
+    }
+  }
+}
+
+function kindOf(events: ReportEvent[], seq: number): ReportEvent['kind'] {
+  return events.find((e) => e.seq === seq)?.kind ?? 'drafted';
+}

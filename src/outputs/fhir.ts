@@ -1,0 +1,82 @@
+import type { DiagnosticReport } from '@medplum/fhirtypes';
+import type { StudySource } from '../dicom/study-source.js';
+import type { FhirGateway } from '../fhir/client.js';
+import { System } from '../fhir/codes.js';
+import { publishDraft, resolveLinks, studyEffective } from '../fhir/publish.js';
+import { rejectDraft, signDraft } from '../fhir/sign.js';
+import { phi } from '../log.js';
+import type { DeliveryContext, DeliveryOutcome, ReportOutput } from '../report/output.js';
+import type { DraftedEvent, RejectedEvent, ReportEvent, SignedEvent } from '../report/report.js';
+import { PermanentError } from '../util/faults.js';
+import { outcomeOf } from './outcome.js';
+
+export interface FhirOutputDeps {
+  fhir: FhirGateway;
+  studies: StudySource;
+  software: { name: string; version: string };
+  modelEndpoint: string;
+  /** How long to wait for a FHIR server (or PACS) that does not answer before trying again. */
+  waitMs: number;
+}
+
+const versioned = (ref: string, version: string | undefined) => (version ? `${ref}/_history/${version}` : ref);
+
+/**
+ * The FHIR server: the draft as one transaction of conditional creates (DiagnosticReport, AI Device, prompt,
+ * Provenance, review Task), then the radiologist's signature or rejection as updates with If-Match on the version
+ * they reviewed. Idempotent by the report's identifier (conditional create) and by the signature Provenance's tag.
+ */
+export function fhirOutput(deps: FhirOutputDeps): ReportOutput {
+  const { fhir } = deps;
+
+  async function drafted(event: DraftedEvent): Promise<string> {
+    const ctx = await deps.studies.studyContext(event.studyUid);
+    return phi.during([ctx.patientId, ctx.accession], async () => {
+      const links = await resolveLinks(fhir, ctx);
+      if (!links.subject) {
+        throw new PermanentError('the study has no Patient ID and no ImagingStudy on the FHIR server names its patient; raddraft posts no report it cannot attach to a patient');
+      }
+      const published = await publishDraft(fhir, {
+        studyUid: event.studyUid, effective: studyEffective(ctx), subject: links.subject, imagingStudy: links.imagingStudy,
+        basedOn: links.basedOn, images: event.images, draft: event.draft,
+        model: { name: event.draft.model, endpoint: deps.modelEndpoint }, software: deps.software, now: new Date(event.at),
+      });
+      return versioned(published.reportRef, published.version);
+    });
+  }
+
+  /** The report's id at this server: from the draft's delivery, else found by the report's identifier. */
+  async function reportId(event: ReportEvent, context: DeliveryContext): Promise<string> {
+    const ref = context.earlier.find((e) => e.kind === 'drafted')?.reference;
+    const id = ref ? /^DiagnosticReport\/([^/]+)/.exec(ref)?.[1] : undefined;
+    if (id) return id;
+    const found = await fhir.search<DiagnosticReport>('DiagnosticReport', { identifier: `${System.draftReport}|${event.reportKey}` });
+    if (found.length !== 1 || !found[0]!.id) throw new PermanentError(`the FHIR server holds ${found.length} reports for ${event.reportKey}; raddraft cannot tell which to change`);
+    return found[0]!.id;
+  }
+
+  async function signed(event: SignedEvent, context: DeliveryContext): Promise<string> {
+    if (event.kind === 'corrected') throw new PermanentError('this raddraft cannot write corrections to the FHIR server');
+    const id = await reportId(event, context);
+    const outcome = await signDraft(fhir, id, { findings: event.findings, impression: event.impression, version: event.reviewedVersion }, event.by, new Date(event.at));
+    return versioned(outcome.reportRef, outcome.version);
+  }
+
+  async function rejected(event: RejectedEvent, context: DeliveryContext): Promise<string> {
+    const id = await reportId(event, context);
+    const outcome = await rejectDraft(fhir, id, { reason: event.reason, version: event.reviewedVersion }, event.by, new Date(event.at));
+    return outcome.reportRef;
+  }
+
+  return {
+    name: 'fhir',
+    async deliver(event: ReportEvent, context: DeliveryContext): Promise<DeliveryOutcome> {
+      try {
+        const reference = event.kind === 'drafted' ? await drafted(event) : event.kind === 'rejected' ? await rejected(event, context) : await signed(event, context);
+        return { kind: 'delivered', reference };
+      } catch (err) {
+        return outcomeOf(err, deps.waitMs);
+      }
+    },
+  };
+}
