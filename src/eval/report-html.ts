@@ -74,6 +74,9 @@ export function renderReport(result: EvalResult): string {
   const groups = result.groups.length > 1 || result.kind === 'production'
     ? `<h2>By model and prompt</h2><table><tr><th>model</th><th>prompt</th><th>studies</th>${names.map((n) => `<th>${esc(n)}</th>`).join('')}<th>F1 (micro)</th></tr>${result.groups.map((g) => `<tr><td>${esc(g.model)}</td><td>${esc(g.promptVersion)}</td><td class="n">${g.n}</td>${names.map((n) => `<td class="n">${fmt(g.summary[n]?.mean)}</td>`).join('')}<td class="n">${fmt(g.microF1)}</td></tr>`).join('')}</table>`
     : '';
+  const differences = result.differences?.length
+    ? `<h2>Models compared</h2><p class="muted">Each model's scores minus those of ${esc(result.differences[0]!.baseline)}, study by study on the studies both drafted; 95 % paired bootstrap intervals. An interval that excludes 0 is a difference this set can show.</p><table id="differences"><tr><th>model</th><th>studies</th><th>metric</th><th>mean difference</th><th>95 % interval</th></tr>${result.differences.flatMap((d) => [...Object.entries(d.metrics), ['F1 (micro)', d.microF1] as const].map(([n, e]) => `<tr><td>${esc(d.model)}</td><td class="n">${d.n}</td><td>${esc(n)}</td><td class="n">${fmt(e.mean)}</td><td class="n">${span(e)}</td></tr>`)).join('')}</table>`
+    : '';
   const plots = names.map((n) => histogramSvg(n, result.studies.map((s) => s.metrics[n]).filter((v): v is number => v !== undefined))).join('');
   const confusion = l.perObservation.map((c) => `<tr><td>${esc(c.observation)}</td><td class="n">${c.tp}</td><td class="n">${c.fp}</td><td class="n">${c.fn}</td><td class="n">${c.tn}</td><td class="n">${fmt(c.precision)}</td><td class="n">${fmt(c.recall)}</td><td class="n">${fmt(c.f1)}</td></tr>`).join('');
   const flagged = result.studies.filter((s) => s.flags.length).length;
@@ -96,6 +99,7 @@ ${result.warnings.map((w) => `<p class="banner warning">${esc(w)}</p>`).join('')
 <h2>Summary</h2><table id="summary"><tr><th>metric</th><th>mean</th><th>95 % bootstrap interval</th><th>studies</th><th>computed as</th></tr>${summaryRows}${labelSummary}</table>
 <p class="muted">Not computed here (they need neural models; a site scorer can add them with --scorer-url or --scorer-command): ${result.neuralMetrics.map((m) => `${esc(m.name)} (${esc(m.needs)})`).join('; ')}.</p>
 ${groups}
+${differences}
 <h2>Published figures for orientation</h2><p class="muted">${esc(result.paper.source)}. The paper's figures are ×100 (this report's ROUGE-L 0.300 is the paper's 30.0; CIDEr 1.000 is 100.0). Different data, different images: a guide to the scale, not a target.</p>
 <table><tr><th>model</th><th>dataset</th><th>ROUGE-L</th><th>CIDEr</th><th>RaTE</th><th>SembScore</th><th>RadCliQ⁻¹</th></tr>${paper}</table>
 <h2>Distributions</h2><div class="plots">${plots}</div>

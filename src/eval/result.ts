@@ -3,6 +3,7 @@ import type { Labels } from './metrics/chexpert-labeler.js';
 import type { LabelAgreement } from './metrics/label-agreement.js';
 import type { PaperRow } from './paper-numbers.js';
 import type { MetricInfo } from './score.js';
+import type { ModelDifference } from './compare-models.js';
 
 export type EvalKind = 'medevalkit' | 'dicom-folder' | 'dicomweb' | 'production' | 'pairs';
 
@@ -43,6 +44,8 @@ export interface EvalResult {
   neuralMetrics: { name: string; needs: string }[];
   summary: Record<string, Estimate>;
   groups: GroupSummary[];
+  /** eval --models: each model after the first against the first, with paired bootstrap intervals. */
+  differences?: ModelDifference[];
   labels: LabelAgreement & { microF1Interval: Estimate; macroF1Interval: Estimate };
   paper: { source: string; rows: readonly PaperRow[] };
   studies: StudyRow[];

@@ -18,8 +18,9 @@ import { EvalInputError, readReferences } from './references.js';
 import { renderReport } from './report-html.js';
 import type { EvalKind, EvalResult, GroupSummary, StudyRow } from './result.js';
 import type { EvalSample } from './sample.js';
-import { BUILT_IN_METRICS, ciderWarning, scorePairs, type Pair, type PairScores } from './score.js';
+import { BUILT_IN_METRICS, ciderWarning, scorePairs, type Pair, type PairScores, type ScoreSummary } from './score.js';
 import { readDocumentFrequencies } from './cider-df.js';
+import { modelDraftsFile, modelGroup, pairedDifference, type ModelDifference, type ModelSpec } from './compare-models.js';
 import { bootstrapMean } from './bootstrap.js';
 import { labelAgreement } from './metrics/label-agreement.js';
 import { NEURAL_METRICS, commandScorer, httpScorer, type ExternalScorer } from './scorer-hook.js';
@@ -41,6 +42,8 @@ export interface EvalOptions {
   limit?: number;
   scorerUrl?: string;
   scorerCommand?: string;
+  /** Draft the same set with each of these models and compare them (the first is the baseline). */
+  models?: ModelSpec[];
   /** A JSON file of document frequencies for CIDEr and CIDEr-D, instead of the set's own. */
   ciderDf?: string;
   resamples?: number;
@@ -117,6 +120,21 @@ function groupSummaries(rows: readonly { model: string; promptVersion: string; p
   });
 }
 
+/** The rows of one model's run over the samples: its draft for each, or why there is none. */
+function draftedRows(samples: readonly EvalSample[], lines: ReadonlyMap<string, DraftLine>, model: string): StudyRow[] {
+  return samples.map((s): StudyRow => {
+    const line = lines.get(s.id);
+    if (!line?.ok) return { id: s.id, reference: s.reference, draft: undefined, model, flags: [], metrics: {}, error: line?.ok === false ? line.error : 'not drafted' };
+    return { id: s.id, reference: s.reference, draft: { findings: line.findings, impression: line.impression, text: line.text }, model: line.model, promptVersion: line.promptVersion, flags: line.flags, metrics: {} };
+  });
+}
+
+/** Studies in the run: each once however many models drafted it, and those that could not be read at all. */
+function studyCount(rows: readonly StudyRow[], failures: readonly { id: string }[], production: boolean): number {
+  const ids = new Set(rows.map((r) => r.id));
+  return ids.size + (production ? 0 : new Set(failures.map((f) => f.id).filter((id) => !ids.has(id))).size);
+}
+
 /** The one value all rows share, or undefined when they differ. */
 function single(values: readonly string[]): string | undefined {
   const distinct = [...new Set(values)];
@@ -147,6 +165,9 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
   let promptVersion: string | undefined;
   let comparison: string;
   let grouped: { model: string; promptVersion: string; pair: Pair }[] = [];
+  const specs: ModelSpec[] = options.models?.length ? options.models : [{ model: config.lingshu.model }];
+  const comparing = specs.length > 1;
+  if (comparing && (input.kind === 'pairs' || input.kind === 'production')) throw new EvalInputError(`--models drafts a set with each model; it cannot be used with --${input.kind}`);
 
   if (input.kind === 'production') {
     comparison = 'the reports radiologists signed for the same studies (draft → signed)';
@@ -179,8 +200,6 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
   } else {
     comparison = 'reference reports (the model\'s whole reply against "Findings: … Impression: …", as MedEvalKit scores it)';
     const renderer = new RenderPool();
-    const lingshu = new LingshuClient(config.lingshu, log);
-    promptVersion = lingshu.promptVersion;
     try {
       let samples: EvalSample[];
       if (input.kind === 'medevalkit') {
@@ -193,23 +212,25 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
         failures.push(...set.missing);
       }
       if (options.limit) samples = samples.slice(0, options.limit);
-      const drafts = new DraftsFile(files.drafts);
-      const run = await draftSamples(samples, {
-        lingshu, model: config.lingshu.model, drafts, concurrency: Math.max(2, config.lingshu.maxInFlight * 2), log,
-        ...(options.signal ? { signal: options.signal } : {}), progress: stderr,
-      });
-      resumed = run.resumed;
-      if (run.interrupted) return { result: undefined, interrupted: true, files };
-      rows = samples.map((s): StudyRow => {
-        const line: DraftLine | undefined = run.lines.get(s.id);
-        if (!line?.ok) return { id: s.id, reference: s.reference, draft: undefined, flags: [], metrics: {}, error: line?.ok === false ? line.error : 'not drafted' };
-        return { id: s.id, reference: s.reference, draft: { findings: line.findings, impression: line.impression, text: line.text }, model: line.model, promptVersion: line.promptVersion, flags: line.flags, metrics: {} };
-      });
-      failures.push(...rows.filter((r) => !r.draft).map((r) => ({ id: r.id, reason: r.error ?? 'not drafted' })));
-      grouped = rows.filter((r) => r.draft).map((r) => ({
-        model: r.model!, promptVersion: r.promptVersion!,
-        pair: { id: r.id, hypothesis: r.draft!.text, reference: medEvalKitReference(r.reference.findings, r.reference.impression) },
-      }));
+      for (const spec of specs) {
+        const lingshu = new LingshuClient({ ...config.lingshu, model: spec.model, url: spec.url ?? config.lingshu.url }, log);
+        const drafts = new DraftsFile(comparing ? modelDraftsFile(out, spec.model) : files.drafts);
+        const run = await draftSamples(samples, {
+          lingshu, model: spec.model, drafts, concurrency: Math.max(2, config.lingshu.maxInFlight * 2), log,
+          ...(options.signal ? { signal: options.signal } : {}), progress: stderr,
+        });
+        resumed += run.resumed;
+        if (run.interrupted) return { result: undefined, interrupted: true, files };
+        const modelRows = draftedRows(samples, run.lines, spec.model);
+        rows.push(...modelRows);
+        failures.push(...modelRows.filter((r) => !r.draft).map((r) => ({ id: r.id, reason: `${comparing ? `${spec.model}: ` : ''}${r.error ?? 'not drafted'}` })));
+        grouped.push(...modelRows.filter((r) => r.draft).map((r) => ({
+          model: r.model!, promptVersion: r.promptVersion!,
+          pair: { id: r.id, hypothesis: r.draft!.text, reference: medEvalKitReference(r.reference.findings, r.reference.impression) },
+        })));
+        promptVersion = lingshu.promptVersion;
+      }
+      if (comparing) model = undefined;
     } finally {
       await renderer.close();
     }
@@ -217,16 +238,25 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
   const drafting = (Date.now() - started) / 1000;
 
   const scoringStarted = Date.now();
-  const scored = await scorePairs(grouped.map((g) => g.pair), { ...(scorer ? { scorer } : {}), ...(documentFrequencies ? { documentFrequencies } : {}), ...boot });
-  const byId = new Map(scored.perPair.map((p) => [p.id, p]));
+  const scoreOptions = { ...(scorer ? { scorer } : {}), ...(documentFrequencies ? { documentFrequencies } : {}), ...boot };
+  // Compared models are scored apart, each exactly as a run of its own would score it.
+  const perModel = new Map<string, ScoreSummary>();
+  for (const spec of comparing ? specs : []) perModel.set(spec.model, await scorePairs(grouped.filter((g) => g.model === spec.model).map((g) => g.pair), scoreOptions));
+  const scored = comparing ? perModel.get(specs[0]!.model)! : await scorePairs(grouped.map((g) => g.pair), scoreOptions);
+  const byKey = new Map(comparing ? [...perModel].flatMap(([m, sc]) => sc.perPair.map((p) => [`${m}\u0000${p.id}`, p] as const)) : scored.perPair.map((p) => [p.id, p] as const));
   for (const row of rows) {
-    const s = byId.get(row.id);
+    const s = byKey.get(comparing ? `${row.model}\u0000${row.id}` : row.id);
     if (!s) continue;
     row.metrics = s.metrics;
     row.labels = s.labels;
     if (s.scorerError) row.scorerError = s.scorerError;
   }
-  const groups = groupSummaries(grouped, scored.perPair, boot);
+  const groups = comparing
+    ? specs.map((spec) => modelGroup(spec.model, single(grouped.filter((g) => g.model === spec.model).map((g) => g.promptVersion)) ?? '', perModel.get(spec.model)!))
+    : groupSummaries(grouped, scored.perPair, boot);
+  const differences: ModelDifference[] = comparing
+    ? specs.slice(1).map((spec) => pairedDifference({ model: specs[0]!.model, perPair: scored.perPair }, { model: spec.model, perPair: perModel.get(spec.model)!.perPair }, boot))
+    : [];
   const scoring = (Date.now() - scoringStarted) / 1000;
 
   const external = [...new Set(scored.perPair.flatMap((p) => Object.keys(p.metrics)))].filter((n) => !BUILT_IN_METRICS.some((m) => m.name === n));
@@ -239,16 +269,17 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
     comparison,
     model,
     promptVersion,
-    counts: { studies: rows.length + (input.kind === 'production' ? 0 : failures.filter((f) => !rows.some((r) => r.id === f.id)).length), scored: grouped.length, failed: failures.length, leftOut, resumed },
+    counts: { studies: studyCount(rows, failures, input.kind === 'production'), scored: scored.perPair.length, failed: failures.length, leftOut, resumed },
     metrics: [...BUILT_IN_METRICS, ...external.map((name) => ({ name, source: 'site scorer' }))],
     neuralMetrics: NEURAL_METRICS.filter((m) => !external.includes(m.name)).map((m) => ({ ...m })),
     summary: scored.summary,
     groups,
+    ...(comparing ? { differences } : {}),
     labels: scored.labels,
     paper: { source: PAPER_SOURCE, rows: PAPER_ROWS },
     studies: rows,
     failures,
-    warnings: [ciderWarning(grouped.length, documentFrequencies !== undefined)].filter((w): w is string => w !== undefined),
+    warnings: [ciderWarning(scored.perPair.length, documentFrequencies !== undefined)].filter((w): w is string => w !== undefined),
     seconds: { drafting, scoring },
   };
   await writeAtomic(files.json, `${JSON.stringify(result, null, 2)}\n`);

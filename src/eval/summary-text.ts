@@ -21,6 +21,24 @@ export function summaryTable(result: EvalResult): string {
   return lines.join('\n');
 }
 
+const signed = (v: number, digits = 4): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(digits)}` : 'n/a');
+const signedInterval = (e: Pick<Estimate, 'low' | 'high'>): string => (Number.isFinite(e.low) && Number.isFinite(e.high) ? `[${signed(e.low)}, ${signed(e.high)}]` : 'n/a');
+
+/** eval --models: each model's figures side by side, then each model against the first with paired intervals. */
+export function modelsTable(result: EvalResult): string {
+  if (!result.differences) return '';
+  const names = Object.keys(result.summary);
+  const width = Math.max(12, ...result.groups.map((g) => g.model.length));
+  const lines = [`  ${'model'.padEnd(width)} ${'n'.padStart(5)}  ${names.map((n) => n.padStart(8)).join(' ')}  ${'F1 micro'.padStart(8)}`];
+  for (const g of result.groups) lines.push(`  ${g.model.padEnd(width)} ${String(g.n).padStart(5)}  ${names.map((n) => valueText(g.summary[n]?.mean).padStart(8)).join(' ')}  ${valueText(g.microF1).padStart(8)}`);
+  for (const d of result.differences) {
+    lines.push(`  ${d.model} − ${d.baseline}, ${d.n} studies both drafted (mean difference, paired bootstrap 95 % interval):`);
+    for (const [name, e] of Object.entries(d.metrics)) lines.push(`    ${name.padEnd(12)} ${signed(e.mean)}  ${signedInterval(e)}`);
+    lines.push(`    ${'F1 micro'.padEnd(12)} ${signed(d.microF1.mean)}  ${signedInterval(d.microF1)}`);
+  }
+  return lines.join('\n');
+}
+
 /** Why nothing was scored, in words, when nothing was. */
 function nothingScored(result: EvalResult): string {
   const c = result.counts;
@@ -44,7 +62,9 @@ export function terminalSummary(result: EvalResult): string {
     out.push(`${c.scored} of ${c.studies + c.leftOut} studies scored (${parts.join(', ')})`);
   }
   for (const w of result.warnings) out.push(`warning: ${w}`);
+  if (c.scored > 0 && result.differences) out.push(`${result.groups[0]?.model ?? 'baseline'} (the baseline):`);
   if (c.scored > 0) out.push(summaryTable(result));
+  if (c.scored > 0 && result.differences) out.push(modelsTable(result));
   if (result.failures.length) {
     out.push(`not scored (${result.failures.length}):`);
     for (const f of result.failures.slice(0, LISTED_FAILURES)) out.push(`  ${f.id}: ${f.reason}`);
