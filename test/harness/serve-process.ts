@@ -9,9 +9,14 @@ export interface CliProcess {
   exited: Promise<number | null>;
 }
 
-export function runCli(args: string[], env: Record<string, string>): CliProcess {
+export interface CliOptions {
+  /** Extra node arguments before the script, e.g. `['--import', './test/harness/test-output.ts']`. */
+  nodeArgs?: string[];
+}
+
+export function runCli(args: string[], env: Record<string, string>, options: CliOptions = {}): CliProcess {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RADDRAFT_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...(options.nodeArgs ?? []), 'src/cli.ts', ...args], {
     cwd: ROOT,
     env: { ...clean, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,8 +37,8 @@ export interface ServeProcess extends CliProcess {
 }
 
 /** Starts `raddraft serve` and waits until its HTTP port is known and answers. */
-export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
-  const proc = runCli(['serve'], env);
+export async function startServe(env: Record<string, string>, options: CliOptions = {}): Promise<ServeProcess> {
+  const proc = runCli(['serve'], env, options);
   let port = 0;
   await waitFor('raddraft serve to report its port', () => {
     if (proc.child.exitCode !== null) throw new Error(`raddraft serve exited (${proc.child.exitCode}):\n${proc.output().slice(-2000)}`);
