@@ -1,13 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { request } from 'node:http';
+import { once } from 'node:events';
+import { request, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { DiagnosticReport } from '@medplum/fhirtypes';
+import express from 'express';
 import { waitFor } from '../../src/demo/ports.js';
 import { stowFiles } from '../../src/demo/stow.js';
+import { errorHandler } from '../../src/http/errors.js';
+import { ReceivedStore } from '../../src/intake/received-store.js';
+import { stowRouter } from '../../src/intake/stow-receiver.js';
+import { createLogger } from '../../src/log.js';
 import { cloneStudies, dcmtk } from '../harness/dcmtk.js';
 import { search } from '../harness/fhir-queries.js';
 import { fixture, serviceEnv, startPeers, type Peers } from '../harness/peers.js';
@@ -244,5 +251,50 @@ describe('STOW-RS on a small disk (a tmpfs as the data directory)', () => {
     const body = (await res.json()) as Record<string, { Value: Record<string, { Value: unknown[] }>[] }>;
     expect(body['00081199']!.Value).toHaveLength(1);
     expect(body['00081198']!.Value[0]!['00081197']!.Value).toEqual([0xc000]);
+  });
+});
+
+describe('a STOW-RS sender that goes quiet in the middle of a request', () => {
+  let server: Server;
+  let port: number;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'raddraft-stow-idle-'));
+    const app = express();
+    const refused: string[] = [];
+    app.use(stowRouter({
+      received: new ReceivedStore(dir, 0), auth: { kind: 'none' }, idleMs: 500,
+      onInstance: () => Promise.resolve(), onRefused: (why) => refused.push(why), log: createLogger({ level: 'silent' }),
+    }));
+    app.use(errorHandler(createLogger({ level: 'silent' })));
+    server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is answered 408 and dropped once it has sent nothing for the idle limit, and its partial instance is removed', async () => {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (answer += d));
+    const closed = once(socket, 'close');
+    socket.write('POST /dicom-web/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/related; type="application/dicom"; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const part = Buffer.concat([Buffer.from('--b\r\nContent-Type: application/dicom\r\n\r\n'), Buffer.alloc(256 * 1024, 1)]);
+    socket.write(`${part.length.toString(16)}\r\n`);
+    socket.write(part);
+    socket.write('\r\n');
+    await waitFor('the partial instance in the spool', async () => (await filesUnder(path.join(dir, 'received', '.spool'))).length === 1, 5_000);
+    await Promise.race([closed, new Promise((_r, reject) => setTimeout(() => reject(new Error('the connection was not closed within 10 s')), 10_000))]);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('STOW-RS: the sender sent nothing for 1 s; nothing in this request was stored');
+    expect(await filesUnder(path.join(dir, 'received', '.spool'))).toEqual([]);
   });
 });
