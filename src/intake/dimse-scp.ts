@@ -1,9 +1,8 @@
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
-import path from 'node:path';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import dimse from 'dcmjs-dimse';
 import type { association as Assoc, requests as Requests, responses as Responses, Dataset as DatasetType } from 'dcmjs-dimse';
 import dcmjs from 'dcmjs';
@@ -50,6 +49,100 @@ function part10Header(sopClassUid: string, sopInstanceUid: string, transferSynta
   return Buffer.from(new dcmjs.data.DicomDict(meta).write());
 }
 
+/** How often free space is looked at again while an instance streams in. */
+const RESERVE_CHECK_BYTES = 4 * 2 ** 20;
+
+/**
+ * What the library streams one C-STORE dataset into: a spool file, refused as soon as the instance passes
+ * RADDRAFT_MAX_INSTANCE_MB or free space falls below the reserve (looked at every few MiB), so a sender cannot fill
+ * the disk before the size is known. It never emits 'error' (the library listens for none, so one would end the
+ * process): a failure is kept, the partial file removed, the rest of the dataset dropped, and the C-STORE response
+ * carries the failure's status.
+ */
+class SpoolWritable extends Writable {
+  failure: Error | undefined;
+  private out: WriteStream | undefined;
+  private path: string | undefined;
+  private written = 0;
+  private sinceCheck = 0;
+  private ended = false;
+
+  constructor(
+    private readonly received: ReceivedStore,
+    private readonly label: string,
+    private readonly header: Buffer,
+  ) {
+    super();
+  }
+
+  /** The spooled file, once the dataset is complete and nothing failed. */
+  get file(): string | undefined {
+    return this.ended && !this.failure ? this.path : undefined;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    void this.step(() => this.put(chunk)).then(done);
+  }
+
+  override _final(done: () => void): void {
+    void this.step(async () => {
+      const out = await this.open();
+      out.end();
+      await once(out, 'finish');
+      this.ended = true;
+    }).then(done);
+  }
+
+  /** Gives the instance up (its connection closed, or it failed): the partial file is removed. */
+  discard(reason: Error = new Error(`${this.label}: the dataset was not complete`)): void {
+    this.failure ??= reason;
+    this.out?.destroy();
+    if (this.path) void rm(this.path, { force: true });
+  }
+
+  private async step(work: () => Promise<void>): Promise<void> {
+    if (this.failure) return;
+    try {
+      await work();
+    } catch (err) {
+      this.discard(err as Error);
+    }
+  }
+
+  private async open(): Promise<WriteStream> {
+    if (this.out) return this.out;
+    this.path = await this.received.spoolFile();
+    const out = createWriteStream(this.path);
+    out.on('error', (err) => this.discard(err));
+    this.out = out;
+    await this.writeTo(out, this.header);
+    return out;
+  }
+
+  private async put(chunk: Buffer): Promise<void> {
+    const out = await this.open();
+    this.written += chunk.length;
+    this.sinceCheck += chunk.length;
+    if (this.written > this.received.maxInstanceBytes) {
+      throw new ReceiveError(
+        `${this.label} is larger than the ${Math.round(this.received.maxInstanceBytes / 2 ** 20)} MiB raddraft accepts for one instance (RADDRAFT_MAX_INSTANCE_MB); it was not kept`,
+        FailureCode.outOfResources,
+        true,
+      );
+    }
+    if (this.sinceCheck >= RESERVE_CHECK_BYTES) {
+      this.sinceCheck = 0;
+      // spoolFile() checks the reserve and throws the store's "disk too full" error; its new path is not used.
+      await this.received.spoolFile();
+    }
+    await this.writeTo(out, chunk);
+  }
+
+  private async writeTo(out: WriteStream, chunk: Buffer): Promise<void> {
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
+}
+
 /**
  * The DICOM C-STORE SCP (dcmjs-dimse). Associations are accepted only for raddraft's AE title and from allowed
  * calling AE titles, and refused while the disk is too full. Each instance streams straight to a spool file as a
@@ -57,15 +150,13 @@ function part10Header(sopClassUid: string, sopInstanceUid: string, transferSynta
  */
 export function startDimseScp(options: DimseOptions): { stop(): void } {
   const { received, log } = options;
-  const spool = path.join(received.dir, '.spool');
-  mkdirSync(spool, { recursive: true });
 
   // raddraft's own timer (the connection guard) governs; the library's stay only as a far backstop.
   const libraryTimeoutMs = options.idleSeconds * 1000 * 10;
 
   class RaddraftScp extends Scp {
     private calling = '';
-    private readonly files = new Map<string, string>();
+    private readonly files = new Map<string, SpoolWritable>();
 
     constructor(
       socket: Socket,
@@ -123,16 +214,17 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
     }
 
     override createStoreWritableStream(context: Assoc.PresentationContext, request: Requests.CStoreRequest): Writable {
-      const file = path.join(spool, `${randomUUID()}.part`);
-      this.files.set(request.getAffectedSopInstanceUid(), file);
-      const out = createWriteStream(file);
-      out.write(part10Header(request.getAffectedSopClassUid(), request.getAffectedSopInstanceUid(), context.getAcceptedTransferSyntaxUid() ?? TransferSyntax.ImplicitVRLittleEndian));
+      const sop = request.getAffectedSopInstanceUid();
+      const header = part10Header(request.getAffectedSopClassUid(), sop, context.getAcceptedTransferSyntaxUid() ?? TransferSyntax.ImplicitVRLittleEndian);
+      const out = new SpoolWritable(received, `C-STORE from ${this.calling}, instance ${sop}`, header);
+      this.files.get(sop)?.discard();
+      this.files.set(sop, out);
       return out;
     }
 
     override createDatasetFromStoreWritableStream(writable: Writable, context: Assoc.PresentationContext, callback: (dataset: DatasetType) => void): void {
       // The instance is on disk; the pipeline reads it from there, so no dataset is built in memory. The writer is
-      // already ended by the library; a write error surfaces when the file is checked in cStoreRequest.
+      // already ended by the library; a failure while writing is answered in cStoreRequest.
       let called = false;
       const done = () => {
         if (called) return;
@@ -146,14 +238,15 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
     override cStoreRequest(request: Requests.CStoreRequest, callback: (response: Responses.CStoreResponse) => void): void {
       const response = responses.CStoreResponse.fromRequest(request);
       const sop = request.getAffectedSopInstanceUid();
-      const file = this.files.get(sop);
+      const spooled = this.files.get(sop);
       this.files.delete(sop);
       const label = `C-STORE from ${this.calling}, instance ${sop}`;
       const release = this.guard.hold();
       void (async () => {
         try {
-          if (!file) throw new ReceiveError(`${label}: no data arrived`, FailureCode.processingFailure);
-          const filed = await received.accept(file, label);
+          if (spooled?.failure) throw spooled.failure;
+          if (!spooled?.file) throw new ReceiveError(`${label}: no data arrived`, FailureCode.processingFailure);
+          const filed = await received.accept(spooled.file, label);
           await options.onInstance(filed);
           response.setStatus(Status.Success);
         } catch (err) {
@@ -169,6 +262,12 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
 
     override associationReleaseRequested(): void {
       this.sendAssociationReleaseResponse();
+    }
+
+    /** Instances cut off by the connection closing are removed from the spool. */
+    discardUnfinished(): void {
+      for (const out of this.files.values()) out.discard();
+      this.files.clear();
     }
   }
 
@@ -187,6 +286,7 @@ export function startDimseScp(options: DimseOptions): { stop(): void } {
     const guard = new ConnectionGuard({ socket, idleMs: options.idleSeconds * 1000, peer, log, onRefused: options.onRefused });
     const scp = new RaddraftScp(socket, guard);
     guard.interpose();
+    socket.once('close', () => scp.discardUnfinished());
     scp.on('networkError', (e: unknown) => {
       log.warn({ peer, err: (e as Error).message }, 'DICOM network error');
       socket.destroy();

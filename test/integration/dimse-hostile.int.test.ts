@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -89,7 +89,7 @@ describe('the C-STORE SCP facing hostile peers', () => {
   let refusals: string[];
   let filed: Received[];
 
-  async function startScp(limits: Partial<Pick<DimseOptions, 'maxPduBytes' | 'idleSeconds' | 'maxAssociations'>> = {}): Promise<number> {
+  async function startScp(limits: Partial<Pick<DimseOptions, 'maxPduBytes' | 'idleSeconds' | 'maxAssociations'>> = {}, maxInstanceBytes?: number): Promise<number> {
     dir = await mkdtemp(path.join(tmpdir(), 'raddraft-dimse-'));
     lines = [];
     refusals = [];
@@ -103,7 +103,7 @@ describe('the C-STORE SCP facing hostile peers', () => {
     const port = await freePort();
     const scp = startDimseScp({
       port, aet: AET, peers: new Set(['STORESCU', 'MODALITY1']),
-      received: new ReceivedStore(dir, 0),
+      received: new ReceivedStore(dir, 0, maxInstanceBytes),
       onInstance: (r) => {
         filed.push(r);
         return Promise.resolve();
@@ -230,5 +230,31 @@ describe('the C-STORE SCP facing hostile peers', () => {
     expect(filed.map((r) => r.studyUid)).toEqual([study!.studyUid]);
     expect(refusals).toEqual([]);
     expect(await readdir(path.join(dir, 'received'))).toContain(study!.studyUid);
+  });
+
+  it('stops writing an instance to disk once it passes the instance size limit, and answers the C-STORE with Out of Resources', async () => {
+    const limit = 2 ** 20;
+    const port = await startScp({}, limit);
+    const spool = path.join(dir, 'received', '.spool');
+    let largest = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const names = await readdir(spool).catch(() => [] as string[]);
+        for (const name of names) largest = Math.max(largest, (await stat(path.join(spool, name)).catch(() => ({ size: 0 }))).size);
+        await pause(2);
+      }
+    })();
+    // A 12 MiB radiograph.
+    const file = fixture('chest-ap-mono1').files[0]!;
+    const { stdout, stderr } = await within(run('storescu', ['-v', '-aet', 'STORESCU', '-aec', AET, '127.0.0.1', String(port), file]).catch((e: unknown) => e as { stdout: string; stderr: string }), 60_000, 'storescu');
+    sampling = false;
+    await sampler;
+    console.info(`instance limit 1 MiB, 12 MiB sent: largest spool file seen ${largest} bytes`);
+    expect(`${stdout}${stderr}`).toContain('Received Store Response (Refused: OutOfResources)');
+    expect(largest).toBeLessThanOrEqual(limit + 64 * 1024);
+    expect(await readdir(spool)).toEqual([]);
+    expect(filed).toEqual([]);
+    expect(refusals).toEqual([expect.stringMatching(/^C-STORE from STORESCU, instance [\d.]+ is larger than the 1 MiB raddraft accepts for one instance \(RADDRAFT_MAX_INSTANCE_MB\); it was not kept$/)]);
   });
 });
