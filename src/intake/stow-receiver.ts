@@ -3,7 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import type { HttpAuth } from '../config/load.js';
 import { boundaryOf, splitMultipart, type PartSink } from '../dicom/multipart.js';
 import { isUid } from '../dicom/tags.js';
-import { OperationOutcomeError } from '../http/errors.js';
+import { OperationOutcomeError } from '../util/operation-outcome.js';
 import type { Logger } from '../log.js';
 import { FailureCode, ReceiveError, type Received, type ReceivedStore, type SpoolSink } from './received-store.js';
 
@@ -30,9 +30,9 @@ function sameSecret(given: string, expected: string): boolean {
 /** True when the Authorization header carries the configured credentials (scheme names are case-insensitive). */
 export function credentialsMatch(header: string | undefined, auth: HttpAuth): boolean {
   if (auth.kind === 'none') return true;
-  const m = /^([A-Za-z]+)[ \t]+([^ \t].*?)[ \t]*$/.exec(header ?? '');
+  const m = /^([A-Za-z]+)[ \t]+(.*)$/.exec(header ?? '');
   const scheme = m?.[1]?.toLowerCase() ?? '';
-  const value = m?.[2] ?? '';
+  const value = m?.[2]?.trim() ?? '';
   const ok = auth.kind === 'bearer'
     ? sameSecret(value, auth.token)
     : sameSecret(Buffer.from(value, 'base64').toString('utf8'), `${auth.user}:${auth.password}`);
