@@ -26,6 +26,8 @@ export interface Config {
     readonly timeoutMs: number;
     readonly maxInFlight: number;
     readonly prompt: 'medevalkit' | 'clinical-context';
+    /** auto, lingshu, medgemma or a JSON profile file (model/profiles.ts). */
+    readonly profile: string;
     readonly structuredOutput: boolean;
     readonly safety: 'flag' | 'strip';
     readonly language: string;
@@ -298,6 +300,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
       timeoutMs: int('RADDRAFT_MODEL_TIMEOUT_SECONDS') * 1000,
       maxInFlight: int('RADDRAFT_MAX_IN_FLIGHT'),
       prompt: str('RADDRAFT_PROMPT') === 'clinical-context' ? 'clinical-context' : 'medevalkit',
+      profile: str('RADDRAFT_MODEL_PROFILE'),
       structuredOutput: str('RADDRAFT_STRUCTURED_OUTPUT') === 'on',
       safety: str('RADDRAFT_SAFETY') === 'strip' ? 'strip' : 'flag',
       language: str('RADDRAFT_REPORT_LANGUAGE'),

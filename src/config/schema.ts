@@ -53,6 +53,11 @@ export const settings = {
     description: 'prompt: MedEvalKit\'s (as Lingshu was evaluated) or with clinical context', examples: ['medevalkit'],
     'x-fault': 'is not medevalkit or clinical-context',
   },
+  RADDRAFT_MODEL_PROFILE: {
+    type: 'string', pattern: '^(auto|lingshu|medgemma|.+\\.json)$', default: 'auto',
+    description: 'how the served model is asked: auto (by its name), lingshu, medgemma, or a JSON profile file', examples: ['auto'],
+    'x-fault': 'is not auto, lingshu, medgemma or the path of a .json profile file',
+  },
   RADDRAFT_STRUCTURED_OUTPUT: {
     type: 'string', pattern: '^(off|on)$', default: 'off',
     description: 'ask vLLM for JSON {findings, impression} (structured_outputs / guided_json)', examples: ['off'],

@@ -6,10 +6,10 @@ import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import { AdaptiveLimiter } from './adaptive-limit.js';
 import { CircuitBreaker } from './breaker.js';
-import type { ClinicalContext } from './clinical-context.js';
 import { backoffMs, sleep } from '../util/concurrency.js';
-import { parseReport, ReplyFormatError, type ParsedReport } from './parse.js';
-import { buildReportMessages, PROMPT_VERSIONS, type UserMessage } from './prompt.js';
+import { parseReport, ReplyFormatError, type ParsedReport } from '../report/sections.js';
+import { buildReportMessages, PROMPT_VERSIONS } from './prompt.js';
+import { buildProfileMessages, LINGSHU_PROFILE, profileSetting, type ChatMessage, type ModelProfile } from './profiles.js';
 import { checkDraft } from './safety.js';
 
 /** A model call that gave no usable draft; `retryable` says whether the job may try again later (fault `retry`). */
@@ -60,6 +60,8 @@ export interface LingshuOptions {
   transportAttempts?: number;
   retryBaseMs?: number;
   breaker?: CircuitBreaker;
+  /** How this model is asked; unset: chosen by the served model's name (profiles.ts). */
+  profile?: ModelProfile;
 }
 
 /**
@@ -130,6 +132,7 @@ export class LingshuClient implements Drafter {
   private readonly transportAttempts: number;
   private readonly retryBaseMs: number;
   private readonly observe: RequestObserver;
+  readonly profile: ModelProfile;
 
   constructor(
     private readonly config: Config['lingshu'],
@@ -149,6 +152,7 @@ export class LingshuClient implements Drafter {
     this.transportAttempts = options.transportAttempts ?? 4;
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.observe = options.observe ?? (() => undefined);
+    this.profile = options.profile ?? profileSetting(config.model, config.profile);
   }
 
   get inFlight(): number {
@@ -156,10 +160,10 @@ export class LingshuClient implements Drafter {
   }
 
   get promptVersion(): string {
-    return PROMPT_VERSIONS[this.config.prompt];
+    return this.profile === LINGSHU_PROFILE ? PROMPT_VERSIONS[this.config.prompt] : this.profile.promptVersion;
   }
 
-  private async send(messages: UserMessage[], signal?: AbortSignal): Promise<Outcome & { latencyMs: number; inFlight: number }> {
+  private async send(messages: ChatMessage[], signal?: AbortSignal): Promise<Outcome & { latencyMs: number; inFlight: number }> {
     const release = await this.limiter.acquire();
     const inFlight = this.limiter.inFlight;
     const started = Date.now();
@@ -189,7 +193,10 @@ export class LingshuClient implements Drafter {
    * fail. Every draft is checked (safety.ts) and carries its flags.
    */
   async draft(request: DraftRequest, log: Logger = this.log, signal?: AbortSignal): Promise<Draft> {
-    const messages = buildReportMessages(request.images, { variant: this.config.prompt, ...(request.context ? { context: request.context } : {}) });
+    // Lingshu's messages are MedEvalKit's byte for byte (with the clinical-context variant); other profiles their own.
+    const messages: ChatMessage[] = this.profile === LINGSHU_PROFILE
+      ? buildReportMessages(request.images, { variant: this.config.prompt, ...(request.context ? { context: request.context } : {}) })
+      : await buildProfileMessages(this.profile, request.images);
     let badReplies = 0;
     let transportFailures = 0;
     let overloads = 0;
