@@ -5,7 +5,7 @@ import { draftOrigin, reportSections } from '../fhir/sign.js';
 import type { StudySource } from '../dicom/study-source.js';
 import type { Job, JobStore } from '../jobs/job-store.js';
 import { phi } from '../log.js';
-import { parseReport, ReplyFormatError } from '../model/parse.js';
+import { parseReport, ReplyFormatError } from '../report/sections.js';
 
 /** A draft and the report a radiologist signed for the same study. */
 export interface ProductionPair {

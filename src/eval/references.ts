@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { isUid } from '../dicom/tags.js';
-import { parseReport, ReplyFormatError } from '../model/parse.js';
+import { parseReport, ReplyFormatError } from '../report/sections.js';
 
 /** A reference (ground-truth) report for one study. */
 export interface ReferenceReport {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RenderPool } from '../../dicom/render-pool.js';
 import type { StudySource } from '../../dicom/study-source.js';
-import { assessStudy } from '../../eligibility.js';
+import { assessStudy } from '../../dicom/eligibility.js';
 import { StudyInputError, type ModelImage } from '../model-images.js';
 
 /**

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parseReport, ReplyFormatError } from '../../model/parse.js';
+import { parseReport, ReplyFormatError } from '../../report/sections.js';
 import { EvalInputError } from '../references.js';
 import type { StudyRow } from '../result.js';
 import type { Pair } from '../score.js';
