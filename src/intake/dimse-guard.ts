@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
+import { PdvMeter } from './dimse-pdv.js';
 
 /** PDU types of the DICOM upper layer (PS3.8 §9.3). */
 export const PduType = {
@@ -51,6 +52,7 @@ const named = (type: number) => `${PDU_NAMES[type] ?? 'unknown'} (type ${hex(typ
  * Follows the PDU framing of one DICOM connection as its bytes arrive, keeping none of them but the 6-byte header
  * of the PDU in progress. Every header is judged before the library behind it buffers a byte of the PDU: its type
  * must be one a requestor may send at that point, and its announced length within what raddraft agreed to take.
+ * Inside P-DATA-TF, what the library would gather in memory across PDUs is measured too (see PdvMeter).
  */
 export class PduFramer {
   private readonly header = Buffer.alloc(HEADER_BYTES);
@@ -62,6 +64,8 @@ export class PduFramer {
   private maxPData = 0;
   /** PDUs begun, for messages that say where the fault is. */
   private count = 0;
+  private type = 0;
+  private readonly pdv = new PdvMeter();
 
   /** Whether the A-ASSOCIATE-RQ has begun to arrive. */
   hasRequest(): boolean {
@@ -85,20 +89,33 @@ export class PduFramer {
         offset += take;
         if (this.headerFill < HEADER_BYTES) break;
         this.headerFill = 0;
-        this.remaining = this.check(this.header.readUInt8(0), this.header.readUInt32BE(2));
+        this.type = this.header.readUInt8(0);
+        this.remaining = this.check(this.type, this.header.readUInt32BE(2));
+        if (this.type === PduType.pData) this.pdv.startPdu(this.remaining);
         this.inBody = this.remaining > 0;
-        if (!this.inBody) completed += 1;
+        if (!this.inBody) completed += this.ended();
         continue;
       }
       const take = Math.min(this.remaining, chunk.length - offset);
+      if (this.type === PduType.pData) this.pdvFault(this.pdv.feed(chunk.subarray(offset, offset + take)));
       this.remaining -= take;
       offset += take;
       if (this.remaining === 0) {
         this.inBody = false;
-        completed += 1;
+        completed += this.ended();
       }
     }
     return completed;
+  }
+
+  /** A PDU is complete; counts 1. */
+  private ended(): number {
+    if (this.type === PduType.pData) this.pdvFault(this.pdv.endPdu());
+    return 1;
+  }
+
+  private pdvFault(fault: string | undefined): void {
+    if (fault) throw new PduViolation(`PDU ${this.count}, P-DATA-TF: ${fault}`, AbortReason.invalidParameterValue);
   }
 
   /** Judges one PDU header; returns its length. */
@@ -207,7 +224,11 @@ export class ConnectionGuard {
     };
   }
 
-  /** Sends an A-ABORT, then closes the socket once it is written (or soon, if the peer does not read). */
+  /**
+   * Sends an A-ABORT and closes raddraft's side. What the peer still sends is read and dropped for a second at most:
+   * destroying the socket while its data arrives would answer with a reset, which can discard the A-ABORT before
+   * the peer has read it.
+   */
   abort(why: string, reason: number): void {
     if (this.closed) return;
     this.closed = true;
@@ -215,7 +236,7 @@ export class ConnectionGuard {
     const { socket, log, peer } = this.options;
     log.warn({ peer }, `DICOM connection from ${peer}: ${why}`);
     this.options.onRefused(why);
-    socket.end(abortPdu(reason), () => socket.destroy());
+    socket.end(abortPdu(reason));
     setTimeout(() => socket.destroy(), 1000).unref();
   }
 

@@ -169,6 +169,37 @@ describe('the C-STORE SCP facing hostile peers', () => {
     expect(refusals).toHaveLength(1);
   });
 
+  it('aborts an association whose command set grows past 64 KiB over many PDUs, or whose PDV item overruns its PDU', async () => {
+    const port = await startScp({ maxPduBytes: 16384 });
+    const pdata = (value: Buffer, control: number, itemLength = value.length + 2) => {
+      const item = Buffer.alloc(6);
+      item.writeUInt32BE(itemLength, 0);
+      item.writeUInt8(1, 4);
+      item.writeUInt8(control, 5);
+      return Buffer.concat([pduHeader(0x04, 6 + value.length), item, value]);
+    };
+    const associate = async () => {
+      const peer = await rawPeer(port);
+      peer.socket.write(associateRq('MODALITY1'));
+      await within(waitFor('the A-ASSOCIATE-AC', () => Promise.resolve(peer.received().length >= 6), 10_000), 11_000, 'the A-ASSOCIATE-AC');
+      expect(peer.received()[0]).toBe(0x02);
+      return { peer, accepted: peer.received().length };
+    };
+
+    const endless = await associate();
+    // Command fragments (bit 0 set, bit 1 "last" never set), each PDU well within the maximum.
+    for (let i = 0; i < 12 && !endless.peer.socket.destroyed; i++) endless.peer.socket.write(pdata(Buffer.alloc(8000), 0x01));
+    await within(endless.peer.closed, 10_000, 'raddraft to close the connection');
+    expect(endless.peer.received().subarray(endless.accepted)).toEqual(abortWith(6));
+    expect(lines.join('')).toContain('PDU 10, P-DATA-TF: a command set is longer than the 65536 bytes raddraft reads; association aborted');
+
+    const overrun = await associate();
+    overrun.peer.socket.write(pdata(Buffer.alloc(100), 0x03, 5000));
+    await within(overrun.peer.closed, 10_000, 'raddraft to close the connection');
+    expect(overrun.peer.received().subarray(overrun.accepted)).toEqual(abortWith(6));
+    expect(lines.join('')).toContain('PDU 2, P-DATA-TF: a PDV item announces 5000 bytes, which does not fit its P-DATA-TF PDU; association aborted');
+  });
+
   it('aborts a connection whose first PDU is of no DICOM type, or is data before any association', async () => {
     const port = await startScp();
     const junk = await rawPeer(port);
