@@ -62,7 +62,7 @@ describe('loadConfig', () => {
     ]);
     const c = loadConfig({ ...BASE, RADDRAFT_INTAKE: 'qido, stow,dimse', RADDRAFT_DIMSE_PEERS: 'CT 1,PACS', RADDRAFT_STOW_AUTH: 'none' });
     expect(c.intake).toEqual(['qido', 'stow', 'dimse']);
-    expect(c.dimse).toEqual({ port: 11112, aet: 'RADDRAFT', peers: ['CT 1', 'PACS'] });
+    expect(c.dimse).toEqual({ port: 11112, aet: 'RADDRAFT', peers: ['CT 1', 'PACS'], maxPduBytes: 131072, idleSeconds: 30, maxAssociations: 16 });
   });
 
   it('hides secret values in messages and in the description', () => {
