@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import dcmjs from 'dcmjs';
-import { DEFLATED, inflateDeflatedHead, PixelDataError, readFileMeta } from './pixel-data.js';
+import { checkHeaderBytes, DEFLATED, inflateDeflatedHead, PixelDataError, readFileMeta } from './pixel-data.js';
 import type { DicomJson } from './tags.js';
 
 dcmjs.log.setLevel('error');
@@ -16,13 +16,16 @@ const PIXEL_DATA = '7FE00010';
 
 /**
  * The bytes dcmjs should parse: for a deflated file, only the start of its data set inflated, natively and bounded,
- * because dcmjs would inflate all of it, pixels included, in JavaScript on the calling thread.
+ * because dcmjs would inflate all of it, pixels included, in JavaScript on the calling thread; for any other, the
+ * file as read once its elements before Pixel Data are known to fit the allowance.
  */
 function parseable(buf: Buffer, label: string): { bytes: Buffer; deflated: boolean } {
   const meta = readFileMeta(buf);
-  if (meta.transferSyntaxUid !== DEFLATED) return { bytes: buf, deflated: false };
   try {
-    return { bytes: inflateDeflatedHead(buf, meta), deflated: true };
+    if (meta.transferSyntaxUid === DEFLATED) return { bytes: inflateDeflatedHead(buf, meta), deflated: true };
+    // dcmjs builds every element before Pixel Data on the heap of the thread that serves HTTP: bound them first.
+    checkHeaderBytes(buf, meta, meta.transferSyntaxUid);
+    return { bytes: buf, deflated: false };
   } catch (err) {
     if (err instanceof PixelDataError) throw new HeaderError(`${label}: ${err.message}`);
     throw err;

@@ -267,6 +267,31 @@ export function inflateDeflatedFile(file: Uint8Array, meta: FileMeta, bound: { m
 }
 
 /**
+ * Bytes of a data set before its Pixel Data element (all of them when it has none), or undefined when the bytes
+ * given end inside an element first. What a header parser would have to hold.
+ */
+export function headerBytes(file: Uint8Array, meta: FileMeta, transferSyntaxUid: string | undefined): number | undefined {
+  const walker = new Walker(file, transferSyntaxUid === IMPLICIT_LE, transferSyntaxUid !== EXPLICIT_BE);
+  try {
+    const at = walker.locatePixelData(meta.dataSetStart);
+    return (at === 'none' ? file.length : at) - meta.dataSetStart;
+  } catch (err) {
+    if (err instanceof Truncated) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Refuses a data set whose elements before Pixel Data are larger than `allowance`, before any parser builds them in
+ * memory. `file` may be only the start of the file; undefined `headerBytes` then counts all of it.
+ */
+export function checkHeaderBytes(file: Uint8Array, meta: FileMeta, transferSyntaxUid: string | undefined, allowance = DATA_SET_ALLOWANCE): void {
+  const known = headerBytes(file, meta, transferSyntaxUid);
+  const bytes = known ?? file.length - meta.dataSetStart;
+  if (bytes > allowance) throw new PixelDataError(`the elements before Pixel Data take ${known === undefined ? 'more than ' : ''}${bytes} bytes, more than the ${allowance} raddraft reads`);
+}
+
+/**
  * The Pixel Data element of a Part 10 file, or undefined when it has none. A file that ends inside the element,
  * or before it, is reported as truncated.
  */

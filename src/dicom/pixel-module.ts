@@ -2,7 +2,7 @@ import dcmjs from 'dcmjs';
 import { decodeFrame, DecodeError, TRANSFER_SYNTAXES } from './decode.js';
 import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, frameTooLarge, maxPixelDataBytes, type ImageLimits } from './limits.js';
 import {
-  DEFLATED, EXPLICIT_LE, firstFrameFragments, inflateDeflatedFile, inflateDeflatedHead, PixelDataError, readFileMeta, readPixelData,
+  checkHeaderBytes, DEFLATED, EXPLICIT_LE, firstFrameFragments, inflateDeflatedFile, inflateDeflatedHead, PixelDataError, readFileMeta, readPixelData,
   type FileMeta, type PixelDataElement,
 } from './pixel-data.js';
 import type { GreyFrame, LookupTable, VoiFunction } from './greyscale.js';
@@ -122,7 +122,10 @@ function naming<T>(where: string, step: () => T): T {
 /** The header up to Pixel Data; for a deflated file, inflated only that far. */
 function parseHeader(bytes: Buffer, fileMeta: FileMeta, label: string): { meta: Naturalized; ds: Naturalized; headBytes: number } {
   const deflated = fileMeta.transferSyntaxUid === DEFLATED;
-  const head = deflated ? naming(`instance ${fileMeta.sopInstanceUid ?? label} (transfer syntax ${DEFLATED})`, () => inflateDeflatedHead(bytes, fileMeta)) : bytes;
+  const where = `instance ${fileMeta.sopInstanceUid ?? label} (transfer syntax ${fileMeta.transferSyntaxUid ?? '(none)'})`;
+  // Both bound what dcmjs is given: it builds every element before Pixel Data on this thread's heap.
+  const head = deflated ? naming(where, () => inflateDeflatedHead(bytes, fileMeta)) : bytes;
+  if (!deflated) naming(where, () => checkHeaderBytes(bytes, fileMeta, fileMeta.transferSyntaxUid));
   let dict;
   try {
     // A file read on its own has its own ArrayBuffer; only a view into a shared one needs copying out.

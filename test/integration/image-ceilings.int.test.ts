@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
-  writeDeflateBomb, writeRleCutFrame, writeRleGiant, writeRleShortSegment, writeRleWhole, type HostileImage,
+  writeDeflateBomb, writeHeapFiller, writeRleCutFrame, writeRleGiant, writeRleShortSegment, writeRleWhole, type HostileImage,
 } from '../../fixtures/hostile-images.js';
 import { SYNTAX_FIXTURES } from '../../fixtures/transfer-syntaxes.js';
 import { initCodecs } from '../../src/dicom/decode.js';
@@ -23,6 +23,7 @@ let giant: HostileImage;
 let shortSegment: HostileImage;
 let cutFrame: HostileImage;
 let whole: HostileImage;
+let filler: HostileImage;
 
 beforeAll(async () => {
   await initCodecs();
@@ -33,6 +34,7 @@ beforeAll(async () => {
   shortSegment = await writeRleShortSegment(source, dir);
   cutFrame = await writeRleCutFrame(source, dir);
   whole = await writeRleWhole(source, dir);
+  filler = await writeHeapFiller(source, dir, 32);
 });
 
 afterAll(async () => {
@@ -88,6 +90,13 @@ describe('hostile images fail with the fault named, before anything is inflated 
     expect(() => readFrame(bytes, 'cut')).toThrow(
       `instance ${cutFrame.sopUid} (transfer syntax ${RLE}): RLE segment 2 of 2 starts at byte 3136, past the end of the frame's 1088 bytes: the frame is truncated`,
     );
+  });
+
+  it('refuses a file whose elements before Pixel Data take more than 16 MiB, before parsing them', async () => {
+    const limit = 16 * 2 ** 20;
+    await expect(renderInstance(filler.file, 'filler')).rejects.toThrow(new RegExp(
+      `^instance ${filler.sopUid} \\(transfer syntax ${RLE.replace(/\./g, '\\.')}\\): the elements before Pixel Data take \\d+ bytes, more than the ${limit} raddraft reads$`,
+    ));
   });
 
   it('renders a whole RLE frame made by the same writer', async () => {
@@ -166,6 +175,22 @@ describe('the rendering threads', () => {
       await pool.render(syntaxFixture('rle'), 'first');
       await pool.render(syntaxFixture('rle'), 'second');
       expect(pool.stats()).toMatchObject({ started: 1, recycled: 0, died: 0, threads: 1 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('lose only the thread that reaches its heap limit: its image fails with the reason, and the next image gets a new thread', async () => {
+    // 8 MiB is less than a thread needs to load the renderer, so each thread dies on its first image.
+    const pool = new RenderPool({ size: 1, memoryLimitMb: 8 });
+    try {
+      await expect(pool.render(syntaxFixture('rle'), 'first.dcm')).rejects.toMatchObject({
+        name: 'RenderError',
+        message: 'first.dcm: rendering it ran out of memory (a rendering thread may hold 8 MiB, RADDRAFT_RENDER_MEMORY_MB)',
+      });
+      expect(pool.stats()).toMatchObject({ started: 1, died: 1, threads: 0 });
+      await expect(pool.render(syntaxFixture('rle'), 'second.dcm')).rejects.toMatchObject({ name: 'RenderError' });
+      expect(pool.stats()).toMatchObject({ started: 2, died: 2 });
     } finally {
       await pool.close();
     }
