@@ -4,7 +4,7 @@ APT_PACKAGES := orthanc orthanc-dicomweb dcmtk
 TEST_APT_PACKAGES := chromium openssl libgdcm-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps test-deps build fixtures lint typecheck clean
+.PHONY: demo test deps test-deps build fixtures lint layers typecheck clean
 
 demo: deps node_modules/.stamp build fixtures
 	node dist/cli.js demo
@@ -12,6 +12,7 @@ demo: deps node_modules/.stamp build fixtures
 test: deps test-deps node_modules/.stamp fixtures
 	npm run typecheck
 	npm run lint
+	npm run layers
 	npm test
 
 ## Debian packages the demo and the tests run against (Orthanc with DICOMweb, DCMTK), and the browser tests' Chromium.
@@ -45,6 +46,10 @@ fixtures/generated/.stamp: fixtures/generate.ts fixtures/transfer-syntaxes.ts fi
 
 lint: node_modules/.stamp
 	npm run lint
+
+## The floors of DESIGN §2: a back-edge (an import of a higher or same-floor room) fails the build.
+layers: node_modules/.stamp
+	npm run layers
 
 typecheck: node_modules/.stamp
 	npm run typecheck

@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'data/', 'fixtures/generated/', '.tmp/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'data/', 'fixtures/generated/', '.tmp/', '.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

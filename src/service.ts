@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Router } from 'express';
-import { clinicalContextSource } from './clinical-context-source.js';
+import { clinicalContextSource } from './jobs/clinical-context-source.js';
 import type { Config } from './config/load.js';
 import { ConfigError } from './config/load.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
@@ -25,7 +25,7 @@ import { createOutputs } from './outputs/registry.js';
 import type { ReportOutput } from './report/output.js';
 import { openPostgresStore } from './jobs/postgres.js';
 import { openSqliteStore } from './jobs/sqlite.js';
-import { networkCause } from './http/network-cause.js';
+import { networkCause } from './util/network-cause.js';
 import type { Logger } from './log.js';
 import { Metrics } from './http/metrics.js';
 import { LingshuClient } from './model/lingshu.js';

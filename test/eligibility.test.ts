@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { assessStudy, eligibleByModalities } from '../src/eligibility.js';
+import { assessStudy, eligibleByModalities } from '../src/dicom/eligibility.js';
 import type { DicomJson } from '../src/dicom/tags.js';
 
 let n = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseReport, ReplyFormatError } from '../src/model/parse.js';
+import { parseReport, ReplyFormatError } from '../src/report/sections.js';
 
 describe('parseReport', () => {
   it('reads the MedEvalKit one-line form', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { DiagnosticReport, Provenance, Task } from '@medplum/fhirtypes';
 import { buildDraftBundle, type ReportInput } from '../src/fhir/report.js';
 import { studyEffective } from '../src/fhir/publish.js';
+import { promptTemplate } from '../src/model/prompt.js';
 
 const input: ReportInput = {
   studyUid: '1.2.826.0.1.3680043.2.1125.1',
@@ -9,6 +10,7 @@ const input: ReportInput = {
   subject: { reference: 'Patient/p1' },
   imagingStudy: { reference: 'ImagingStudy/s1' },
   basedOn: { reference: 'ServiceRequest/o1' },
+  prompt: promptTemplate('medevalkit-report-1'),
   images: [
     { sopUid: '1.2.3.1', seriesUid: '1.2.3', view: 'PA', file: 'a.png', sha256: 'aa', width: 896, height: 1092, sourceWidth: 2048, sourceHeight: 2500, window: { center: 1, width: 2, source: 'file' }, photometric: 'MONOCHROME2', transferSyntaxUid: '1.2.840.10008.1.2.1' },
     { sopUid: '1.2.3.2', seriesUid: '1.2.3', view: 'LATERAL', file: 'b.png', sha256: 'bb', width: 980, height: 980, sourceWidth: 2500, sourceHeight: 2500, window: { center: 1, width: 2, source: 'file' }, photometric: 'MONOCHROME2', transferSyntaxUid: '1.2.840.10008.1.2.1' },

@@ -4,10 +4,10 @@ import { rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { request, type Dispatcher } from 'undici';
 import type { HttpAuth } from '../config/load.js';
-import { authorizationHeader } from '../http/auth-header.js';
+import { authorizationHeader } from '../util/auth-header.js';
 import { boundaryOf, splitMultipart, type PartSink } from './multipart.js';
 import type { DicomJson } from './tags.js';
-import { networkCause } from '../http/network-cause.js';
+import { networkCause } from '../util/network-cause.js';
 
 /** A DICOMweb request that failed; the message names the request by path (UIDs only) and what went wrong. */
 export class DicomWebError extends Error implements Fault {

@@ -1,5 +1,5 @@
-import { chooseViews, instanceInfo, isFrontal, type ChosenView, type InstanceInfo, type SkippedView } from './dicom/views.js';
-import type { DicomJson } from './dicom/tags.js';
+import { chooseViews, instanceInfo, isFrontal, type ChosenView, type InstanceInfo, type SkippedView } from './views.js';
+import type { DicomJson } from './tags.js';
 
 export type Eligibility =
   | { eligible: true; views: ChosenView[]; skipped: SkippedView[]; instances: InstanceInfo[] }

@@ -3,7 +3,7 @@ import { httpFault, type Fault, type FaultKind } from '../util/faults.js';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config/load.js';
 import { SmartTokenSource } from './smart.js';
-import { networkCause } from '../http/network-cause.js';
+import { networkCause } from '../util/network-cause.js';
 
 /**
  * A FHIR request that failed. The message names the interaction and resource type, the HTTP status and the server's

@@ -3,8 +3,7 @@ import type {
   Bundle, BundleEntry, Device, DiagnosticReport, DocumentReference, ImagingStudy, Patient, Provenance, Reference,
   ServiceRequest, Task,
 } from '@medplum/fhirtypes';
-import type { DraftRecord, RenderedRecord } from '../jobs/job-store.js';
-import { promptTemplate } from '../model/prompt.js';
+import type { DraftRecord, RenderedRecord } from '../report/report.js';
 import {
   AIAST, AI_DEVICE_TYPE, AI_KIND_EXTENSION, DRAFT_BANNER, RADIOLOGY_CATEGORY, RAD_V2, REVIEW_REQUIRED, ReportCode, System,
   dicomUidIdentifier, identifierSafe, reportKey,
@@ -20,6 +19,8 @@ export interface ReportInput {
   basedOn: Reference<ServiceRequest> | undefined;
   images: RenderedRecord[];
   draft: DraftRecord;
+  /** The prompt the model was given (its template, with placeholders for per-study data). */
+  prompt: { text: string; description: string };
   model: { name: string; endpoint: string };
   software: { name: string; version: string };
   now: Date;
@@ -97,8 +98,7 @@ function modelDevice(input: ReportInput): Device {
   };
 }
 
-function promptDocument(promptVersion: string): DocumentReference {
-  const template = promptTemplate(promptVersion);
+function promptDocument(promptVersion: string, template: ReportInput['prompt']): DocumentReference {
   return {
     resourceType: 'DocumentReference',
     identifier: [{ system: System.prompt, value: promptVersion }],
@@ -192,7 +192,7 @@ export function buildDraftBundle(input: ReportInput): DraftBundle {
   };
 
   const device = modelDevice(input);
-  const prompt = promptDocument(draft.promptVersion);
+  const prompt = promptDocument(draft.promptVersion, input.prompt);
   const entry = (fullUrl: string, resource: BundleEntry['resource'], ifNoneExist: string): BundleEntry => ({
     fullUrl,
     resource,

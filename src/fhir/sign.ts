@@ -1,7 +1,7 @@
 import type { DiagnosticReport, Provenance, ProvenanceAgent, Task } from '@medplum/fhirtypes';
-import { OperationOutcomeError } from '../http/errors.js';
-import { parseReport } from '../model/parse.js';
-import { editDistance, reportText } from '../review/edit-distance.js';
+import { OperationOutcomeError } from '../util/operation-outcome.js';
+import { parseReport } from '../report/sections.js';
+import { editDistance, reportText } from '../report/edit-distance.js';
 import { FhirError, type FhirGateway } from './client.js';
 import { AIAST, AI_DEVICE_TYPE, DRAFT_BANNER, REVIEW_REQUIRED, System } from './codes.js';
 

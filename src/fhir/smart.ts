@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { importJWK, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { networkCause } from '../http/network-cause.js';
+import { networkCause } from '../util/network-cause.js';
 
 export interface SmartBackendAuth {
   clientId: string;

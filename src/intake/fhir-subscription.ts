@@ -3,7 +3,7 @@ import { Router } from 'express';
 import type { Bundle, ImagingStudy, Resource, Subscription } from '@medplum/fhirtypes';
 import { isUid } from '../dicom/tags.js';
 import type { FhirGateway } from '../fhir/client.js';
-import { OperationOutcomeError } from '../http/errors.js';
+import { OperationOutcomeError } from '../util/operation-outcome.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 

@@ -1,6 +1,6 @@
 import type { DicomWebClient } from '../dicom/dicomweb.js';
 import { Tag, isUid, num, str, strings, type DicomJson } from '../dicom/tags.js';
-import { eligibleByModalities } from '../eligibility.js';
+import { eligibleByModalities } from '../dicom/eligibility.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 

@@ -1,9 +1,9 @@
 import type { ServiceRequest } from '@medplum/fhirtypes';
-import type { StudySource } from './dicom/study-source.js';
-import type { FhirGateway } from './fhir/client.js';
-import type { Job } from './jobs/job-store.js';
-import { phi } from './log.js';
-import { ageBand, sexOf, type ClinicalContext } from './model/clinical-context.js';
+import type { StudySource } from '../dicom/study-source.js';
+import type { FhirGateway } from '../fhir/client.js';
+import type { Job } from './job-store.js';
+import { phi } from '../log.js';
+import { ageBand, sexOf, type ClinicalContext } from '../model/clinical-context.js';
 
 const VIEW_WORDS: Record<string, string> = { PA: 'PA', AP: 'AP', LATERAL: 'lateral', UNKNOWN: 'frontal' };
 

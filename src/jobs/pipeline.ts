@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { StudySource } from '../dicom/study-source.js';
 import { RenderPool } from '../dicom/render-pool.js';
-import { assessStudy } from '../eligibility.js';
+import { assessStudy } from '../dicom/eligibility.js';
 import type { Logger } from '../log.js';
 import { reportKey } from '../report/report.js';
 import type { ClinicalContext } from '../model/clinical-context.js';

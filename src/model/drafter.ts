@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { ClinicalContext } from './clinical-context.js';
-import type { ParsedReport } from './parse.js';
+import type { ParsedReport } from '../report/sections.js';
 
 export interface Draft extends ParsedReport {
   text: string;

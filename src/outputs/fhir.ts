@@ -5,6 +5,7 @@ import { System } from '../fhir/codes.js';
 import { publishDraft, resolveLinks, studyEffective } from '../fhir/publish.js';
 import { rejectDraft, signDraft } from '../fhir/sign.js';
 import { phi } from '../log.js';
+import { promptTemplate } from '../model/prompt.js';
 import type { DeliveryContext, DeliveryOutcome, ReportOutput } from '../report/output.js';
 import type { DraftedEvent, RejectedEvent, ReportEvent, SignedEvent } from '../report/report.js';
 import { PermanentError } from '../util/faults.js';
@@ -38,7 +39,7 @@ export function fhirOutput(deps: FhirOutputDeps): ReportOutput {
       }
       const published = await publishDraft(fhir, {
         studyUid: event.studyUid, effective: studyEffective(ctx), subject: links.subject, imagingStudy: links.imagingStudy,
-        basedOn: links.basedOn, images: event.images, draft: event.draft,
+        basedOn: links.basedOn, images: event.images, draft: event.draft, prompt: promptTemplate(event.draft.promptVersion),
         model: { name: event.draft.model, endpoint: deps.modelEndpoint }, software: deps.software, now: new Date(event.at),
       });
       return versioned(published.reportRef, published.version);

@@ -1,8 +1,8 @@
 import type { Request, Response } from 'express';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { AuthConfig } from '../config/load.js';
-import { OperationOutcomeError } from '../http/errors.js';
-import { networkCause } from '../http/network-cause.js';
+import { OperationOutcomeError } from '../util/operation-outcome.js';
+import { networkCause } from '../util/network-cause.js';
 import type { Signer } from '../fhir/sign.js';
 import { bearerToken, sameSecret } from './credentials.js';
 import { isLoopback, localRequestProblem } from './loopback.js';

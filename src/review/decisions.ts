@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { Actor, DraftedEvent, ReportEvent } from '../report/report.js';
 import { faultOf } from '../util/faults.js';
 import { OperationOutcomeError } from '../util/operation-outcome.js';
-import { editDistance, reportText } from './edit-distance.js';
+import { editDistance, reportText } from '../report/edit-distance.js';
 
 export type Decision =
   | { kind: 'signed'; findings: string; impression: string; version: string }
@@ -140,9 +140,7 @@ export async function decide(deps: DecisionDeps, id: string, decision: Decision,
   }
   const verdict = await check(deps, id, basis, decision, by);
   const distance = decision.kind === 'signed' ? editDistance(reportText(basis.draft.findings, basis.draft.impression), reportText(decision.findings, decision.impression)) : undefined;
-  if (verdict === 'repeat') {
-    return { reportRef: reportRefOf(id), status: decision.kind === 'signed' ? 'final' : 'cancelled', version: basis.report?.meta?.versionId, ...(distance !== undefined ? { editDistance: 0 } : {}), pending: [] };
-  }
+  if (verdict === 'repeat') return repeated(deps, id, basis, decision, distance);
   basis = await adopt(deps, basis);
   const outputs = deps.deliveries.outputNames;
   const owner = deps.deliveries.owner;
@@ -162,7 +160,9 @@ export async function decide(deps: DecisionDeps, id: string, decision: Decision,
     await deps.store.outbox.withdraw(recorded.event.id);
     throw new OperationOutcomeError(409, 'conflict', done.lastError ?? 'the FHIR server refused the change');
   }
-  await deps.store.outbox.releaseHeld(recorded.event.id);
+  // The other outputs receive the decision once the FHIR server has it (the runner lets them go when it delivers
+  // it later), or when the hold runs out.
+  if (!fhirDelivery) await deps.store.outbox.releaseHeld(recorded.event.id);
   deps.deliveries.wake();
   await recordQuality(deps, id, basis, decision, by, distance);
   const pending = (await deps.store.outbox.deliveriesOfJob(basis.jobId))
@@ -176,6 +176,23 @@ export async function decide(deps: DecisionDeps, id: string, decision: Decision,
     version: delivered && done.reference ? /\/_history\/(.+)$/.exec(done.reference)?.[1] : undefined,
     ...(distance !== undefined ? { editDistance: distance } : {}),
     pending,
+  };
+}
+
+/**
+ * The answer to a decision sent again (its answer was lost): the same as the first, so a decision the FHIR server
+ * does not have yet is `recorded`, never `final`.
+ */
+async function repeated(deps: DecisionDeps, id: string, basis: Basis, decision: Decision, distance: number | undefined): Promise<DecisionResult> {
+  const done = decision.kind === 'signed' ? 'final' : 'cancelled';
+  const atServer = basis.report?.status === done;
+  const latest = basis.events.at(-1);
+  const pending = atServer || !latest ? [] : (await deps.store.outbox.deliveriesOfJob(basis.jobId))
+    .filter((d) => d.eventId === latest.id && d.state === 'pending')
+    .map((d) => ({ output: d.output, reason: d.lastError }));
+  return {
+    reportRef: reportRefOf(id), status: atServer ? done : 'recorded', version: atServer ? basis.report?.meta?.versionId : undefined,
+    ...(distance !== undefined ? { editDistance: 0 } : {}), pending,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import * as oidc from 'openid-client';
 import type { AuthConfig } from '../config/load.js';
-import { OperationOutcomeError } from '../http/errors.js';
+import { OperationOutcomeError } from '../util/operation-outcome.js';
 import { permittedSigner, type ReviewAuth } from './auth.js';
 import { newCsrfToken, readCookie } from './session.js';
 

@@ -6,7 +6,7 @@ import type { Patient } from '@medplum/fhirtypes';
 import type { FhirGateway } from '../fhir/client.js';
 import { readDraft, type ReviewedDraft } from '../fhir/sign.js';
 import type { DeliveryRunner } from '../jobs/delivery-runner.js';
-import { OperationOutcomeError } from '../http/errors.js';
+import { OperationOutcomeError } from '../util/operation-outcome.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 import type { ReviewAuth } from './auth.js';

@@ -4,7 +4,7 @@ import type { DicomWebClient } from '../dicom/dicomweb.js';
 import { RenderError } from '../dicom/render.js';
 import type { RenderPool } from '../dicom/render-pool.js';
 import { isUid } from '../dicom/tags.js';
-import { OperationOutcomeError } from '../http/errors.js';
+import { OperationOutcomeError } from '../util/operation-outcome.js';
 
 const MAX_CACHED = 200;
 

@@ -40,7 +40,7 @@ export function faultOf(err: unknown): { kind: FaultKind; until: number | undefi
   const fault = (err as Partial<Fault> | undefined)?.fault;
   if (typeof fault !== 'string' || !KINDS.includes(fault)) return { kind: 'retry', until: undefined };
   const until = (err as Partial<Fault>).waitUntil;
-  return { kind: fault as FaultKind, until: typeof until === 'number' ? until : undefined };
+  return { kind: fault, until: typeof until === 'number' ? until : undefined };
 }
 
 /** The fault of a peer's HTTP answer: none at all = wait; 429 = wait; 408/5xx = retry; other refusals = permanent. */

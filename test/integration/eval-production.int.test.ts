@@ -6,6 +6,7 @@ import type { DiagnosticReport, ImagingStudy, Patient, Practitioner, ServiceRequ
 import { STANDIN_REPORT } from '../../src/demo/lingshu-standin.js';
 import type { EvalResult } from '../../src/eval/result.js';
 import { FhirGateway } from '../../src/fhir/client.js';
+import { promptTemplate } from '../../src/model/prompt.js';
 import { publishDraft } from '../../src/fhir/publish.js';
 import { signDraft } from '../../src/fhir/sign.js';
 import { create, search } from '../harness/fhir-queries.js';
@@ -71,7 +72,7 @@ describe('shadow mode and eval --production against the FHIR test server', () =>
     const signer = await create<Practitioner>(peers.fhir.url, { resourceType: 'Practitioner', name: [{ family: 'Reader' }] });
     const published = await publishDraft(fhir, {
       studyUid: liveStudy, effective: undefined, subject: { reference: `Patient/${patient.id}` },
-      imagingStudy: { identifier: { system: 'urn:dicom:uid', value: `urn:oid:${liveStudy}` } }, basedOn: undefined,
+      imagingStudy: { identifier: { system: 'urn:dicom:uid', value: `urn:oid:${liveStudy}` } }, basedOn: undefined, prompt: promptTemplate('medevalkit-report-1'),
       images: [{ sopUid: '1.2.3.1', seriesUid: '1.2.3', view: 'PA', file: 'x.png', sha256: 'ab', width: 896, height: 1092, sourceWidth: 2048, sourceHeight: 2500, window: { center: 1, width: 2, source: 'file' }, photometric: 'MONOCHROME2', transferSyntaxUid: '1.2.840.10008.1.2.1' }],
       draft: { findings: 'The lungs are clear. No pleural effusion.', impression: 'No acute disease.', text: '', model: 'lingshu-medical-mllm/Lingshu-32B', promptVersion: 'clinical-context-1', requestId: undefined, draftedAt: new Date().toISOString(), flags: [] },
       model: { name: 'lingshu-medical-mllm/Lingshu-32B', endpoint: 'http://vllm:8000/v1' }, software: { name: 'raddraft', version: 'test' }, now: new Date(),

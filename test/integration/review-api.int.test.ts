@@ -139,10 +139,29 @@ describe('sign and reject through the API with tokens from the hospital identity
     expect(task).toMatchObject({ status: 'completed', owner: { reference: `Practitioner/${radiologist.id}` } });
     expect(problemsAgainst(task!, 'raddraft-review-task')).toEqual([]);
 
-    const again = await post(signed.id!, 'sign', { findings: 'x', impression: 'y', version: signed.meta!.versionId }, await issuer.token(claims()));
+    // The same signature sent again (a retry after a lost answer) is accepted and changes nothing.
+    const again = await post(signed.id!, 'sign', {
+      findings: 'The lungs are clear. Heart size is normal. No pleural effusion.',
+      impression: 'No acute cardiopulmonary process.',
+      version: report.meta!.versionId,
+    }, await issuer.token(claims()));
     expect(again.status).toBe(200);
     expect(await search(peers.fhir.url, `Provenance?target=DiagnosticReport/${signed.id}`)).toHaveLength(2);
     expect((await reportOf(studies[0]!.studyUid)).meta!.versionId).toBe(signed.meta!.versionId);
+  });
+
+  it('refuses to sign a final report again with different text, pointing to a correction, and keeps the signed text', async () => {
+    const signed = await reportOf(studies[0]!.studyUid);
+    expect(signed.status).toBe('final');
+    const res = await post(signed.id!, 'sign', { findings: 'A new finding.', impression: 'Changed my mind.', version: signed.meta!.versionId }, await issuer.token(claims()));
+    expect(res.status).toBe(409);
+    expect(await diagnostics(res)).toBe(
+      `DiagnosticReport/${signed.id} is already signed (final) with different text. Nothing was saved: a signed report is changed by a correction, not by signing it again.`,
+    );
+    const now = await reportOf(studies[0]!.studyUid);
+    expect(now.meta!.versionId).toBe(signed.meta!.versionId);
+    expect(Buffer.from(now.presentedForm![0]!.data!, 'base64').toString()).toContain('No pleural effusion.');
+    expect(Buffer.from(now.presentedForm![0]!.data!, 'base64').toString()).not.toContain('Changed my mind.');
   });
 
   it('rejects: the draft is cancelled and its task rejected with the reason', async () => {
