@@ -1,4 +1,4 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { DeliveryOutcome } from '../report/output.js';
 import { eventId, isReportEventKind, type ReportEvent } from '../report/report.js';
 import {
@@ -25,6 +25,19 @@ const toEvent = (r: Selectable<ReportEventsTable>): ReportEvent => JSON.parse(r.
 
 export const deliveryId = (event: string, output: string): string => `${event}>${output}`;
 
+function stale(latest: Selectable<ReportEventsTable>): StaleEventError {
+  return new StaleEventError(`the report has a newer event (${latest.kind}, number ${latest.seq}) than the one this change was based on`, toEvent(latest));
+}
+
+/** Other deliveries of the same report to the same output, earlier in its order, that are not done with. */
+function earlierUndone(eb: ExpressionBuilder<Database & { d: DeliveriesTable }, 'd'>) {
+  return eb.exists(
+    eb.selectFrom('deliveries as e').select('e.id')
+      .whereRef('e.report_key', '=', 'd.report_key').whereRef('e.output', '=', 'd.output').whereRef('e.seq', '<', 'd.seq')
+      .where('e.state', 'not in', ['delivered', 'cancelled']),
+  );
+}
+
 /** The outbox over Kysely, in the job store's database: the same queries for SQLite and PostgreSQL. */
 export class SqlOutbox implements Outbox {
   constructor(
@@ -43,21 +56,26 @@ export class SqlOutbox implements Outbox {
       .$if(this.options.dialect === 'postgres', (q) => q.forUpdate())
       .executeTakeFirst();
     const latestSeq = latest ? latest.seq : -1;
-    if (latest && latestSeq !== after) {
-      throw new StaleEventError(`the report has a newer event (${latest.kind}, number ${latestSeq}) than the one this change was based on`, toEvent(latest));
-    }
+    if (latest && latestSeq !== after) throw stale(latest);
     const seq = latestSeq + 1;
-    const event = { ...input, seq, id: eventId(input.reportKey, seq) } as ReportEvent;
+    const event: ReportEvent = { ...input, seq, id: eventId(input.reportKey, seq) };
     const at = Date.now();
-    await trx.insertInto('report_events').values({
+    // The lock above holds nothing when the report has no event yet, and on PostgreSQL a writer that waited for it
+    // still reads the event it waited on: another writer may have taken this number meanwhile.
+    const inserted = await trx.insertInto('report_events').values({
       id: event.id, report_key: event.reportKey, seq, kind: event.kind, study_uid: event.studyUid, job_id: event.jobId,
       at, body: JSON.stringify(event),
-    }).execute();
+    }).onConflict((oc) => oc.doNothing()).returning('id').executeTakeFirst();
+    if (!inserted) {
+      const taken = await trx.selectFrom('report_events').selectAll().where('report_key', '=', input.reportKey)
+        .orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+      throw stale(taken);
+    }
     const rows = outputs.map((output) => {
       const claimed = options.claimFor?.output === output ? options.claimFor : undefined;
       return {
         id: deliveryId(event.id, output), event_id: event.id, report_key: event.reportKey, seq, kind: event.kind,
-        job_id: event.jobId, output, state: 'pending' as DeliveryState, attempts: 0,
+        job_id: event.jobId, output, state: 'pending', attempts: 0,
         next_attempt_at: claimed ? null : options.holdUntil ?? null,
         lease_owner: claimed?.owner ?? null, lease_until: claimed ? at + claimed.leaseMs : null,
         reference: null, last_error: null, created_at: at, updated_at: at,
@@ -78,8 +96,16 @@ export class SqlOutbox implements Outbox {
   }
 
   async reportKeyByReference(output: string, reference: string): Promise<string | undefined> {
+    // Receivers version their references (`DiagnosticReport/7/_history/2`); callers often know the resource only.
+    // A prefix by substr (which counts characters), not LIKE: SQLite's LIKE ignores case, and ids may hold `_` and `%`.
+    const versioned = `${reference}/_history/`;
     const row = await this.db.selectFrom('deliveries').select('report_key')
-      .where('output', '=', output).where('reference', '=', reference).limit(1).executeTakeFirst();
+      .where('output', '=', output)
+      .where((eb) => eb.or([
+        eb('reference', '=', reference),
+        eb(sql<string>`substr(reference, 1, length(cast(${versioned} as text)))`, '=', versioned),
+      ]))
+      .limit(1).executeTakeFirst();
     return row?.report_key;
   }
 
@@ -89,11 +115,7 @@ export class SqlOutbox implements Outbox {
         .where('d.state', '=', 'pending')
         .where((eb) => eb.or([eb('d.lease_until', 'is', null), eb('d.lease_until', '<', now)]))
         .where((eb) => eb.or([eb('d.next_attempt_at', 'is', null), eb('d.next_attempt_at', '<=', now)]))
-        .where((eb) => eb.not(eb.exists(
-          eb.selectFrom('deliveries as e').select('e.id')
-            .whereRef('e.report_key', '=', 'd.report_key').whereRef('e.output', '=', 'd.output').whereRef('e.seq', '<', 'd.seq')
-            .where('e.state', 'not in', ['delivered', 'cancelled']),
-        )))
+        .where((eb) => eb.not(earlierUndone(eb)))
         .orderBy('d.created_at').orderBy('d.id').limit(1)
         .$if(this.options.dialect === 'postgres', (q) => q.forUpdate().skipLocked())
         .executeTakeFirst();
@@ -106,16 +128,19 @@ export class SqlOutbox implements Outbox {
 
   async claimById(id: string, owner: string, leaseMs: number): Promise<Delivery | undefined> {
     const now = Date.now();
-    const row = await this.db.updateTable('deliveries').set({ lease_owner: owner, lease_until: now + leaseMs, updated_at: now })
-      .where('id', '=', id).where('state', '=', 'pending')
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now), eb('lease_owner', '=', owner)]))
+    const row = await this.db.updateTable('deliveries as d').set({ lease_owner: owner, lease_until: now + leaseMs, updated_at: now })
+      .where('d.id', '=', id).where('d.state', '=', 'pending')
+      .where((eb) => eb.or([eb('d.lease_until', 'is', null), eb('d.lease_until', '<', now), eb('d.lease_owner', '=', owner)]))
+      .where((eb) => eb.not(earlierUndone(eb)))
       .returningAll().executeTakeFirst();
     return row ? toDelivery(row) : undefined;
   }
 
   async finish(id: string, owner: string, outcome: DeliveryOutcome, retryAt: number): Promise<Delivery> {
     return this.db.transaction().execute(async (trx) => {
-      const current = await trx.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      const current = await trx.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+      // Withdrawn while it was being delivered.
+      if (!current) throw new Error(`delivery ${id} is not in the outbox`);
       if (current.lease_owner !== owner || current.state !== 'pending') return toDelivery(current);
       const now = Date.now();
       const free = { lease_owner: null, lease_until: null, updated_at: now };
@@ -150,7 +175,10 @@ export class SqlOutbox implements Outbox {
   async releaseHeld(event: string): Promise<void> {
     const now = Date.now();
     await this.db.updateTable('deliveries').set({ next_attempt_at: now, updated_at: now })
-      .where('event_id', '=', event).where('state', '=', 'pending').where('attempts', '=', 0).where('next_attempt_at', '>', now).execute();
+      .where('event_id', '=', event).where('state', '=', 'pending').where('attempts', '=', 0).where('next_attempt_at', '>', now)
+      // One with an error has been tried: its time is the receiver's (a `wait`), not the hold's.
+      .where('last_error', 'is', null)
+      .execute();
   }
 
   async cancel(event: string, reason: string): Promise<void> {

@@ -66,17 +66,23 @@ export interface Outbox {
   events(reportKey: string): Promise<ReportEvent[]>;
   /** Events of every report of a job, in order. */
   eventsOfJob(jobId: string): Promise<ReportEvent[]>;
-  /** The report key whose delivery to `output` got this receiver reference (e.g. `DiagnosticReport/123`). */
+  /**
+   * The report key whose delivery to `output` got this receiver reference (e.g. `DiagnosticReport/123`), or a version
+   * of it (`DiagnosticReport/123/_history/2`).
+   */
   reportKeyByReference(output: string, reference: string): Promise<string | undefined>;
   /** The next delivery that may go now: due, not leased, and with every earlier event of its report and output delivered. */
   claim(owner: string, leaseMs: number, now?: number): Promise<Delivery | undefined>;
-  /** Takes a named pending delivery for `owner` (used by the request that recorded it). */
+  /**
+   * Takes a named pending delivery for `owner` (used by the request that recorded it), unless another owner holds it
+   * or an earlier event of its report and output is not delivered yet.
+   */
   claimById(id: string, owner: string, leaseMs: number): Promise<Delivery | undefined>;
   /** Records what an attempt came to; a `retry` past the budget ends `dead`. */
   finish(id: string, owner: string, outcome: DeliveryOutcome, retryAt: number): Promise<Delivery>;
   /** Gives a delivery back untouched (shutdown). */
   releaseDelivery(id: string, owner: string): Promise<void>;
-  /** Lets held deliveries of an event go now. */
+  /** Lets held deliveries of an event go now; one its receiver asked to wait keeps the receiver's time. */
   releaseHeld(eventId: string): Promise<void>;
   /** Ends the pending deliveries of an event that must not be delivered after all (the FHIR server refused it). */
   cancel(eventId: string, reason: string): Promise<void>;
