@@ -112,6 +112,8 @@ class SpoolWritable extends Writable {
   private async open(): Promise<WriteStream> {
     if (this.out) return this.out;
     this.path = await this.received.spoolFile();
+    // The connection may have closed while the spool was being checked.
+    if (this.failure) throw this.failure;
     const out = createWriteStream(this.path);
     out.on('error', (err) => this.discard(err));
     this.out = out;
