@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { initCodecs } from './decode.js';
 import { renderGrey, type GreyFrame, type WindowUsed } from './greyscale.js';
-import type { ImageLimits } from './limits.js';
-import { readFrame } from './pixel-module.js';
+import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, maxPixelDataBytes, type ImageLimits } from './limits.js';
+import { readFrame, RenderError } from './pixel-module.js';
 import { modelImageSize, QWEN_BUDGET } from './resize.js';
 
 export { RenderError, readFrame } from './pixel-module.js';
@@ -146,9 +146,14 @@ export async function renderInstance(file: string, label: string, options: Rende
     options.onStage?.(stage, now - mark);
     mark = now;
   };
+  // The whole file is read into memory: one larger than any image raddraft renders is refused unread.
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const most = maxPixelDataBytes(limits) + 2 * DATA_SET_ALLOWANCE;
+  const { size: fileBytes } = await stat(file);
+  if (fileBytes > most) throw new RenderError(`${label}: the file has ${fileBytes} bytes, more than the ${most} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`);
   const bytes = await readFile(file);
   lap('read');
-  const { frame, transferSyntaxUid } = readFrame(bytes, label, options.limits);
+  const { frame, transferSyntaxUid } = readFrame(bytes, label, limits);
   lap('decode');
   if (options.window && options.window.width >= 1) frame.window = options.window;
   const size = (options.size ?? ((w, h) => modelImageSize(w, h, QWEN_BUDGET)))(frame.width, frame.height);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -97,6 +97,16 @@ describe('hostile images fail with the fault named, before anything is inflated 
     await expect(renderInstance(filler.file, 'filler')).rejects.toThrow(new RegExp(
       `^instance ${filler.sopUid} \\(transfer syntax ${RLE.replace(/\./g, '\\.')}\\): the elements before Pixel Data take \\d+ bytes, more than the ${limit} raddraft reads$`,
     ));
+  });
+
+  it('refuses unread a file larger than any image under the ceiling', async () => {
+    // Sparse: 600 MiB on paper, a few kilobytes on disk.
+    const file = path.join(dir, 'long.dcm');
+    await copyFile(whole.file, file);
+    await truncate(file, 600 * 2 ** 20);
+    await expect(renderInstance(file, 'long.dcm')).rejects.toThrow(
+      `long.dcm: the file has ${600 * 2 ** 20} bytes, more than the ${4e8 + 2 ** 25} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`,
+    );
   });
 
   it('renders a whole RLE frame made by the same writer', async () => {
