@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DicomWebClient } from '../../src/dicom/dicomweb.js';
 import { startOrthanc, type OrthancInstance } from '../../src/demo/orthanc.js';
-import { freePort } from '../../src/demo/ports.js';
+import { freePort, waitFor } from '../../src/demo/ports.js';
 import { stowFiles } from '../../src/demo/stow.js';
 import { CHECKPOINT, QidoPoller, dicomDay } from '../../src/intake/qido-poller.js';
 import type { JobStore } from '../../src/jobs/job-store.js';
@@ -97,6 +97,20 @@ describe('QIDO-RS poller against Orthanc', () => {
     const jobsAfter = await store.list({ limit: 1000 });
     expect(jobsAfter).toHaveLength(jobsBefore.length + 1);
     expect(new Set(jobsAfter.map((j) => j.studyUid)).size).toBe(jobsAfter.length);
+  });
+
+  it('runs the wider sweep as soon as it starts, so a study dated 20 days back is found without waiting an interval', async () => {
+    const fresh = await openSqliteStore(await mkdtemp(path.join(dir, 'store-')), 5);
+    const [late] = await cloneStudies(fixture('chest-ap-mono1').files[0]!, 1, dir, [`(0008,0020)=${dicomDay(new Date(), 20)}`]);
+    await stowFiles(orthanc.dicomWebUrl, [late!.file]);
+    const poller = new QidoPoller(dicomweb, fresh, { pollSeconds: 3600, stableSeconds: 60, lookbackDays: 1, sweepDays: 30, sweepMinutes: 60 }, log);
+    poller.start();
+    try {
+      await waitFor('the sweep at start to find the study', async () => (await fresh.findByStudy(late!.studyUid))?.source === 'qido-sweep', 15_000);
+    } finally {
+      await poller.stop();
+      await fresh.close();
+    }
   });
 
   it('does not sweep when the sweep reaches no further back than the look-back', async () => {
