@@ -101,6 +101,9 @@ export class DeliveryRunner {
     }
     const retryAt = Date.now() + backoffMs(delivery.attempts + 1, this.options.retryBaseMs, this.options.retryCapMs ?? 60 * 60_000);
     const done = await this.outbox.finish(delivery.id, this.owner, outcome, retryAt);
+    // A radiologist's decision reaches the other outputs only once the FHIR server has accepted it (they are held
+    // when it is recorded): a decision the FHIR server refuses is taken back before anyone else has it.
+    if (done.state === 'delivered' && done.output === 'fhir' && done.kind !== 'drafted') await this.outbox.releaseHeld(done.eventId);
     if (done.state === 'delivered') log.info({ reference: done.reference, kind: done.kind }, 'delivered');
     else if (done.state === 'dead') log.error({ reason: done.lastError, attempts: done.attempts }, 'delivery is dead; it needs attention');
     else log.warn({ reason: done.lastError, nextAttemptAt: done.nextAttemptAt, outcome: outcome.kind }, 'delivery not done yet');
