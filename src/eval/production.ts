@@ -49,20 +49,20 @@ export async function signedDraftPairs(fhir: FhirGateway, store: JobStore | unde
     const key = report.identifier!.find((i) => i.system === System.draftReport)!.value ?? '';
     const studyUid = key.slice(0, key.indexOf('_')) || key;
     const final = reportSections(report);
-    let draft: { findings: string; impression: string; model: string; promptVersion: string } | undefined;
-    try {
-      const versions = await fhir.history<DiagnosticReport>('DiagnosticReport', report.id);
-      const first = versions.filter((v) => v.status === 'preliminary').sort((a, b) => Number(a.meta?.versionId ?? 0) - Number(b.meta?.versionId ?? 0))[0];
-      if (first) {
-        const s = reportSections(first);
-        draft = { findings: s.findings, impression: s.impression, ...draftOrigin(s.text) };
+    // The draft as raddraft recorded it (report event, else the job), read back from the FHIR history only for a
+    // report this raddraft has no record of.
+    let draft: { findings: string; impression: string; model: string; promptVersion: string } | undefined = store ? await recordedDraft(store, key, studyUid) : undefined;
+    if (!draft) {
+      try {
+        const versions = await fhir.history<DiagnosticReport>('DiagnosticReport', report.id);
+        const first = versions.filter((v) => v.status === 'preliminary').sort((a, b) => Number(a.meta?.versionId ?? 0) - Number(b.meta?.versionId ?? 0))[0];
+        if (first) {
+          const s = reportSections(first);
+          draft = { findings: s.findings, impression: s.impression, ...draftOrigin(s.text) };
+        }
+      } catch (err) {
+        if (!(err instanceof FhirError)) throw err;
       }
-    } catch (err) {
-      if (!(err instanceof FhirError)) throw err;
-    }
-    if (!draft && store) {
-      const job = await store.findByStudy(studyUid);
-      if (job?.draft) draft = { findings: job.draft.findings, impression: job.draft.impression, model: job.draft.model, promptVersion: job.draft.promptVersion };
     }
     if (!draft) {
       unmatched.push({ id: studyUid, reason: `DiagnosticReport/${report.id} is signed but its draft is neither in its history nor in the job store` });
@@ -80,6 +80,12 @@ export async function signedDraftPairs(fhir: FhirGateway, store: JobStore | unde
     });
   }
   return { pairs, unmatched };
+}
+
+async function recordedDraft(store: JobStore, reportKey: string, studyUid: string): Promise<{ findings: string; impression: string; model: string; promptVersion: string } | undefined> {
+  const drafted = (await store.outbox.events(reportKey)).find((e) => e.kind === 'drafted');
+  const record = drafted?.kind === 'drafted' ? drafted.draft : (await store.findByStudy(studyUid))?.draft;
+  return record ? { findings: record.findings, impression: record.impression, model: record.model, promptVersion: record.promptVersion } : undefined;
 }
 
 /** The text of a report someone else wrote: its text attachment, else its conclusion. */

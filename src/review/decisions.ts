@@ -53,9 +53,12 @@ async function basisFromServer(deps: DecisionDeps, id: string, read: ReviewedDra
   const key = read.report.identifier?.find((i) => i.system === System.draftReport)?.value ?? '';
   const events = await deps.store.outbox.events(key);
   const job = await deps.store.findByStudy(read.studyUid);
+  // The AI's text and origin as raddraft recorded them; the FHIR report's text only for a report it has no record of.
+  const recorded = events.find((e): e is DraftedEvent => e.kind === 'drafted')?.draft ?? job?.draft;
+  const { findings, impression, model, promptVersion } = recorded ?? read;
   return {
     reportKey: key, studyUid: read.studyUid, jobId: job?.id ?? events[0]?.jobId ?? `report-${id}`,
-    draft: { findings: read.findings, impression: read.impression, model: read.model, promptVersion: read.promptVersion },
+    draft: { findings, impression, model, promptVersion },
     report: read.report, events,
   };
 }

@@ -169,9 +169,12 @@ export function reviewRouter(deps: ReviewDeps): Router {
   });
 
   router.get('/review/:id', page('Draft', async (req, session) => {
-    const draft = await readDraft(fhir, String(req.params.id));
-    const job = await store.findByStudy(draft.studyUid);
-    const view = { draft, job, patient: await patientLabel(fhir, draft), canSign: !!session.practitioner };
+    const read = await readDraft(fhir, String(req.params.id));
+    const job = await store.findByStudy(read.studyUid);
+    // Who drafted it, as raddraft recorded it (the FHIR text says the same in words).
+    const draft = job?.draft ? { ...read, model: job.draft.model, promptVersion: job.draft.promptVersion } : read;
+    const deliveries = job ? await store.outbox.deliveriesOfJob(job.id) : [];
+    const view = { draft, job, deliveries, patient: await patientLabel(fhir, draft), canSign: !!session.practitioner };
     return layout(context(session, 'Draft'), reportPage(view));
   }));
 

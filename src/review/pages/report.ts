@@ -1,10 +1,13 @@
 import type { Job } from '../../jobs/job-store.js';
+import type { Delivery } from '../../jobs/outbox.js';
 import type { ReviewedDraft } from '../../fhir/sign.js';
 import { html, type Html } from './html.js';
 
 export interface ReportView {
   draft: ReviewedDraft;
   job: Job | undefined;
+  /** Where each event of this report went (FHIR server, PACS, RIS) and how far it got. */
+  deliveries: Delivery[];
   patient: string;
   canSign: boolean;
 }
@@ -24,6 +27,16 @@ function images(view: ReportView): Html {
 <p class="keys">Image: <kbd>←</kbd>/<kbd>→</kbd> window width, <kbd>↑</kbd>/<kbd>↓</kbd> level, <kbd>+</kbd>/<kbd>−</kbd> zoom, <kbd>0</kbd> reset; drag to move when zoomed.</p>`;
 }
 
+const EVENT_WORDS: Record<Delivery['kind'], string> = { drafted: 'draft', signed: 'signature', corrected: 'correction', rejected: 'rejection' };
+
+function deliveriesTable(deliveries: Delivery[]): Html | string {
+  if (!deliveries.length) return '';
+  return html`<details class="deliveries"${deliveries.some((d) => d.state !== 'delivered') ? html` open` : ''}><summary>Sent to</summary>
+<table><thead><tr><th>What</th><th>To</th><th>State</th><th>Note</th></tr></thead><tbody>
+${deliveries.map((d) => html`<tr class="${d.state}"><td>${EVENT_WORDS[d.kind]}</td><td>${d.output}</td><td>${d.state === 'pending' && d.attempts === 0 && !d.lastError ? 'on its way' : d.state}</td><td>${d.state === 'delivered' ? d.reference ?? '' : d.lastError ?? ''}</td></tr>`)}
+</tbody></table></details>`;
+}
+
 export function reportPage(view: ReportView): Html {
   const { draft } = view;
   const r = draft.report;
@@ -39,6 +52,7 @@ export function reportPage(view: ReportView): Html {
 <dt>Study</dt><dd>${r.effectiveDateTime?.replace('T', ' ').slice(0, 16) ?? 'date unknown'} · ${r.code.coding?.[0]?.display ?? ''}</dd>
 <dt>Drafted by</dt><dd>${draft.model} · prompt ${draft.promptVersion} · ${r.issued?.replace('T', ' ').slice(0, 16) ?? ''}</dd>
 </dl>
+${deliveriesTable(view.deliveries)}
 ${flags.length ? html`<ul class="flags" aria-label="Safety flags">${flags.map((f) => html`<li>${f}</li>`)}</ul>` : ''}
 <div class="workspace">
 <section class="images" aria-label="Images">${images(view)}</section>
