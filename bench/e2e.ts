@@ -2,7 +2,7 @@
  * npm run bench:e2e — raddraft end to end on this machine: Orthanc, the FHIR test server and the Lingshu stand-in
  * at zero latency, BENCH_STUDIES (default 500) studies of two 2500 × 3000 12-bit images each, once with the SQLite
  * job store and once with PostgreSQL. Prints sustained studies per second, the seconds from a study being found to
- * its report being posted (model time is nil here), and raddraft's memory over the run.
+ * its draft being delivered to the FHIR server (model time is nil here), and raddraft's memory over the run.
  */
 import { execFile, spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -53,7 +53,8 @@ async function rssOf(pid: number): Promise<{ rss: number; hwm: number }> {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
-interface ApiJob { id: string; state: string }
+interface ApiJob { id: string; state: string; reportRef?: string }
+interface ApiDelivery { output: string; event: string; state: string; updatedAt: string }
 
 /** CPU seconds a process has used (user + system), from /proc. */
 async function cpuSeconds(pid: number): Promise<number> {
@@ -91,7 +92,8 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   let jobs: ApiJob[] = [];
   await waitFor(`${STUDIES} reports`, async () => {
     jobs = ((await (await fetch(`${api}/api/jobs?limit=1000`)).json()) as { jobs: ApiJob[] }).jobs;
-    return jobs.length >= STUDIES && jobs.every((j) => j.state === 'posted' || j.state === 'dead');
+    // Done: drafted and delivered to the FHIR server (the job then carries the report's reference), or dead.
+    return jobs.length >= STUDIES && jobs.every((j) => (j.state === 'drafted' && j.reportRef) || j.state === 'dead');
   }, 3_600_000, 500);
   clearInterval(sampler);
   const { hwm } = await rssOf(child.pid!);
@@ -107,9 +109,11 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   let first = Infinity;
   let last = 0;
   for (const j of jobs) {
-    const events = ((await (await fetch(`${api}/api/jobs/${j.id}`)).json()) as { events: { at: number; to: string }[] }).events;
+    const detail = (await (await fetch(`${api}/api/jobs/${j.id}`)).json()) as { events: { at: number; to: string }[]; deliveries?: ApiDelivery[] };
+    const { events } = detail;
     const found = events.find((e) => e.to === 'discovered')!.at;
-    const posted = events.find((e) => e.to === 'posted')?.at;
+    const delivered = detail.deliveries?.find((d) => d.output === 'fhir' && d.event === 'drafted' && d.state === 'delivered');
+    const posted = delivered ? Date.parse(delivered.updatedAt) : undefined;
     const fetching = events.find((e) => e.to === 'fetching')?.at;
     first = Math.min(first, found);
     if (posted) {
