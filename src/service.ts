@@ -13,11 +13,11 @@ import { ensureSubscription, notifyRouter } from './intake/fhir-subscription.js'
 import { QidoPoller } from './intake/qido-poller.js';
 import { FailureCode, ReceiveError, ReceivedStore, type Received } from './intake/received-store.js';
 import { stowRouter } from './intake/stow-receiver.js';
-import { dropIfEnded, keepReceivedTidy } from './intake/received-sweep.js';
+import { keepReceivedTidy, releaseIfUnneeded } from './intake/received-sweep.js';
 import { PacsSource, PreferLocal, type StudySource } from './dicom/study-source.js';
 import { RenderPool } from './dicom/render-pool.js';
 import { cleanLeftovers } from './jobs/cleanup.js';
-import type { JobStore } from './jobs/job-store.js';
+import type { Job, JobStore } from './jobs/job-store.js';
 import { Pipeline } from './jobs/pipeline.js';
 import { JobRunner } from './jobs/runner.js';
 import { DeliveryRunner } from './jobs/delivery-runner.js';
@@ -88,6 +88,8 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     },
   });
   model.current = lingshu;
+  const release = (job: Job) => releaseIfUnneeded(received, store, job, log)
+    .catch((err: unknown) => log.warn({ err: (err as Error).message, studyUid: job.studyUid }, 'cannot remove received instances'));
   const renderer = new RenderPool({ limits: { maxPixels: config.images.maxPixels }, memoryLimitMb: config.images.renderMemoryMb });
   const outputNames = config.mode === 'shadow' ? [] : config.outputs;
   let outputs: Map<string, ReportOutput>;
@@ -102,6 +104,8 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     retryBaseMs: config.retrySeconds * 1000,
     onFinished: (d) => {
       metrics.deliveryAttempts.inc({ output: d.output, kind: d.kind, state: d.state });
+      // Posting the draft was the last read of the study's pushed instances.
+      if (d.kind === 'drafted' && d.state !== 'pending') void store.get(d.jobId).then((job) => job && release(job), () => undefined);
       if (d.state === 'delivered' && d.output === 'fhir' && d.kind === 'drafted' && d.reference) return store.setReportRef(d.jobId, d.reference.replace(/\/_history\/.*$/, ''));
       return undefined;
     },
@@ -120,7 +124,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
       metrics.jobsFinished.inc({ state: job.state });
       if (job.state === 'drafted' || job.state === 'shadowed') metrics.jobSeconds.observe((job.updatedAt - job.createdAt) / 1000);
       // Pushed instances are kept only until their job is done.
-      void received.remove(job.studyUid).catch((err: unknown) => log.warn({ err: (err as Error).message, studyUid: job.studyUid }, 'cannot remove received instances'));
+      void release(job);
     },
     ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
   });
@@ -176,7 +180,7 @@ export async function startService(config: Config, log: Logger, options: Compone
     if (!accepting) throw new ReceiveError('raddraft is shutting down; send the instance again shortly', FailureCode.outOfResources);
     const { job } = await store.observe({ studyUid: instance.studyUid, source, instanceCount: instance.instances, stableAfter: Date.now() + config.stableSeconds * 1000 });
     metrics.received.inc({ source, outcome: 'stored' });
-    await dropIfEnded(received, job, log);
+    await releaseIfUnneeded(received, store, job, log);
     setTimeout(() => runner.wake(), config.stableSeconds * 1000 + 50).unref();
   };
   const refused = (source: string) => () => metrics.received.inc({ source, outcome: 'refused' });

@@ -7,23 +7,38 @@ export const SWEEP_EVERY_MS = 10 * 60_000;
 /** Instances no job knows of (their job was never recorded) are kept this long, in case one is about to be. */
 export const ORPHAN_AFTER_MS = 60 * 60_000;
 
-const ended = (job: Job | undefined) => (job ? FINAL_STATES.includes(job.state) : undefined);
+/**
+ * Whether a study's pushed instances will be read again: no while its job runs, nor once it has ended — except a
+ * drafted job whose draft is still being delivered, since posting it reads the study's details (from the pushed
+ * instances when RADDRAFT_PUSH_VERIFY=none). Undefined when no job knows the study.
+ */
+export async function stillNeeded(store: JobStore, job: Job | undefined): Promise<boolean | undefined> {
+  if (!job) return undefined;
+  if (!FINAL_STATES.includes(job.state)) return true;
+  if (job.state !== 'drafted') return false;
+  return (await store.outbox.deliveriesOfJob(job.id)).some((d) => d.kind === 'drafted' && d.state === 'pending');
+}
 
-/** Removes the instances of a study whose job has already ended: nothing will read them again. */
-export async function dropIfEnded(received: ReceivedStore, job: Job, log: Logger): Promise<void> {
-  if (!ended(job)) return;
+/** Removes a study's pushed instances if its job no longer needs them; says whether it did. */
+export async function releaseIfUnneeded(received: ReceivedStore, store: JobStore, job: Job, log: Logger): Promise<boolean> {
+  if ((await stillNeeded(store, job)) !== false) return false;
+  if (!(await received.has(job.studyUid))) return false;
   await received.remove(job.studyUid);
-  log.info({ studyUid: job.studyUid, state: job.state }, 'instances pushed for a study whose job has ended were removed');
+  log.info({ studyUid: job.studyUid, state: job.state }, 'pushed instances removed: their job no longer needs them');
+  return true;
 }
 
 /**
- * Sweeps the received store now and then every SWEEP_EVERY_MS: studies whose job ended, and instances no job knows
- * that are older than ORPHAN_AFTER_MS. Returns a function that stops the sweeps.
+ * Sweeps the received store now and then every SWEEP_EVERY_MS: studies whose job no longer needs them, and
+ * instances no job knows that are older than ORPHAN_AFTER_MS. Returns a function that stops the sweeps.
  */
 export async function keepReceivedTidy(received: ReceivedStore, store: JobStore, log: Logger): Promise<() => void> {
   const sweep = async () => {
     try {
-      const removed = await received.sweep(async (studyUid) => ended(await store.findByStudy(studyUid)), ORPHAN_AFTER_MS);
+      const removed = await received.sweep(async (studyUid) => {
+        const needed = await stillNeeded(store, await store.findByStudy(studyUid));
+        return needed === undefined ? undefined : !needed;
+      }, ORPHAN_AFTER_MS);
       if (removed) log.info({ removed }, 'removed pushed instances no job needs');
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot sweep the received instances');

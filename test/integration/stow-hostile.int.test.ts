@@ -148,7 +148,7 @@ describe('studies pushed with STOW-RS are checked against the PACS', () => {
     // Pushed again after its job has ended: nothing will read it, so it is not kept.
     expect(await stowFiles(`http://127.0.0.1:${serve.port}/dicom-web`, [study!.file], AUTH)).toBe(200);
     await gone('instances pushed after the job ended to be removed', receivedOf(study!.studyUid));
-    expect(serve.output()).toContain('"msg":"instances pushed for a study whose job has ended were removed"');
+    expect(serve.output()).toContain('"msg":"pushed instances removed: their job no longer needs them"');
   });
 
   it('does not draft a pushed study the PACS does not hold; after waiting, the job says why', async () => {
