@@ -278,8 +278,8 @@ describe('the C-STORE SCP facing hostile peers', () => {
     })();
     // A 12 MiB radiograph.
     const file = fixture('chest-ap-mono1').files[0]!;
-    const { stdout, stderr } = await within(run('storescu', ['-v', '-aet', 'STORESCU', '-aec', AET, '127.0.0.1', String(port), file]).catch((e: unknown) => e as { stdout: string; stderr: string }), 60_000, 'storescu');
-    sampling = false;
+    const { stdout, stderr } = await within(run('storescu', ['-v', '-aet', 'STORESCU', '-aec', AET, '127.0.0.1', String(port), file]).catch((e: unknown) => e as { stdout: string; stderr: string }), 50_000, 'storescu')
+      .finally(() => (sampling = false));
     await sampler;
     console.info(`instance limit 1 MiB, 12 MiB sent: largest spool file seen ${largest} bytes`);
     expect(`${stdout}${stderr}`).toContain('Received Store Response (Refused: OutOfResources)');
