@@ -322,6 +322,21 @@ describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s outbox', (_nam
     expect([...claimed, ...rest].sort()).toEqual(Array.from({ length: 30 }, (_, i) => `1.11.${i}_m:0>fhir`).sort());
   });
 
+  it('never has a delivery both recorded as delivered by its former holder and claimed by a new one', async () => {
+    // Connections opened beforehand, so the finish and the claim below really overlap on PostgreSQL.
+    await Promise.all(Array.from({ length: 8 }, () => outbox.events('none')));
+    for (let i = 0; i < 25; i++) {
+      const key = `1.13.${i}_m`;
+      await outbox.record(drafted(key), ['fhir'], -1);
+      await outbox.claim('old', 1);
+      const [finished, taken] = await Promise.all([
+        outbox.finish(`${key}:0>fhir`, 'old', { kind: 'delivered', reference: `DiagnosticReport/${i}` }, Date.now()),
+        outbox.claim('new', 60_000, Date.now() + 1000),
+      ]);
+      expect({ i, both: finished.state === 'delivered' && taken !== undefined }).toEqual({ i, both: false });
+    }
+  }, 30_000);
+
   it('frees the deliveries held by a worker that is gone, and only those', async () => {
     for (const key of ['1.12.1_m', '1.12.2_m', '1.12.3_m']) await outbox.record(drafted(key), ['fhir'], -1);
     const gone = 'host:99999999:aa';

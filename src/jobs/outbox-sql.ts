@@ -138,7 +138,10 @@ export class SqlOutbox implements Outbox {
 
   async finish(id: string, owner: string, outcome: DeliveryOutcome, retryAt: number): Promise<Delivery> {
     return this.db.transaction().execute(async (trx) => {
-      const current = await trx.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+      // Locked, so a worker taking over an expired lease cannot claim it between this read and the write.
+      const current = await trx.selectFrom('deliveries').selectAll().where('id', '=', id)
+        .$if(this.options.dialect === 'postgres', (q) => q.forUpdate())
+        .executeTakeFirst();
       // Withdrawn while it was being delivered.
       if (!current) throw new Error(`delivery ${id} is not in the outbox`);
       if (current.lease_owner !== owner || current.state !== 'pending') return toDelivery(current);
