@@ -118,7 +118,26 @@ export class DeliveryRunner {
     const delivered = (await this.outbox.deliveriesOfJob(delivery.jobId))
       .filter((d) => d.reportKey === delivery.reportKey && d.output === delivery.output && d.seq < delivery.seq && d.state === 'delivered' && d.reference);
     const earlier = delivered.map((d) => ({ kind: kindOf(events, d.seq), seq: d.seq, reference: d.reference! }));
-    return output.deliver(event, { earlier, signal: this.controller.signal });
+    return this.withinLease(output, (signal) => output.deliver(event, { earlier, signal }));
+  }
+
+  /**
+   * An attempt ends well inside its lease: past the lease another worker takes the delivery, and two hand-overs of
+   * one event at once could leave two copies at a receiver that checks before it writes. The output is told to stop
+   * (its signal) and the attempt counts as one that failed; an answer that comes later is not recorded.
+   */
+  private async withinLease(output: ReportOutput, run: (signal: AbortSignal) => Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
+    const limitMs = Math.floor(this.leaseMs * 0.9);
+    const timeout = new AbortController();
+    const late = new Promise<DeliveryOutcome>((resolve) => {
+      timeout.signal.addEventListener('abort', () => resolve({ kind: 'retry', reason: `${output.name} did not answer within ${Math.round(limitMs / 1000)} s` }), { once: true });
+    });
+    const timer = setTimeout(() => timeout.abort(new Error(`${output.name} did not answer in time`)), limitMs);
+    try {
+      return await Promise.race([run(AbortSignal.any([this.controller.signal, timeout.signal])), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async loop(): Promise<void> {

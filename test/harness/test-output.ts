@@ -24,8 +24,11 @@ export type Control =
   /** Answer `wait` (the receiver is down) for `ms` each time. */
   | { mode: 'wait'; ms: number }
   | { mode: 'permanent'; reason: string }
-  /** Hold the call for `ms`; with `received`, the event is stored first and only the answer is late. */
-  | { mode: 'hang'; ms: number; received?: boolean };
+  /**
+   * Hold the call for `ms`; with `received`, the event is stored first and only the answer is late; with `once`,
+   * only the first call for each event is held and later ones are taken at once.
+   */
+  | { mode: 'hang'; ms: number; received?: boolean; once?: boolean };
 
 export interface ReceivedLine {
   event: string;
@@ -95,9 +98,11 @@ export function testOutput(log: string, control: string | undefined): ReportOutp
           attempt(event, 'permanent');
           return { kind: 'permanent', reason: c.reason };
         case 'hang': {
+          if (c.once && readLines<AttemptLine>(attemptsFile(log)).some((l) => l.event === event.id && l.answer === 'hanging')) return receive(event);
           const stored = c.received ? receive(event) : undefined;
           attempt(event, 'hanging');
           await sleep(c.ms, context.signal);
+          if (context.signal.aborted && !stored) return { kind: 'retry', reason: 'test output was told to stop' };
           return stored ?? receive(event);
         }
       }

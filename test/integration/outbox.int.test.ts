@@ -249,6 +249,17 @@ describe('the outbox delivers every report event to every output once, through f
     await expectOneReportEach(jobs.map((j) => of(j, 'fhir')!.reportKey));
   });
 
+  it('gives up an attempt that outlasts its lease and tries again, so no two workers hand over one event at once', async () => {
+    // The default lease is 60 s; the test output would answer only after 120 s.
+    const s = await scenario(1, { mode: 'hang', ms: 120_000, once: true });
+    const jobs = await waitForJobs(s.serve, s.studyUids, 'the hanging attempt to be given up and the next to deliver', allDelivered('test'), 110_000);
+    expect(of(jobs[0]!, 'test')).toMatchObject({ state: 'delivered', attempts: 2 });
+    expect(s.serve.output()).toContain('"reason":"test did not answer within 54 s"');
+    const [id] = eventIds(jobs);
+    expect(readLines<AttemptLine>(attemptsFile(s.log)).filter((a) => a.event === id).map((a) => a.answer)).toEqual(['hanging', 'delivered']);
+    expectHeldOnce(s.log, [id!]);
+  });
+
   it('records a signature while the FHIR server is down (202), refuses a second one, and delivers it to both outputs in order', async () => {
     const fhir = await startProxy(peers.fhir.url);
     proxies.push(fhir);
