@@ -164,19 +164,20 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
       if (serve.exitCode !== null) throw new Error(`raddraft serve exited with code ${serve.exitCode}; see ${logFile}`);
       const body = (await (await fetch(`${api}/api/jobs?limit=1000`)).json()) as { jobs: ApiJob[] };
       jobs = body.jobs;
-      return jobs.length >= studies.length && jobs.every((j) => ['posted', 'ineligible', 'dead'].includes(j.state));
+      // A draft counts once the FHIR server has it (the job then carries the report's reference).
+      return jobs.length >= studies.length && jobs.every((j) => (j.state === 'drafted' && j.reportRef) || ['ineligible', 'dead'].includes(j.state));
     }, 300_000, 250);
 
-    const posted = jobs.filter((j) => j.state === 'posted');
+    const posted = jobs.filter((j) => j.state === 'drafted');
     const seconds = posted.map((j) => (Date.parse(j.updatedAt) - uploadedAt) / 1000);
     const rss = peakRssMiB(serve.pid!);
     say();
     say(`raddraft drafted ${posted.length} of ${studies.length} sample studies:`);
     for (const j of jobs) {
-      say(`  ${j.state.padEnd(10)} ${j.studyInstanceUid}  ${j.state === 'posted' ? `${fhir.url}/${j.reportRef}` : j.reason ?? ''}`);
+      say(`  ${j.state.padEnd(10)} ${j.studyInstanceUid}  ${j.state === 'drafted' ? `${fhir.url}/${j.reportRef}` : j.reason ?? ''}`);
     }
     if (seconds.length) {
-      say(`Upload to posted: median ${median(seconds).toFixed(1)} s, worst ${Math.max(...seconds).toFixed(1)} s (includes ${env.RADDRAFT_STABLE_SECONDS} s stability wait).`);
+      say(`Upload to draft on the FHIR server: median ${median(seconds).toFixed(1)} s, worst ${Math.max(...seconds).toFixed(1)} s (includes ${env.RADDRAFT_STABLE_SECONDS} s stability wait).`);
     }
     if (rss !== undefined) say(`Peak RSS of the raddraft serve process: ${rss} MiB.`);
     say();

@@ -19,6 +19,7 @@ export function deliveryView(d: Delivery): Record<string, unknown> {
     nextAttemptAt: d.state === 'pending' ? iso(d.nextAttemptAt) : undefined,
     reference: d.reference,
     lastError: d.lastError,
+    note: d.note,
     createdAt: iso(d.createdAt),
     updatedAt: iso(d.updatedAt),
   };

@@ -15,7 +15,7 @@ function toDelivery(r: Selectable<DeliveriesTable>): Delivery {
   return {
     id: r.id, eventId: r.event_id, reportKey: r.report_key, seq: r.seq, kind: r.kind, jobId: r.job_id, output: r.output,
     state: r.state, attempts: r.attempts, nextAttemptAt: n(r.next_attempt_at), leaseOwner: r.lease_owner ?? undefined,
-    leaseUntil: n(r.lease_until), reference: r.reference ?? undefined, lastError: r.last_error ?? undefined,
+    leaseUntil: n(r.lease_until), reference: r.reference ?? undefined, lastError: r.last_error ?? undefined, note: r.note ?? undefined,
     createdAt: r.created_at, updatedAt: r.updated_at,
   };
 }
@@ -78,7 +78,7 @@ export class SqlOutbox implements Outbox {
         job_id: event.jobId, output, state: 'pending', attempts: 0,
         next_attempt_at: claimed ? null : options.holdUntil ?? null,
         lease_owner: claimed?.owner ?? null, lease_until: claimed ? at + claimed.leaseMs : null,
-        reference: null, last_error: null, created_at: at, updated_at: at,
+        reference: null, last_error: null, note: null, created_at: at, updated_at: at,
       };
     });
     if (rows.length) await trx.insertInto('deliveries').values(rows).execute();
@@ -150,7 +150,7 @@ export class SqlOutbox implements Outbox {
       let set: Partial<Selectable<DeliveriesTable>>;
       switch (outcome.kind) {
         case 'delivered':
-          set = { state: 'delivered', reference: outcome.reference, last_error: null, next_attempt_at: null, attempts: current.attempts + 1 };
+          set = { state: 'delivered', reference: outcome.reference, note: outcome.note ?? null, last_error: null, next_attempt_at: null, attempts: current.attempts + 1 };
           break;
         case 'wait':
           set = { last_error: outcome.reason, next_attempt_at: outcome.until };

@@ -28,6 +28,8 @@ export interface Delivery {
   leaseUntil: number | undefined;
   reference: string | undefined;
   lastError: string | undefined;
+  /** What the output said of a delivery that went through (e.g. how the report was linked). */
+  note: string | undefined;
   createdAt: number;
   updatedAt: number;
 }

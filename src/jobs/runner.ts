@@ -132,7 +132,7 @@ export class JobRunner {
     }, Math.max(1000, this.leaseMs / 3));
     try {
       const end = await this.pipeline.run(job, this.owner, log, this.controller.signal);
-      if (['posted', 'shadowed', 'ineligible'].includes(end.state)) this.options.onFinished?.(end);
+      if (['drafted', 'posted', 'shadowed', 'ineligible'].includes(end.state)) this.options.onFinished?.(end);
       if (this.controller.signal.aborted && !FINAL_STATES.includes(end.state)) {
         await this.store.release(job.id, this.owner);
       }

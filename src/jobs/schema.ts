@@ -78,6 +78,8 @@ export interface DeliveriesTable {
   lease_until: number | null;
   reference: string | null;
   last_error: string | null;
+  /** What the output said of a delivery that went through. */
+  note: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -190,6 +192,7 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
           .addColumn('lease_until', time(dialect))
           .addColumn('reference', 'text')
           .addColumn('last_error', 'text')
+          .addColumn('note', 'text')
           .addColumn('created_at', time(dialect), (c) => c.notNull())
           .addColumn('updated_at', time(dialect), (c) => c.notNull())
           .execute();

@@ -30,7 +30,7 @@ const versioned = (ref: string, version: string | undefined) => (version ? `${re
 export function fhirOutput(deps: FhirOutputDeps): ReportOutput {
   const { fhir } = deps;
 
-  async function drafted(event: DraftedEvent): Promise<string> {
+  async function drafted(event: DraftedEvent): Promise<{ reference: string; note: string }> {
     const ctx = await deps.studies.studyContext(event.studyUid);
     return phi.during([ctx.patientId, ctx.accession], async () => {
       const links = await resolveLinks(fhir, ctx);
@@ -42,7 +42,7 @@ export function fhirOutput(deps: FhirOutputDeps): ReportOutput {
         basedOn: links.basedOn, images: event.images, draft: event.draft, prompt: promptTemplate(event.draft.promptVersion),
         model: { name: event.draft.model, endpoint: deps.modelEndpoint }, software: deps.software, now: new Date(event.at),
       });
-      return versioned(published.reportRef, published.version);
+      return { reference: versioned(published.reportRef, published.version), note: `${published.created ? 'created' : 'already there'}; ${links.notes.join('; ')}` };
     });
   }
 
@@ -73,7 +73,8 @@ export function fhirOutput(deps: FhirOutputDeps): ReportOutput {
     name: 'fhir',
     async deliver(event: ReportEvent, context: DeliveryContext): Promise<DeliveryOutcome> {
       try {
-        const reference = event.kind === 'drafted' ? await drafted(event) : event.kind === 'rejected' ? await rejected(event, context) : await signed(event, context);
+        if (event.kind === 'drafted') return { kind: 'delivered', ...(await drafted(event)) };
+        const reference = event.kind === 'rejected' ? await rejected(event, context) : await signed(event, context);
         return { kind: 'delivered', reference };
       } catch (err) {
         return outcomeOf(err, deps.waitMs);

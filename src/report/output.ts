@@ -6,7 +6,8 @@ import type { ReportEvent } from './report.js';
  * reason, for an administrator to read and retry.
  */
 export type DeliveryOutcome =
-  | { kind: 'delivered'; reference: string }
+  /** `note`: how the receiver took it (e.g. how the report was linked), for the job's record; no identifiers. */
+  | { kind: 'delivered'; reference: string; note?: string }
   | { kind: 'retry'; reason: string }
   | { kind: 'wait'; until: number; reason: string }
   | { kind: 'permanent'; reason: string };

@@ -71,14 +71,20 @@ export interface ApiJob {
 
 export async function listJobs(serve: { api: ServeProcess['api']; jobsHeaders?: Record<string, string> }): Promise<ApiJob[]> {
   const res = await serve.api('/api/jobs?limit=1000', { headers: serve.jobsHeaders ?? {} });
-  // TRANSITIONAL: a drafted job whose draft the FHIR server has is what tests knew as `posted`.
-  return ((await res.json()) as { jobs: ApiJob[] }).jobs.map((j) => (j.state === 'drafted' && j.reportRef ? { ...j, state: 'posted' } : j));
+  return ((await res.json()) as { jobs: ApiJob[] }).jobs;
 }
 
-/** Waits until every given study has a job in one of `states`. */
+/**
+ * A job `drafted` and its draft delivered to the FHIR server (the job then carries the report's reference): what
+ * most tests wait for, named `reported` in `waitForJobs`. It is not a job state.
+ */
+export const isReported = (j: ApiJob): boolean => j.state === 'drafted' && !!j.reportRef;
+
+/** Waits until every given study has a job in one of `states` (`reported`: see isReported). */
 export async function waitForJobs(serve: { api: ServeProcess['api']; jobsHeaders?: Record<string, string> }, studyUids: string[], states: string[], timeoutMs = 60_000): Promise<ApiJob[]> {
   let jobs: ApiJob[] = [];
-  const done = (uid: string) => jobs.some((j) => j.studyInstanceUid === uid && states.includes(j.state));
+  const reached = (j: ApiJob) => states.includes(j.state) || (states.includes('reported') && isReported(j));
+  const done = (uid: string) => jobs.some((j) => j.studyInstanceUid === uid && reached(j));
   try {
     await waitFor(`jobs of ${studyUids.length} studies to reach ${states.join('/')}`, async () => {
       jobs = await listJobs(serve);

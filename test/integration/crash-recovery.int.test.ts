@@ -50,7 +50,7 @@ describe('raddraft killed with SIGKILL while jobs are in flight', () => {
 
     // 3. Start again and let everything finish.
     const third = await start();
-    const jobs = await waitForJobs(third, studies.map((s) => s.studyUid), ['posted'], 90_000);
+    const jobs = await waitForJobs(third, studies.map((s) => s.studyUid), ['reported'], 90_000);
     expect(third.output()).toContain('took over jobs left by a stopped raddraft process');
 
     const reports = await search<DiagnosticReport>(peers.fhir.url, 'DiagnosticReport?_count=100');

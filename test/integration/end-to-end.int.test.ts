@@ -45,7 +45,7 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     });
     await peers.upload(fixtures());
     serve = await startServe(serviceEnv(peers, dataDir));
-    jobs = await waitForJobs(serve, fixtures().map((f) => f.studyUid), ['posted', 'ineligible', 'dead', 'failed']);
+    jobs = await waitForJobs(serve, fixtures().map((f) => f.studyUid), ['reported', 'ineligible', 'dead', 'failed']);
   });
 
   afterAll(async () => {
@@ -57,8 +57,8 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
   const jobOf = (uid: string) => jobs.find((j) => j.studyInstanceUid === uid)!;
 
   it('posts exactly one preliminary report per eligible chest study and none for the CT or the hand', async () => {
-    expect(jobOf(paLat.studyUid).state).toBe('posted');
-    expect(jobOf(apMono1.studyUid).state).toBe('posted');
+    expect(jobOf(paLat.studyUid).state).toBe('drafted');
+    expect(jobOf(apMono1.studyUid).state).toBe('drafted');
     const reports = await search<DiagnosticReport>(peers.fhir.url, 'DiagnosticReport?_count=100');
     expect(reports).toHaveLength(2);
     for (const f of [paLat, apMono1]) {
@@ -182,12 +182,12 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     expect(body.checks.map((c) => [c.name, c.ok])).toEqual([['job store', true], ['DICOMweb', true], ['FHIR', true], ['Lingshu', true]]);
     const ineligible = (await (await serve.api('/api/jobs?state=ineligible')).json()) as { jobs: ApiJob[]; counts: Record<string, number> };
     expect(ineligible.jobs.map((j) => j.studyInstanceUid).sort()).toEqual([ct.studyUid, hand.studyUid].sort());
-    expect(ineligible.counts).toMatchObject({ posted: 2, ineligible: 2 });
+    expect(ineligible.counts).toMatchObject({ drafted: 2, ineligible: 2 });
     const bad = await serve.api('/api/jobs?state=done');
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({
       resourceType: 'OperationOutcome',
-      issue: [{ severity: 'error', code: 'invalid', diagnostics: 'query parameter state="done" is not one of discovered, ineligible, queued, fetching, rendering, drafting, publishing, posted, shadowed, failed, dead', expression: ['state'] }],
+      issue: [{ severity: 'error', code: 'invalid', diagnostics: 'query parameter state="done" is not one of discovered, ineligible, queued, fetching, rendering, drafting, drafted, shadowed, failed, dead, publishing, posted', expression: ['state'] }],
     });
     const missing = await serve.api('/api/jobs/no-such-job');
     expect(missing.status).toBe(404);

@@ -39,7 +39,7 @@ describe('shadow mode and eval --production against the FHIR test server', () =>
   it('drafts every eligible study in shadow mode and posts nothing to the FHIR server', async () => {
     const serve = await startServe(serviceEnv(peers, dataDir, { RADDRAFT_MODE: 'shadow' }));
     try {
-      const jobs = await waitForJobs(serve, [paLat.studyUid, apMono1.studyUid], ['shadowed', 'posted', 'dead']);
+      const jobs = await waitForJobs(serve, [paLat.studyUid, apMono1.studyUid], ['shadowed', 'reported', 'dead']);
       expect(jobs.map((j) => j.state)).toEqual(['shadowed', 'shadowed']);
       expect(jobs.every((j) => j.reportRef === undefined)).toBe(true);
       const detail = await (await serve.api(`/api/jobs/${jobs[0]!.id}`)).json() as { draft?: { findings: string }; events: { note?: string }[] };

@@ -59,8 +59,8 @@ describe('raddraft through PACS, FHIR server and model faults', () => {
     peers.fhir.failNext(2, 500, (method, url) => method === 'POST' && url === '');
     await waitFor('a job to wait for the PACS', async () => (await listJobs(serve)).some((j) => j.reason?.includes('cannot reach the PACS')), 30_000);
     pacs.set({ kind: 'pass' });
-    const jobs = await waitForJobs(serve, studies.slice(0, 3).map((s) => s.studyUid), ['posted', 'dead'], 120_000);
-    expect(jobs.map((j) => j.state)).toEqual(['posted', 'posted', 'posted']);
+    const jobs = await waitForJobs(serve, studies.slice(0, 3).map((s) => s.studyUid), ['reported', 'dead'], 120_000);
+    expect(jobs.map((j) => j.state)).toEqual(['drafted', 'drafted', 'drafted']);
     // The PACS outage cost no attempt; each FHIR 500 cost one.
     expect(jobs.reduce((n, j) => n + j.attempts, 0)).toBe(2);
     await expectWhole(peers.fhir.url, 3);
@@ -75,8 +75,8 @@ describe('raddraft through PACS, FHIR server and model faults', () => {
     await first.kill('SIGKILL');
     pacs.set({ kind: 'pass' });
     const second = await start();
-    const jobs = await waitForJobs(second, studies.map((s) => s.studyUid), ['posted', 'dead'], 120_000);
-    expect(jobs.filter((j: ApiJob) => j.state !== 'posted')).toEqual([]);
+    const jobs = await waitForJobs(second, studies.map((s) => s.studyUid), ['reported', 'dead'], 120_000);
+    expect(jobs.filter((j: ApiJob) => j.state !== 'drafted')).toEqual([]);
     await expectWhole(peers.fhir.url, 6);
     await second.kill('SIGTERM');
   });
@@ -113,7 +113,7 @@ describe('raddraft stopped with SIGTERM while drafting', () => {
 
     // A draft that would take twenty seconds is given back, and the next start drafts it.
     running = await startServe(env);
-    await waitForJobs(running, [quick!.studyUid], ['posted']);
+    await waitForJobs(running, [quick!.studyUid], ['reported']);
     await stowFiles(peers.orthanc.dicomWebUrl, [slow!.file]);
     await waitForJobs(running, [slow!.studyUid], ['drafting']);
     const stoppedAt = Date.now();
@@ -122,7 +122,7 @@ describe('raddraft stopped with SIGTERM while drafting', () => {
     expect(Date.now() - stoppedAt).toBeLessThan(15_000);
     expect(running.output()).toContain('jobs still running at shutdown; interrupting and releasing them');
     running = await startServe(env);
-    const jobs = await waitForJobs(running, [quick!.studyUid, slow!.studyUid], ['posted'], 60_000);
+    const jobs = await waitForJobs(running, [quick!.studyUid, slow!.studyUid], ['reported'], 60_000);
     expect(jobs.every((j) => j.attempts === 0)).toBe(true);
     await expectWhole(peers.fhir.url, 2);
   });

@@ -66,7 +66,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, { Value: Record<string, { Value: string[] }>[] }>;
     expect(body['00081199']!.Value[0]!['00081155']!.Value).toHaveLength(1);
-    await waitForJobs(serve, [study.studyUid], ['posted']);
+    await waitForJobs(serve, [study.studyUid], ['reported']);
     expect(await reportsFor(peers.fhir.url, study.studyUid)).toHaveLength(1);
   });
 
@@ -74,7 +74,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     const study = clones[1]!;
     await stowFiles(peers.orthanc.dicomWebUrl, [study.file]);
     await dcmtk('storescu', ['-aet', 'STORESCU', '-aec', 'RADDRAFT', '127.0.0.1', String(dimsePort), study.file]);
-    await waitForJobs(serve, [study.studyUid], ['posted']);
+    await waitForJobs(serve, [study.studyUid], ['reported']);
     expect(await reportsFor(peers.fhir.url, study.studyUid)).toHaveLength(1);
   });
 
@@ -83,7 +83,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     await stowFiles(peers.orthanc.dicomWebUrl, [study.file]);
     const res = await notify({ resourceType: 'ImagingStudy', status: 'available', subject: { reference: 'Patient/p' }, identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${study.studyUid}` }] });
     expect(res.status).toBe(200);
-    await waitForJobs(serve, [study.studyUid], ['posted']);
+    await waitForJobs(serve, [study.studyUid], ['reported']);
   });
 
   it('closes a gap in backport event numbers with a QIDO-RS sweep that finds the study it missed', async () => {
@@ -111,7 +111,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     expect((await notify(event(1))).status).toBe(200);
     // Event 2 is lost on the way; event 3 shows the gap.
     expect((await notify(event(3))).status).toBe(200);
-    await waitForJobs(serve, [missed.studyUid], ['posted']);
+    await waitForJobs(serve, [missed.studyUid], ['reported']);
     expect(serve.output()).toContain('"why":"events 2 to 2 never arrived","msg":"FHIR notifications have a gap; sweeping the PACS with QIDO-RS"');
   });
 
@@ -142,7 +142,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     expect(r5.status).toBe(400);
     expect(await diagnostics(r5)).toBe('FHIR notification: SubscriptionStatus.eventsSinceSubscriptionStart is 1e+30, not a whole number from 0 to 9007199254740991; it was not processed, and the PACS is being swept with QIDO-RS instead');
     // The refused notification's study is found by the sweep it set off (this raddraft does not poll on its own).
-    await waitForJobs(serve, [announced!.studyUid], ['posted']);
+    await waitForJobs(serve, [announced!.studyUid], ['reported']);
     // Nothing of the refused counts was kept: event 4 after event 1 is still a gap.
     expect((await notify(backport('1', '1'))).status).toBe(200);
     expect((await notify(backport('4', '4'))).status).toBe(200);
@@ -220,7 +220,7 @@ describe('studies pushed to raddraft and notified by the FHIR server', () => {
     const metrics = await (await serve.api('/metrics')).text();
     expect(metrics).toMatch(/raddraft_instances_received_total\{source="stow",outcome="stored"\} [1-9]/);
     expect(metrics).toMatch(/raddraft_instances_received_total\{source="dimse",outcome="refused"\} [1-9]/);
-    expect(metrics).toMatch(/raddraft_jobs\{state="posted"\} 5/);
+    expect(metrics).toMatch(/raddraft_jobs\{state="drafted"\} 5/);
   });
 });
 

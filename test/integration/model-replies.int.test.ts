@@ -34,8 +34,8 @@ describe('model replies without Findings or Impression', () => {
     const study = fixture('chest-pa-lat');
     peers.model.script({ kind: 'garbage' }, { kind: 'report' });
     await peers.upload([study]);
-    const jobs = await waitForJobs(serve, [study.studyUid], ['posted', 'failed', 'dead']);
-    expect(jobs.find((j) => j.studyInstanceUid === study.studyUid)?.state).toBe('posted');
+    const jobs = await waitForJobs(serve, [study.studyUid], ['reported', 'failed', 'dead']);
+    expect(jobs.find((j) => j.studyInstanceUid === study.studyUid)?.state).toBe('drafted');
     expect(peers.model.requests.map((r) => r.answered)).toEqual(['garbage', 'report']);
     const reports = await reportsFor(peers.fhir.url, study.studyUid);
     expect(reports).toHaveLength(1);
@@ -43,8 +43,8 @@ describe('model replies without Findings or Impression', () => {
     expect(serve.output()).toContain('model call gave no usable draft');
     // No Patient, ImagingStudy or ServiceRequest exists on this FHIR server: the report still posts, and the job says how it was linked.
     const job = jobs.find((j) => j.studyInstanceUid === study.studyUid)!;
-    const detail = (await (await serve.api(`/api/jobs/${job.id}`)).json()) as { events: { to: string; note?: string }[] };
-    const posted = detail.events.find((e) => e.to === 'posted')!.note!;
+    const detail = (await (await serve.api(`/api/jobs/${job.id}`)).json()) as { deliveries: { output: string; event: string; note?: string }[] };
+    const posted = detail.deliveries.find((d) => d.output === 'fhir' && d.event === 'drafted')!.note!;
     expect(posted).toContain('imagingStudy: no ImagingStudy resource; logical reference used');
     expect(posted).toContain('subject: no Patient found; logical reference used');
     expect(posted).toContain('basedOn: no ServiceRequest found; logical reference used');

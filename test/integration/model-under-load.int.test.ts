@@ -32,7 +32,7 @@ describe('drafting with the clinical-context prompt', () => {
     });
     await stowFiles(peers.orthanc.dicomWebUrl, [study!.file]);
     serve = await startServe(serviceEnv(peers, path.join(dir, 'data'), { RADDRAFT_PROMPT: 'clinical-context' }));
-    await waitForJobs(serve, [study!.studyUid], ['posted']);
+    await waitForJobs(serve, [study!.studyUid], ['reported']);
   });
 
   afterAll(async () => {
@@ -90,14 +90,14 @@ describe('a vLLM-like endpoint under load, with an outage in the middle', () => 
   it('drafts every study exactly once and loses none', async () => {
     serve = await startServe(serviceEnv(peers, path.join(dir, 'data'), { RADDRAFT_MAX_IN_FLIGHT: '8', RADDRAFT_WORKERS: '12', RADDRAFT_STABLE_SECONDS: '0' }));
     await stowFiles(peers.orthanc.dicomWebUrl, studies.slice(0, 8).map((s) => s.file));
-    await waitFor('the first drafts', async () => (await listJobs(serve)).filter((j) => j.state === 'posted').length >= 2, 60_000);
+    await waitFor('the first drafts', async () => (await listJobs(serve)).filter((j) => j.state === 'drafted').length >= 2, 60_000);
     // The model server goes away for a while: connections are dropped, then it answers 503 while it "loads".
     peers.model.outage('drop', Date.now() + 3000);
     await stowFiles(peers.orthanc.dicomWebUrl, studies.slice(8).map((s) => s.file));
     await new Promise((r) => setTimeout(r, 3000));
     peers.model.outage('503', Date.now() + 3000);
-    const jobs = await waitForJobs(serve, studies.map((s) => s.studyUid), ['posted', 'dead'], 180_000);
-    expect(jobs.filter((j) => j.state !== 'posted')).toEqual([]);
+    const jobs = await waitForJobs(serve, studies.map((s) => s.studyUid), ['reported', 'dead'], 180_000);
+    expect(jobs.filter((j) => j.state !== 'drafted')).toEqual([]);
     expect(jobs.every((j) => j.attempts === 0)).toBe(true);
 
     const reports = await search<DiagnosticReport>(peers.fhir.url, 'DiagnosticReport?_count=100');

@@ -46,13 +46,13 @@ describe('two raddraft replicas sharing one PostgreSQL job store', () => {
         RADDRAFT_DATABASE_URL: db.url, RADDRAFT_STABLE_SECONDS: '0', RADDRAFT_WORKERS: '6', RADDRAFT_LOG_LEVEL: 'info',
       })));
     }
-    const jobs = await waitForJobs(replicas[0]!, studies.map((s) => s.studyUid), ['posted', 'dead'], 240_000);
-    expect(jobs.filter((j) => j.state !== 'posted')).toEqual([]);
+    const jobs = await waitForJobs(replicas[0]!, studies.map((s) => s.studyUid), ['reported', 'dead'], 240_000);
+    expect(jobs.filter((j) => j.state !== 'drafted')).toEqual([]);
     const reports = await search<DiagnosticReport>(peers.fhir.url, 'DiagnosticReport?_count=1000');
     expect(reports).toHaveLength(STUDIES);
     expect(new Set(reports.map((r) => r.identifier![0]!.value)).size).toBe(STUDIES);
     expect(peers.model.requests.filter((r) => r.answered === 'report')).toHaveLength(STUDIES);
-    const postedBy = replicas.map((r) => (r.output().match(/"msg":"draft report posted"/g) ?? []).length);
+    const postedBy = replicas.map((r) => (r.output().match(/"msg":"draft recorded; deliveries queued"/g) ?? []).length);
     expect(postedBy[0]! + postedBy[1]!).toBe(STUDIES);
     expect(Math.min(...postedBy)).toBeGreaterThan(0);
   });

@@ -34,7 +34,7 @@ describe('sign and reject through the API with tokens from the hospital identity
       RADDRAFT_AUTH_SIGNER_ROLE: 'radiologist',
       RADDRAFT_API_TOKEN: randomBytes(32).toString('base64url'),
     }));
-    jobs = await waitForJobs(serve, studies.map((s) => s.studyUid), ['posted']);
+    jobs = await waitForJobs(serve, studies.map((s) => s.studyUid), ['reported']);
   });
 
   afterAll(async () => {

@@ -57,14 +57,14 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
       NODE_EXTRA_CA_CERTS: idp.caFile,
     });
     serve = await startServe(env);
-    jobs = await waitForJobs(serve, [paLat.studyUid, apMono1.studyUid], ['posted']);
+    jobs = await waitForJobs(serve, [paLat.studyUid, apMono1.studyUid], ['reported']);
     // A third study (the AP with fresh UIDs), drafted from the reply that carries markup.
     const copy = path.join(dataDir, 'injection.dcm');
     await copyFile(apMono1.files[0]!, copy);
     await dcmtk('dcmodify', ['-nb', '-gst', '-gse', '-gin', copy]);
     injectedStudy = (await dcmtk('dcmdump', ['+P', '0020,000d', copy])).match(/\[([\d.]+)\]/)![1]!;
     await stowFiles(peers.orthanc.dicomWebUrl, [copy]);
-    jobs = await waitForJobs(serve, [paLat.studyUid, apMono1.studyUid, injectedStudy], ['posted']);
+    jobs = await waitForJobs(serve, [paLat.studyUid, apMono1.studyUid, injectedStudy], ['reported']);
     browser = await launchChromium();
     context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1600, height: 1000 } });
   });

@@ -88,7 +88,7 @@ describe('without sign-in: forged and stale sessions, DNS rebinding and the job 
     port = await freePort();
     await peers.upload([study]);
     await start({ RADDRAFT_LOCAL_REVIEWER: 'Practitioner/local-1' });
-    const [job] = await waitForJobs(serve, [study.studyUid], ['posted']);
+    const [job] = await waitForJobs(serve, [study.studyUid], ['reported']);
     jobId = job!.id;
     reportId = job!.reportRef!.split('/')[1]!;
     browser = await launchChromium();
@@ -238,7 +238,7 @@ describe('with sign-in configured: audience, expiry, signer role, sessions and t
       RADDRAFT_SESSION_SECRET: secret,
       RADDRAFT_API_TOKEN: apiToken,
     }));
-    const jobs = await waitForJobs(serve, studies.map((s) => s.studyUid), ['posted']);
+    const jobs = await waitForJobs(serve, studies.map((s) => s.studyUid), ['reported']);
     reportIds = studies.map((s) => jobs.find((j) => j.studyInstanceUid === s.studyUid)!.reportRef!.split('/')[1]!);
   });
 

@@ -141,7 +141,7 @@ describe('studies pushed with STOW-RS are checked against the PACS', () => {
     const [study] = await cloneStudies(ap.files[0]!, 1, dir);
     await stowFiles(peers.orthanc.dicomWebUrl, [study!.file]);
     expect(await stowFiles(`http://127.0.0.1:${serve.port}/dicom-web`, [study!.file], AUTH)).toBe(200);
-    await waitForJobs(serve, [study!.studyUid], ['posted']);
+    await waitForJobs(serve, [study!.studyUid], ['reported']);
     expect(await reportsFor(peers.fhir.url, study!.studyUid)).toHaveLength(1);
     await gone('the posted study\'s pushed instances to be removed', receivedOf(study!.studyUid));
 
@@ -180,7 +180,7 @@ describe('studies pushed with STOW-RS are checked against the PACS', () => {
   });
 
   it('on start, removes pushed instances whose job has ended and old ones no job knows', async () => {
-    const [posted] = (await listJobs(serve)).filter((j) => j.state === 'posted');
+    const [posted] = (await listJobs(serve)).filter((j) => j.state === 'drafted');
     await serve.kill('SIGTERM');
     const orphan = receivedOf('1.2.826.0.1.3680043.8.498.424242');
     const young = receivedOf('1.2.826.0.1.3680043.8.498.434343');

@@ -63,7 +63,7 @@ describe('raddraft serve drafts a study in every transfer syntax and fails only 
     // The PACS cannot hold the HTJ2K studies pushed below, so raddraft takes the sender's word for them.
     serve = await startServe(serviceEnv(peers, path.join(dir, 'data'), { RADDRAFT_INTAKE: 'qido,stow', RADDRAFT_STOW_AUTH: 'none', RADDRAFT_PUSH_VERIFY: 'none' }));
     await stowFiles(`http://127.0.0.1:${serve.port}/dicom-web`, pushed);
-    jobs = await waitForJobs(serve, [...studies.map((s) => s.studyUid), corrupt.studyUid, shortPixels.studyUid], ['posted', 'dead'], 180_000);
+    jobs = await waitForJobs(serve, [...studies.map((s) => s.studyUid), corrupt.studyUid, shortPixels.studyUid], ['reported', 'dead'], 180_000);
   });
 
   afterAll(async () => {
@@ -76,7 +76,7 @@ describe('raddraft serve drafts a study in every transfer syntax and fails only 
 
   it('posts one draft per study, each rendered from its own transfer syntax', async () => {
     for (const s of studies) {
-      expect({ name: s.name, state: jobOf(s.studyUid).state }).toEqual({ name: s.name, state: 'posted' });
+      expect({ name: s.name, state: jobOf(s.studyUid).state }).toEqual({ name: s.name, state: 'drafted' });
       const detail = (await (await serve.api(`/api/jobs/${jobOf(s.studyUid).id}`)).json()) as { images: { sopUid: string; transferSyntaxUid: string }[] };
       expect(detail.images).toEqual([expect.objectContaining({ sopUid: s.sopUid, transferSyntaxUid: s.transferSyntaxUid })]);
     }
