@@ -41,8 +41,9 @@ interface Basis {
   studyUid: string;
   jobId: string;
   draft: { findings: string; impression: string; model: string; promptVersion: string };
-  /** The FHIR report as it is now, when the server answered. */
+  /** The FHIR report as it is now, and its text's sections, when the server answered. */
   report: DiagnosticReport | undefined;
+  current?: { findings: string; impression: string };
   events: ReportEvent[];
 }
 
@@ -59,7 +60,7 @@ async function basisFromServer(deps: DecisionDeps, id: string, read: ReviewedDra
   return {
     reportKey: key, studyUid: read.studyUid, jobId: job?.id ?? events[0]?.jobId ?? `report-${id}`,
     draft: { findings, impression, model, promptVersion },
-    report: read.report, events,
+    report: read.report, current: { findings: read.findings, impression: read.impression }, events,
   };
 }
 
@@ -85,7 +86,7 @@ async function check(deps: DecisionDeps, id: string, basis: Basis, decision: Dec
   const report = basis.report;
   if (report) {
     if (decision.kind === 'signed' && report.status === 'final') {
-      const same = report.resultsInterpreter?.some((r) => r.reference === by.reference) && sameText(basis.draft, decision);
+      const same = report.resultsInterpreter?.some((r) => r.reference === by.reference) && !!basis.current && sameText(basis.current, decision);
       if (same) return 'repeat';
       throw alreadySignedDifferently(id);
     }
