@@ -33,6 +33,9 @@ export class DeliveryRunner {
   private readonly loops: Promise<void>[] = [];
   private readonly waiters = new Set<() => void>();
   private readonly controller = new AbortController();
+  /** Deliveries this runner's workers carry out now, by output. */
+  private readonly inFlight = new Map<string, number>();
+  private claiming: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly outbox: Outbox,
@@ -47,6 +50,23 @@ export class DeliveryRunner {
 
   get outputNames(): string[] {
     return [...this.outputs.keys()];
+  }
+
+  /** Each output's share of the workers: one that hangs holds up its own deliveries, never the others'. */
+  private get perOutput(): number {
+    return Math.max(1, Math.floor(this.options.concurrency / Math.max(1, this.outputs.size)));
+  }
+
+  /** The next delivery for a worker, from an output below its share; claims go one at a time so shares hold. */
+  private claimNext(): Promise<Delivery | undefined> {
+    const next = this.claiming.then(async () => {
+      const full = [...this.inFlight].filter(([, count]) => count >= this.perOutput).map(([output]) => output);
+      const delivery = await this.outbox.claim(this.owner, this.leaseMs, undefined, full);
+      if (delivery) this.inFlight.set(delivery.output, (this.inFlight.get(delivery.output) ?? 0) + 1);
+      return delivery;
+    });
+    this.claiming = next.catch(() => undefined);
+    return next;
   }
 
   async recoverOrphans(): Promise<number> {
@@ -145,12 +165,14 @@ export class DeliveryRunner {
     while (this.running) {
       let delivery: Delivery | undefined;
       try {
-        delivery = await this.outbox.claim(this.owner, this.leaseMs);
+        delivery = await this.claimNext();
       } catch (err) {
         this.log.error({ err }, 'cannot claim deliveries from the job store');
       }
       if (delivery) {
+        const { output } = delivery;
         await this.deliver(delivery).catch((err: unknown) => this.log.error({ err, delivery: delivery.id }, 'cannot record a delivery'));
+        this.inFlight.set(output, (this.inFlight.get(output) ?? 1) - 1);
         continue;
       }
       await new Promise<void>((resolve) => {

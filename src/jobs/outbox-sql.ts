@@ -109,13 +109,14 @@ export class SqlOutbox implements Outbox {
     return row?.report_key;
   }
 
-  async claim(owner: string, leaseMs: number, now = Date.now()): Promise<Delivery | undefined> {
+  async claim(owner: string, leaseMs: number, now = Date.now(), except: readonly string[] = []): Promise<Delivery | undefined> {
     return this.db.transaction().execute(async (trx) => {
       const candidate = await trx.selectFrom('deliveries as d').selectAll('d')
         .where('d.state', '=', 'pending')
         .where((eb) => eb.or([eb('d.lease_until', 'is', null), eb('d.lease_until', '<', now)]))
         .where((eb) => eb.or([eb('d.next_attempt_at', 'is', null), eb('d.next_attempt_at', '<=', now)]))
         .where((eb) => eb.not(earlierUndone(eb)))
+        .$if(except.length > 0, (q) => q.where('d.output', 'not in', except))
         .orderBy('d.created_at').orderBy('d.id').limit(1)
         .$if(this.options.dialect === 'postgres', (q) => q.forUpdate().skipLocked())
         .executeTakeFirst();

@@ -73,8 +73,11 @@ export interface Outbox {
    * of it (`DiagnosticReport/123/_history/2`).
    */
   reportKeyByReference(output: string, reference: string): Promise<string | undefined>;
-  /** The next delivery that may go now: due, not leased, and with every earlier event of its report and output delivered. */
-  claim(owner: string, leaseMs: number, now?: number): Promise<Delivery | undefined>;
+  /**
+   * The next delivery that may go now: due, not leased, and with every earlier event of its report and output
+   * delivered; none of the outputs in `except` (those the caller has busy enough already).
+   */
+  claim(owner: string, leaseMs: number, now?: number, except?: readonly string[]): Promise<Delivery | undefined>;
   /**
    * Takes a named pending delivery for `owner` (used by the request that recorded it), unless another owner holds it
    * or an earlier event of its report and output is not delivered yet.

@@ -249,6 +249,15 @@ describe('the outbox delivers every report event to every output once, through f
     await expectOneReportEach(jobs.map((j) => of(j, 'fhir')!.reportKey));
   });
 
+  it('keeps delivering to FHIR while the test output hangs, even with only two delivery workers', async () => {
+    // RADDRAFT_WORKERS=2 gives two delivery workers; without a share per output both would hang on the test output.
+    const s = await scenario(3, { mode: 'hang', ms: 600_000 }, { RADDRAFT_WORKERS: '2' });
+    const jobs = await waitForJobs(s.serve, s.studyUids, 'FHIR to have every draft while the test output hangs', allDelivered('fhir'), 45_000);
+    for (const job of jobs) expect(of(job, 'test')).toMatchObject({ state: 'pending', attempts: 0 });
+    expectHeldOnce(s.log, []);
+    await expectOneReportEach(jobs.map((j) => of(j, 'fhir')!.reportKey));
+  });
+
   it('gives up an attempt that outlasts its lease and tries again, so no two workers hand over one event at once', async () => {
     // The default lease is 60 s; the test output would answer only after 120 s.
     const s = await scenario(1, { mode: 'hang', ms: 120_000, once: true });
