@@ -35,6 +35,7 @@ interface ApiDelivery {
   attempts: number;
   reference?: string;
   lastError?: string;
+  createdAt: string;
   updatedAt: string;
 }
 
@@ -67,6 +68,9 @@ describe('the outbox delivers every report event to every output once, through f
   const pacses: OrthancInstance[] = [];
   const proxies: Proxy[] = [];
   let scenarios = 0;
+  const figures: string[] = [];
+  const since = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  const took = (d: ApiDelivery) => `${((Date.parse(d.updatedAt) - Date.parse(d.createdAt)) / 1000).toFixed(1)} s`;
 
   beforeAll(async () => {
     peers = await startPeers();
@@ -82,6 +86,8 @@ describe('the outbox delivers every report event to every output once, through f
   });
 
   afterAll(async () => {
+    // Measured, never asserted: for the record of how long deliveries take on this machine.
+    if (figures.length) process.stdout.write(`outbox figures:\n${figures.map((f) => `  ${f}`).join('\n')}\n`);
     await issuer?.stop();
     await peers?.stop();
     await rm(dir, { recursive: true, force: true });
@@ -166,6 +172,7 @@ describe('the outbox delivers every report event to every output once, through f
   it('gives an output that refuses three times then recovers each event once, after four attempts, while FHIR has one report per study', async () => {
     const s = await scenario(2, { mode: 'retry', times: 3 });
     const jobs = await waitForJobs(s.serve, s.studyUids, 'both outputs to have every draft', (js) => allDelivered('fhir')(js) && allDelivered('test')(js));
+    figures.push(`refused three times: recorded to delivered ${jobs.map((j) => took(of(j, 'test')!)).join(', ')}; fhir ${jobs.map((j) => took(of(j, 'fhir')!)).join(', ')}`);
     for (const job of jobs) {
       expect(job.state).toBe('drafted');
       expect(of(job, 'test')).toMatchObject({ state: 'delivered', attempts: 4, reference: `test/${eventIds([job])[0]}` });
@@ -188,7 +195,9 @@ describe('the outbox delivers every report event to every output once, through f
     }
     expectHeldOnce(s.log, []);
     await s.control({ mode: 'deliver' });
+    const back = Date.now();
     const jobs = await waitForJobs(s.serve, s.studyUids, 'the test output to have every draft once it is back', allDelivered('test'), 30_000);
+    figures.push(`down then back: fhir recorded to delivered ${down.map((j) => took(of(j, 'fhir')!)).join(', ')}; test output delivered all ${since(back)} after it came back`);
     for (const job of jobs) expect(of(job, 'test')).toMatchObject({ state: 'delivered', attempts: 1 });
     expectHeldOnce(s.log, eventIds(jobs));
     await expectOneReportEach(jobs.map((j) => of(j, 'fhir')!.reportKey));
@@ -212,7 +221,9 @@ describe('the outbox delivers every report event to every output once, through f
       const res = await s.serve.api(`/api/deliveries/${encodeURIComponent(of(job, 'test')!.id)}/retry`, { method: 'POST', headers: s.serve.jobsHeaders });
       expect(res.status).toBe(202);
     }
+    const retried = Date.now();
     const jobs = await waitForJobs(s.serve, s.studyUids, 'the retried deliveries to arrive', allDelivered('test'), 30_000);
+    figures.push(`dead then retried through the API: all delivered ${since(retried)} after the retries`);
     for (const job of jobs) {
       expect(of(job, 'test')).toMatchObject({ state: 'delivered', attempts: 1 });
       expect(of(job, 'test')!.lastError).toBeUndefined();
@@ -238,8 +249,10 @@ describe('the outbox delivers every report event to every output once, through f
     await s.serve.kill('SIGKILL');
 
     await s.control({ mode: 'deliver' });
+    const restarted = Date.now();
     const again = await s.restart();
     const jobs = await waitForJobs(again, s.studyUids, 'every delivery done after the restart', (js) => allDelivered('fhir')(js) && allDelivered('test')(js));
+    figures.push(`kill -9 and restart: every delivery done ${since(restarted)} after the restart began`);
     expect(again.output()).toContain('took over deliveries left by a stopped raddraft process');
     for (const job of jobs) expect(job.state).toBe('drafted');
     expectHeldOnce(s.log, eventIds(jobs));
@@ -253,6 +266,7 @@ describe('the outbox delivers every report event to every output once, through f
     // RADDRAFT_WORKERS=2 gives two delivery workers; without a share per output both would hang on the test output.
     const s = await scenario(3, { mode: 'hang', ms: 600_000 }, { RADDRAFT_WORKERS: '2' });
     const jobs = await waitForJobs(s.serve, s.studyUids, 'FHIR to have every draft while the test output hangs', allDelivered('fhir'), 45_000);
+    figures.push(`test output hanging, two workers: fhir recorded to delivered ${jobs.map((j) => took(of(j, 'fhir')!)).join(', ')}`);
     for (const job of jobs) expect(of(job, 'test')).toMatchObject({ state: 'pending', attempts: 0 });
     expectHeldOnce(s.log, []);
     await expectOneReportEach(jobs.map((j) => of(j, 'fhir')!.reportKey));
@@ -284,7 +298,9 @@ describe('the outbox delivers every report event to every output once, through f
     });
 
     fhir.set({ kind: 'down' });
+    const signing = Date.now();
     const first = await sign('The lungs are clear.');
+    figures.push(`sign with the FHIR server down: answered 202 in ${since(signing)}`);
     const body = (await first.json()) as { status: string; message?: string; pending: { output: string }[] };
     expect(first.status).toBe(202);
     expect(body.status).toBe('recorded');
@@ -310,7 +326,9 @@ describe('the outbox delivers every report event to every output once, through f
     expect(readLines<ReceivedLine>(s.log).map((l) => l.kind)).toEqual(['drafted']);
 
     fhir.set({ kind: 'pass' });
+    const up = Date.now();
     await waitFor('the signature at the FHIR server', async () => (await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${reportId}`))[0]!.status === 'final', 30_000, 250);
+    figures.push(`FHIR server back: report final ${since(up)} later`);
     const [signed] = await waitForJobs(s.serve, s.studyUids, 'the signature at both outputs', (js) => allDelivered('fhir', 'signed')(js) && allDelivered('test', 'signed')(js), 30_000);
     expect(of(signed!, 'fhir', 'signed')).toMatchObject({ state: 'delivered', attempts: 1 });
     const final = (await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${reportId}`))[0]!;
