@@ -36,6 +36,8 @@ function watchHealth(serve: ServeProcess): { stop(): Promise<{ polls: number; wo
       await sleep(50);
     }
   })();
+  // A failed poll is reported where stop() awaits the loop, not as an unhandled rejection before it.
+  loop.catch(() => undefined);
   return {
     stop: async () => {
       running = false;
@@ -55,6 +57,7 @@ describe('raddraft serve fails hostile images with their reasons, for good, and 
   let jobs: ApiJob[];
   let images: Record<'bomb' | 'giant' | 'shortSegment' | 'cutFrame' | 'whole', HostileImage>;
   let viewer: { status: number; body: string };
+  let health: ReturnType<typeof watchHealth> | undefined;
 
   beforeAll(async () => {
     peers = await startPeers();
@@ -74,20 +77,23 @@ describe('raddraft serve fails hostile images with their reasons, for good, and 
       // A retryable failure would wait an hour: only a permanent one reaches `dead` within the test.
       RADDRAFT_RETRY_SECONDS: '3600',
     }));
-    const health = watchHealth(serve);
+    health = watchHealth(serve);
     const all = Object.values(images);
     await stowFiles(`http://127.0.0.1:${serve.port}/dicom-web`, all.map((i) => i.file), { authorization: `Bearer ${TOKEN}` });
-    jobs = await waitForJobs(serve, all.map((i) => i.studyUid), ['posted', 'dead', 'failed'], 180_000);
+    // A drafted job ends `drafted` (its deliveries go through the outbox) or, where it is posted in-line, `posted`.
+    jobs = await waitForJobs(serve, all.map((i) => i.studyUid), ['drafted', 'posted', 'dead', 'failed'], 180_000);
     const { giant } = images;
     const res = await serve.api(`/review/images/${giant.studyUid}/${giant.seriesUid}/${giant.sopUid}?size=1024`, { signal: AbortSignal.timeout(120_000) });
     viewer = { status: res.status, body: await res.text() };
     const figures = await health.stop();
+    health = undefined;
     console.log(`while raddraft serve processed the hostile images: ${figures.polls} /healthz polls, slowest ${figures.worstMs} ms; peak resident memory (VmHWM) ${figures.peakRssMiB} MiB`);
     await mkdir(ARTIFACTS, { recursive: true });
     await writeFile(path.join(ARTIFACTS, 'image-bombs-service.json'), `${JSON.stringify(figures, null, 2)}\n`);
   });
 
   afterAll(async () => {
+    await health?.stop().catch(() => undefined);
     await serve?.kill('SIGTERM');
     await peers?.stop();
     await rm(dir, { recursive: true, force: true });
@@ -122,7 +128,7 @@ describe('raddraft serve fails hostile images with their reasons, for good, and 
   });
 
   it('drafts the whole RLE image sent alongside them', () => {
-    expect(jobOf(images.whole).state).toBe('posted');
+    expect(['drafted', 'posted']).toContain(jobOf(images.whole).state);
     expect(peers.model.requests.length).toBe(1);
   });
 
