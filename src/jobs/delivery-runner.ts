@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { Waiters } from './waiters.js';
 import { phi } from '../log.js';
 import type { DeliveryOutcome, ReportOutput } from '../report/output.js';
 import type { ReportEvent } from '../report/report.js';
@@ -31,7 +32,7 @@ export class DeliveryRunner {
   readonly owner = leaseOwner();
   private running = false;
   private readonly loops: Promise<void>[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly idle = new Waiters();
   private readonly controller = new AbortController();
   /** Deliveries this runner's workers carry out now, by output. */
   private readonly inFlight = new Map<string, number>();
@@ -82,9 +83,7 @@ export class DeliveryRunner {
   }
 
   wake(): void {
-    const waiting = [...this.waiters];
-    this.waiters.clear();
-    for (const w of waiting) w();
+    this.idle.wake();
   }
 
   async stop(drainMs = 30_000): Promise<void> {
@@ -123,7 +122,12 @@ export class DeliveryRunner {
     const done = await this.outbox.finish(delivery.id, this.owner, outcome, retryAt);
     // A radiologist's decision reaches the other outputs only once the FHIR server has accepted it (they are held
     // when it is recorded): a decision the FHIR server refuses is taken back before anyone else has it.
-    if (done.state === 'delivered' && done.output === 'fhir' && done.kind !== 'drafted') await this.outbox.releaseHeld(done.eventId);
+    if (done.output === 'fhir' && done.kind !== 'drafted') {
+      if (done.state === 'delivered') await this.outbox.releaseHeld(done.eventId);
+      // The FHIR server refused the decision for good (the report changed meanwhile): it is called off everywhere it
+      // has not gone yet, and the radiologist may decide again on the report as it now is.
+      if (done.state === 'dead') await this.outbox.cancel(done.eventId, `the FHIR server refused it: ${done.lastError ?? 'no reason given'}`);
+    }
     if (done.state === 'delivered') log.info({ reference: done.reference, kind: done.kind }, 'delivered');
     else if (done.state === 'dead') log.error({ reason: done.lastError, attempts: done.attempts }, 'delivery is dead; it needs attention');
     else log.warn({ reason: done.lastError, nextAttemptAt: done.nextAttemptAt, outcome: outcome.kind }, 'delivery not done yet');
@@ -175,15 +179,7 @@ export class DeliveryRunner {
         this.inFlight.set(output, (this.inFlight.get(output) ?? 1) - 1);
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, idleMs);
-        this.waiters.add(done);
-      });
+      await this.idle.sleep(idleMs);
     }
   }
 }

@@ -187,7 +187,7 @@ export class SqlOutbox implements Outbox {
 
   async cancel(event: string, reason: string): Promise<void> {
     await this.db.updateTable('deliveries').set({ state: 'cancelled', last_error: reason, lease_owner: null, lease_until: null, updated_at: Date.now() })
-      .where('event_id', '=', event).where('state', '=', 'pending').execute();
+      .where('event_id', '=', event).where('state', 'in', ['pending', 'dead']).execute();
   }
 
   async withdraw(event: string): Promise<void> {

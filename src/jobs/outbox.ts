@@ -89,7 +89,10 @@ export interface Outbox {
   releaseDelivery(id: string, owner: string): Promise<void>;
   /** Lets held deliveries of an event go now; one its receiver asked to wait keeps the receiver's time. */
   releaseHeld(eventId: string): Promise<void>;
-  /** Ends the pending deliveries of an event that must not be delivered after all (the FHIR server refused it). */
+  /**
+   * Calls off an event that must not be delivered after all (the FHIR server refused it): its pending and dead
+   * deliveries end `cancelled` with the reason, so they hold up no later event.
+   */
   cancel(eventId: string, reason: string): Promise<void>;
   /**
    * Takes back an event the FHIR server refused before any output received it (its deliveries and the event go);

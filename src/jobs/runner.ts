@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../log.js';
+import { Waiters } from './waiters.js';
 import { jobLogger, phi } from '../log.js';
 import { backoffMs, sleep } from '../util/concurrency.js';
 import { faultOf } from '../util/faults.js';
@@ -29,7 +30,7 @@ export class JobRunner {
   readonly owner = leaseOwner();
   private running = false;
   private readonly loops: Promise<void>[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly idle = new Waiters();
   private readonly controller = new AbortController();
   private readonly active = new Set<string>();
 
@@ -63,9 +64,7 @@ export class JobRunner {
 
   /** Lets idle workers look for work now rather than at their next tick. */
   wake(): void {
-    const waiting = [...this.waiters];
-    this.waiters.clear();
-    for (const w of waiting) w();
+    this.idle.wake();
   }
 
   /** Stops claiming; waits up to `drainMs` for running jobs, then interrupts them and gives their leases back. */
@@ -109,15 +108,7 @@ export class JobRunner {
         this.log.error({ err }, 'cannot claim jobs from the job store');
       }
       if (!job) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            this.waiters.delete(done);
-            resolve();
-          };
-          const timer = setTimeout(done, idleMs);
-          this.waiters.add(done);
-        });
+        await this.idle.sleep(idleMs);
         continue;
       }
       await this.process(job);

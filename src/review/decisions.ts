@@ -81,8 +81,18 @@ async function deliveredVersion(deps: DecisionDeps, basis: Basis): Promise<strin
 }
 
 /** The checks a decision must pass before it is recorded: the same ones whether the FHIR server answers or not. */
+/** The report's latest event that still stands: a decision the FHIR server refused (called off everywhere) does not. */
+async function standingLatest(deps: DecisionDeps, basis: Basis): Promise<ReportEvent | undefined> {
+  const deliveries = await deps.store.outbox.deliveriesOfJob(basis.jobId);
+  const calledOff = (e: ReportEvent) => {
+    const mine = deliveries.filter((d) => d.eventId === e.id);
+    return e.kind !== 'drafted' && mine.length > 0 && mine.every((d) => d.state === 'cancelled');
+  };
+  return [...basis.events].reverse().find((e) => !calledOff(e));
+}
+
 async function check(deps: DecisionDeps, id: string, basis: Basis, decision: Decision, by: Actor): Promise<'new' | 'repeat'> {
-  const latest = basis.events.at(-1);
+  const latest = await standingLatest(deps, basis);
   const report = basis.report;
   if (report) {
     if (decision.kind === 'signed' && report.status === 'final') {
