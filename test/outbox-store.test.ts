@@ -1,40 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { JobStore } from '../src/jobs/job-store.js';
 import { StaleEventError, type NewReportEvent, type Outbox } from '../src/jobs/outbox.js';
-import { openPostgresStore } from '../src/jobs/postgres.js';
-import { openSqliteStore } from '../src/jobs/sqlite.js';
 import type { DraftRecord } from '../src/report/report.js';
-import { createTestDatabase, type TestDatabase } from './harness/postgres.js';
-
-interface Backend {
-  open(): Promise<JobStore>;
-  cleanup(): Promise<void>;
-}
-
-function sqlite(): Backend {
-  let dir: string | undefined;
-  return {
-    open: async () => openSqliteStore((dir ??= await mkdtemp(path.join(tmpdir(), 'raddraft-outbox-'))), 3),
-    cleanup: async () => {
-      if (dir) await rm(dir, { recursive: true, force: true });
-      dir = undefined;
-    },
-  };
-}
-
-function postgres(): Backend {
-  let db: TestDatabase | undefined;
-  return {
-    open: async () => openPostgresStore((db ??= await createTestDatabase()).url, 3),
-    cleanup: async () => {
-      await db?.drop();
-      db = undefined;
-    },
-  };
-}
+import { postgres, sqlite, type Backend } from './harness/store-backends.js';
 
 const at = '2026-12-01T20:00:00.000Z';
 const draft: DraftRecord = {
