@@ -6,11 +6,17 @@ import {
   type FileMeta, type PixelDataElement,
 } from './pixel-data.js';
 import type { GreyFrame, LookupTable, VoiFunction } from './greyscale.js';
+import type { Fault } from '../util/faults.js';
 
 dcmjs.log.setLevel('error');
 
-/** An instance that cannot be rendered; the message names the SOP Instance UID, transfer syntax and fault. */
-export class RenderError extends Error {
+/**
+ * An instance that cannot be rendered; the message names the SOP Instance UID, transfer syntax and fault. No retry
+ * renders it, so its job ends at once.
+ */
+export class RenderError extends Error implements Fault {
+  readonly fault = 'permanent';
+
   constructor(message: string) {
     super(message);
     this.name = 'RenderError';

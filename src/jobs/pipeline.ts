@@ -152,13 +152,8 @@ export class Pipeline {
       const dcm = path.join(dir, `${view.sopUid}.dcm`);
       const png = path.join(dir, `${view.sopUid}.png`);
       if (!(await exists(dcm))) throw new Error(`instance ${view.sopUid} is missing from the work directory`);
-      let image;
-      try {
-        image = await this.cpu.run(() => this.renderer.render(dcm, `instance ${view.sopUid}`));
-      } catch (err) {
-        if ((err as Error).name === 'RenderError') throw new PermanentError((err as Error).message);
-        throw err;
-      }
+      // A RenderError is a permanent fault: the job ends at once with its reason.
+      const image = await this.cpu.run(() => this.renderer.render(dcm, `instance ${view.sopUid}`));
       await writeFile(`${png}.part`, image.png);
       await rename(`${png}.part`, png);
       log.debug({ sopUid: view.sopUid, width: image.width, height: image.height, window: image.window }, 'instance rendered');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { RenderPool } from '../../dicom/render-pool.js';
 import type { StudySource } from '../../dicom/study-source.js';
 import { assessStudy } from '../../dicom/eligibility.js';
+import { RenderError } from '../../dicom/pixel-module.js';
 import { StudyInputError, type ModelImage } from '../model-images.js';
 
 /**
@@ -23,7 +24,7 @@ export async function dicomStudyImages(source: StudySource, studyUid: string, re
         const image = await renderer.render(file, `instance ${view.sopUid}`);
         out.push({ png: image.png, view: view.view });
       } catch (err) {
-        if ((err as Error).name === 'RenderError') throw new StudyInputError((err as Error).message);
+        if (err instanceof RenderError) throw new StudyInputError((err as Error).message);
         throw err;
       }
     }
