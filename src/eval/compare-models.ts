@@ -1,7 +1,9 @@
 import path from 'node:path';
-import { bootstrapMean, bootstrapStatistic, type Estimate } from './bootstrap.js';
+import { bootstrapMean, bootstrapStatistic } from './bootstrap.js';
 import { labelAgreement } from './metrics/label-agreement.js';
-import type { GroupSummary } from './result.js';
+import type { GroupSummary, ModelDifference } from './result.js';
+
+export type { ModelDifference };
 import type { PairScores, ScoreSummary } from './score.js';
 
 /** One model of `eval --models`: the name the endpoint serves it under, and the endpoint when not the configured one. */
@@ -34,18 +36,6 @@ export function parseModelList(value: string): ModelSpec[] | string {
 /** Each model's drafts in a file of its own, so that a resumed run resumes each. */
 export function modelDraftsFile(out: string, model: string): string {
   return path.join(out, `drafts-${model.replace(/[^A-Za-z0-9._-]+/g, '_')}.jsonl`);
-}
-
-/** One model set beside the first named (the baseline): its scores minus the baseline's, study by study. */
-export interface ModelDifference {
-  baseline: string;
-  model: string;
-  /** Studies both models drafted; only these are compared. */
-  n: number;
-  /** Mean of the per-study differences (model − baseline) with its paired bootstrap 95 % interval. */
-  metrics: Record<string, Estimate>;
-  /** Micro F1 of the model minus the baseline's, recomputed on each resample of the common studies. */
-  microF1: Estimate;
 }
 
 /**

@@ -3,7 +3,6 @@ import type { Labels } from './metrics/chexpert-labeler.js';
 import type { LabelAgreement } from './metrics/label-agreement.js';
 import type { PaperRow } from './paper-numbers.js';
 import type { MetricInfo } from './score.js';
-import type { ModelDifference } from './compare-models.js';
 
 export type EvalKind = 'medevalkit' | 'dicom-folder' | 'dicomweb' | 'production' | 'pairs';
 
@@ -53,4 +52,16 @@ export interface EvalResult {
   /** What a reader of the figures should know first (a set too small for a metric, …). */
   warnings: string[];
   seconds: { drafting: number; scoring: number };
+}
+
+/** One model set beside the first named (the baseline): its scores minus the baseline's, study by study. */
+export interface ModelDifference {
+  baseline: string;
+  model: string;
+  /** Studies both models drafted; only these are compared. */
+  n: number;
+  /** Mean of the per-study differences (model − baseline) with its paired bootstrap 95 % interval. */
+  metrics: Record<string, Estimate>;
+  /** Micro F1 of the model minus the baseline's, recomputed on each resample of the common studies. */
+  microF1: Estimate;
 }

@@ -4,7 +4,8 @@ import type { Logger } from '../log.js';
 import { errorHandler, notFound } from './errors.js';
 import { healthz, readyz, type Readiness } from './health.js';
 import { deliveriesRouter } from './deliveries-routes.js';
-import { jobsRouter, type ApiGuard } from './jobs-routes.js';
+import type { ApiGuard } from './api-guard.js';
+import { jobsRouter } from './jobs-routes.js';
 import type { Metrics } from './metrics.js';
 
 export interface AppDeps {

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { DELIVERY_STATES, isDeliveryState, type Delivery, type Outbox } from '../jobs/outbox.js';
 import { OperationOutcomeError } from './errors.js';
-import type { ApiGuard } from './jobs-routes.js';
+import type { ApiGuard } from './api-guard.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 

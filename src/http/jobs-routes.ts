@@ -1,5 +1,6 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { JOB_STATES, isJobState, type Job, type JobStore } from '../jobs/job-store.js';
+import type { ApiGuard } from './api-guard.js';
 import { deliveryView } from './deliveries-routes.js';
 import { OperationOutcomeError } from './errors.js';
 
@@ -37,8 +38,7 @@ function intParam(value: unknown, name: string, min: number, max: number, fallba
   return n;
 }
 
-/** Decides whether a request may use the job API; throws an OperationOutcomeError (401/403) when not. */
-export type ApiGuard = (req: Request, change: boolean) => Promise<void>;
+export type { ApiGuard };
 
 export function jobsRouter(store: JobStore, guard: ApiGuard, onRetry: () => void = () => undefined): Router {
   const router = Router();
