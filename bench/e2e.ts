@@ -128,9 +128,9 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   const quarter = Math.max(1, Math.floor(samples.length / 4));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   console.log(
-    `${label.padEnd(10)} ${posted}/${STUDIES} posted in ${((last - first) / 1000).toFixed(1)} s = ${(posted / ((last - first) / 1000)).toFixed(2)} studies/s; ` +
-      `found→posted p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s (all ${STUDIES} queued at once, so this includes waiting in the queue); ` +
-      `fetch→posted p50 ${percentile(processing, 50).toFixed(2)} s, p95 ${percentile(processing, 95).toFixed(2)} s; ` +
+    `${label.padEnd(10)} ${posted}/${STUDIES} delivered in ${((last - first) / 1000).toFixed(1)} s = ${(posted / ((last - first) / 1000)).toFixed(2)} studies/s; ` +
+      `found→delivered p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s (all ${STUDIES} queued at once, so this includes waiting in the queue); ` +
+      `fetch→delivered p50 ${percentile(processing, 50).toFixed(2)} s, p95 ${percentile(processing, 95).toFixed(2)} s; ` +
       `RSS first quarter ${mean(samples.slice(0, quarter)).toFixed(0)} MiB, last quarter ${mean(samples.slice(-quarter)).toFixed(0)} MiB, peak ${hwm.toFixed(0)} MiB; dead ${jobs.filter((j) => j.state === 'dead').length}; wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
   console.log(`${''.padEnd(10)} CPU seconds per study: raddraft ${(cpu.raddraft / posted).toFixed(3)}, Orthanc ${(cpu.orthanc / posted).toFixed(3)}, FHIR server + stand-in ${(cpu.peers / posted).toFixed(3)} (2 cores)`);
