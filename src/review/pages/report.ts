@@ -31,7 +31,10 @@ const EVENT_WORDS: Record<Delivery['kind'], string> = { drafted: 'draft', signed
 
 function deliveriesTable(deliveries: Delivery[]): Html | string {
   if (!deliveries.length) return '';
-  return html`<details class="deliveries"${deliveries.some((d) => d.state !== 'delivered') ? html` open` : ''}><summary>Sent to</summary>
+  const outputs = [...new Set(deliveries.map((d) => d.output))].join(', ');
+  const waiting = deliveries.filter((d) => d.state !== 'delivered').length;
+  const summary = `Sent to ${outputs}: ${waiting === 0 ? 'all delivered' : `${waiting} not delivered yet`}`;
+  return html`<details class="deliveries"${waiting ? html` open` : ''}><summary>${summary}</summary>
 <table><thead><tr><th>What</th><th>To</th><th>State</th><th>Note</th></tr></thead><tbody>
 ${deliveries.map((d) => html`<tr class="${d.state}"><td>${EVENT_WORDS[d.kind]}</td><td>${d.output}</td><td>${d.state === 'pending' && d.attempts === 0 && !d.lastError ? 'on its way' : d.state}</td><td>${d.state === 'delivered' ? d.reference ?? '' : d.lastError ?? ''}</td></tr>`)}
 </tbody></table></details>`;
