@@ -1,9 +1,9 @@
 import type { Logger } from '../log.js';
-import { Waiters } from './waiters.js';
+import { drainOrAbort, Waiters } from './waiters.js';
 import { phi } from '../log.js';
 import type { DeliveryOutcome, ReportOutput } from '../report/output.js';
 import type { ReportEvent } from '../report/report.js';
-import { backoffMs, sleep } from '../util/concurrency.js';
+import { backoffMs } from '../util/concurrency.js';
 import { isDeadLocalOwner, leaseOwner } from './lease-owner.js';
 import type { Delivery, Outbox } from './outbox.js';
 
@@ -90,11 +90,7 @@ export class DeliveryRunner {
     if (!this.running) return;
     this.running = false;
     this.wake();
-    const drained = Promise.all(this.loops).then(() => true);
-    if (!(await Promise.race([drained, sleep(drainMs).then(() => false)]))) {
-      this.controller.abort(new Error('raddraft is shutting down'));
-      await drained;
-    }
+    await drainOrAbort(this.loops, drainMs, this.controller);
   }
 
   /** Delivers until nothing is due (for `raddraft draft` and tests). */

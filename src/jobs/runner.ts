@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from '../log.js';
-import { Waiters } from './waiters.js';
+import { drainOrAbort, Waiters } from './waiters.js';
 import { jobLogger, phi } from '../log.js';
-import { backoffMs, sleep } from '../util/concurrency.js';
+import { backoffMs } from '../util/concurrency.js';
 import { faultOf } from '../util/faults.js';
 import { ModelUnavailableError } from '../model/lingshu.js';
 import { isDeadLocalOwner, leaseOwner } from './lease-owner.js';
@@ -72,13 +72,9 @@ export class JobRunner {
     if (!this.running) return;
     this.running = false;
     this.wake();
-    const drained = Promise.all(this.loops).then(() => true);
-    const inTime = await Promise.race([drained, sleep(drainMs).then(() => false)]);
-    if (!inTime) {
+    await drainOrAbort(this.loops, drainMs, this.controller, () => {
       this.log.warn({ jobs: [...this.active] }, 'jobs still running at shutdown; interrupting and releasing them');
-      this.controller.abort(new Error('raddraft is shutting down'));
-      await drained;
-    }
+    });
   }
 
   /** Runs one named job now, whatever its stability deadline or retry time; undefined if another worker holds it. */

@@ -1,11 +1,25 @@
 /**
  * Python's `str.split()` without arguments: runs of whitespace as Python defines it (Py_UNICODE_ISSPACE), leading
  * and trailing runs dropped. JavaScript's \s differs: it lacks U+001C–U+001F and U+0085 and has U+FEFF, which
- * Python keeps inside a word.
+ * Python keeps inside a word. Every one of these is a single UTF-16 unit, so the text is walked unit by unit.
  */
-// eslint-disable-next-line no-control-regex -- the information separators U+001C–U+001F are whitespace to Python
-const PY_WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
+const PY_WHITESPACE = new Set<number>([
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680,
+  ...Array.from({ length: 0x200b - 0x2000 }, (_, i) => 0x2000 + i),
+  0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+]);
 
 export function pythonSplit(text: string): string[] {
-  return text.split(PY_WHITESPACE).filter((w) => w !== '');
+  const words: string[] = [];
+  let start = -1;
+  for (let i = 0; i <= text.length; i++) {
+    const space = i === text.length || PY_WHITESPACE.has(text.charCodeAt(i));
+    if (space && start >= 0) {
+      words.push(text.slice(start, i));
+      start = -1;
+    } else if (!space && start < 0) {
+      start = i;
+    }
+  }
+  return words;
 }
