@@ -1,7 +1,7 @@
 # raddraft — quick start: `make demo`, `make test`.
 SHELL := /bin/bash
 APT_PACKAGES := orthanc orthanc-dicomweb dcmtk
-TEST_APT_PACKAGES := chromium openssl libgdcm-tools
+TEST_APT_PACKAGES := chromium openssl libgdcm-tools dicom3tools python3-hl7
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test deps test-deps build fixtures lint layers typecheck clean
