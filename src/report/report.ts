@@ -32,6 +32,25 @@ export interface DraftRecord {
   draftedAt: string;
   /** What the reviewer should look at twice: a missing section, a reply cut off at the token limit. */
   flags?: string[];
+  /**
+   * Critical findings the draft asserts (pneumothorax, free air, a malpositioned line…), from a configurable list.
+   * An unverified AI suspicion: it raises the review priority and is labelled as such wherever it is shown.
+   * Absent when the draft asserts none.
+   */
+  urgent?: { findings: string[] };
+  /** Safety flags tied to one sentence of the draft, each with why; absent when none were raised. */
+  sentenceFlags?: SentenceFlag[];
+}
+
+export const SENTENCE_FLAG_KINDS = ['unstable', 'contradiction', 'comparison', 'urgent'] as const;
+export type SentenceFlagKind = (typeof SENTENCE_FLAG_KINDS)[number];
+
+/** One flag at one sentence: the sentence as it stands in the section, what kind of doubt, and why in words. */
+export interface SentenceFlag {
+  section: 'findings' | 'impression';
+  sentence: string;
+  kind: SentenceFlagKind;
+  why: string;
 }
 
 /** A person acting on a report: `Practitioner/<id>` (or PractitionerRole) from a token or session, never a body. */
