@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { labelReport } from '../src/eval/metrics/chexpert-labeler.js';
+import { labelReport } from '../src/report/chexpert-labeler.js';
 
 // One block per family of the CheXpert labeler's pattern files (stanfordmlgroup/chexpert-labeler: patterns/negation.txt,
 // patterns/pre_negation_uncertainty.txt, patterns/post_negation_uncertainty.txt, phrases/). The sentences are our own;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { bootstrapMean, quantile } from '../src/eval/bootstrap.js';
 import { brevityPenalty, closestReferenceLength, modifiedPrecision, sentenceBleu, bleu1to4 } from '../src/eval/metrics/bleu.js';
-import { labelReport } from '../src/eval/metrics/chexpert-labeler.js';
+import { labelReport } from '../src/report/chexpert-labeler.js';
 import { ciderD } from '../src/eval/metrics/cider-d.js';
 import { labelAgreement } from '../src/eval/metrics/label-agreement.js';
 import { medEvalKitReference, medEvalKitTokens } from '../src/eval/metrics/medevalkit-text.js';

@@ -1,4 +1,4 @@
-import { OBSERVATIONS } from './metrics/chexpert-labeler.js';
+import { OBSERVATIONS } from '../report/chexpert-labeler.js';
 import type { EvalResult, StudyRow } from './result.js';
 import { wordDiff } from './word-diff.js';
 

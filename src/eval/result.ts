@@ -1,5 +1,5 @@
 import type { Estimate } from './bootstrap.js';
-import type { Labels } from './metrics/chexpert-labeler.js';
+import type { Labels } from '../report/chexpert-labeler.js';
 import type { LabelAgreement } from './metrics/label-agreement.js';
 import type { PaperRow } from './paper-numbers.js';
 import type { MetricInfo } from './score.js';

@@ -1,6 +1,6 @@
 import { bootstrapMean, bootstrapStatistic, type Estimate } from './bootstrap.js';
 import { bleu1to4 } from './metrics/bleu.js';
-import { labelReport, type Labels } from './metrics/chexpert-labeler.js';
+import { labelReport, type Labels } from '../report/chexpert-labeler.js';
 import { cider, ciderD, type DocumentFrequencies } from './metrics/cider-d.js';
 import { labelAgreement, type LabelAgreement } from './metrics/label-agreement.js';
 import { medEvalKitTokens } from './metrics/medevalkit-text.js';

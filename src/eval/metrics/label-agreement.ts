@@ -1,4 +1,4 @@
-import { OBSERVATIONS, type Labels, type Observation } from './chexpert-labeler.js';
+import { OBSERVATIONS, type Labels, type Observation } from '../../report/chexpert-labeler.js';
 
 /** Agreement on one observation, a study counted positive only when labelled 1 (uncertain counts as not positive). */
 export interface LabelCounts {

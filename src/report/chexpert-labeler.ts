@@ -15,6 +15,9 @@
  * stable/unchanged is uncertainty for the heart and mediastinal outlines only; and words the pattern files do not
  * have ("likely", "probably", "suggestive of") hedge nothing. It needs no parser or model, and on the labeler's own
  * sample reports gives the labeler's labels (see the tests).
+ *
+ * It lives on the ground floor because both the quality figures (eval) and the checks of each draft (model/safety)
+ * read reports with it.
  */
 
 export const OBSERVATIONS = [
@@ -142,8 +145,12 @@ function uncertain(phrase: string, before: string, after: string): boolean {
   return UNCERTAIN_BEFORE.test(lastWords(before, 6)) || UNCERTAIN_AFTER.test(after.split(',')[0]!) || OR_AFTER.test(after) || OR_BEFORE.test(before);
 }
 
-/** NegBio's order: pre-negation uncertainty, then negation, then the other uncertainty patterns. */
-function classify(sentence: string, phrase: string, index: number): Label {
+/**
+ * NegBio's order: pre-negation uncertainty, then negation, then the other uncertainty patterns. `sentence` is one
+ * prepared sentence (see `preparedSentences`) and `index` where `phrase` starts in it; any phrase can be classified,
+ * not only the labeler's own mentions.
+ */
+export function classify(sentence: string, phrase: string, index: number): Label {
   // A stem ("atelecta", "consolidat") is read to the end of its word, so what follows starts at the next word.
   const end = index + phrase.length + (/[a-z]$/.test(phrase) ? /^[a-z]*/.exec(sentence.slice(index + phrase.length))![0].length : 0);
   const before = clauseBefore(sentence, index);
@@ -157,13 +164,14 @@ function classify(sentence: string, phrase: string, index: number): Label {
   return 1;
 }
 
-interface Mention {
+export interface Mention {
   observation: Observation | 'other';
   phrase: string;
   index: number;
 }
 
-function mentionsIn(sentence: string): Mention[] {
+/** The labeler's mentions in one prepared sentence, in no particular order. */
+export function mentionsIn(sentence: string): Mention[] {
   const found: Mention[] = [];
   const find = (observation: Observation | 'other', phrases: string[], unmentions: string[] = []) => {
     const blocked: [number, number][] = [];
@@ -186,6 +194,11 @@ function merge(a: Label | undefined, b: Label): Label {
   if (a === 1 || b === 1) return 1;
   if (a === -1 || b === -1) return -1;
   return 0;
+}
+
+/** The report prepared and split as the labeler reads it: lower case, padded with a space at each end. */
+export function preparedSentences(text: string): string[] {
+  return splitSentences(prepareReport(text));
 }
 
 export function labelReport(text: string): Labels {
