@@ -10,6 +10,8 @@ export const System = {
   prompt: `${RADDRAFT_BASE}/sid/prompt`,
   provenanceKey: `${RADDRAFT_BASE}/CodeSystem/provenance-key`,
   workflow: `${RADDRAFT_BASE}/CodeSystem/workflow`,
+  /** Tags a report with the raddraft report event that last changed it, so a retried delivery knows it landed. */
+  reportEvent: `${RADDRAFT_BASE}/CodeSystem/report-event`,
   dicomUid: 'urn:dicom:uid',
   loinc: 'http://loinc.org',
   v2_0074: 'http://terminology.hl7.org/CodeSystem/v2-0074',

@@ -136,7 +136,8 @@ export interface SignOutcome {
   draft: ReviewedDraft;
 }
 
-async function updateIfMatch(fhir: FhirGateway, resource: DiagnosticReport & { id: string }, version: string): Promise<DiagnosticReport> {
+/** Updates with If-Match on the reviewed version; the server's 409/412 becomes the "someone changed it" answer. */
+export async function updateIfMatch(fhir: FhirGateway, resource: DiagnosticReport & { id: string }, version: string): Promise<DiagnosticReport> {
   try {
     return await fhir.update(resource, version);
   } catch (err) {

@@ -3,11 +3,12 @@ import type { StudySource } from '../dicom/study-source.js';
 import type { FhirGateway } from '../fhir/client.js';
 import { System } from '../fhir/codes.js';
 import { publishDraft, resolveLinks, studyEffective } from '../fhir/publish.js';
+import { correctReport } from '../fhir/correct.js';
 import { rejectDraft, signDraft } from '../fhir/sign.js';
 import { phi } from '../log.js';
 import { promptTemplate } from '../model/prompt.js';
 import type { DeliveryContext, DeliveryOutcome, ReportOutput } from '../report/output.js';
-import type { DraftedEvent, RejectedEvent, ReportEvent, SignedEvent } from '../report/report.js';
+import { correctionMode, type DraftedEvent, type RejectedEvent, type ReportEvent, type SignedEvent } from '../report/report.js';
 import { PermanentError } from '../util/faults.js';
 import { outcomeOf } from './outcome.js';
 
@@ -57,8 +58,13 @@ export function fhirOutput(deps: FhirOutputDeps): ReportOutput {
   }
 
   async function signed(event: SignedEvent, context: DeliveryContext): Promise<string> {
-    if (event.kind === 'corrected') throw new PermanentError('this raddraft cannot write corrections to the FHIR server');
     const id = await reportId(event, context);
+    const mode = correctionMode(event);
+    if (mode) {
+      const change = { eventId: event.id, mode, findings: event.findings, impression: event.impression, addenda: event.addenda ?? [], reason: event.reason ?? '', version: event.reviewedVersion };
+      const outcome = await correctReport(fhir, id, change, event.by, new Date(event.at));
+      return versioned(outcome.reportRef, outcome.version);
+    }
     const outcome = await signDraft(fhir, id, { findings: event.findings, impression: event.impression, version: event.reviewedVersion }, event.by, new Date(event.at));
     return versioned(outcome.reportRef, outcome.version);
   }

@@ -82,7 +82,14 @@ export interface DraftedEvent extends EventBase {
   draft: DraftRecord;
 }
 
-/** A radiologist's text and signature (`signed`), or a change to a signed report (`corrected`). */
+/** How a signed report changed: its text corrected (an error put right), or new text appended (the rest unchanged). */
+export type CorrectionMode = 'correction' | 'addendum';
+
+/**
+ * A radiologist's text and signature (`signed`), or a change to a signed report (`corrected`). Every event carries
+ * the whole report as it stands after it, so an output never has to piece a report together from earlier events:
+ * `findings` and `impression` (for an addendum: the signed text, unchanged) and, after any addendum, `addenda`.
+ */
 export interface SignedEvent extends EventBase {
   kind: 'signed' | 'corrected';
   findings: string;
@@ -90,7 +97,17 @@ export interface SignedEvent extends EventBase {
   by: Actor;
   /** The version of the report the radiologist reviewed, as the FHIR server numbers it (If-Match). */
   reviewedVersion: string;
+  /** Why a signed report was changed; always present on `corrected`. */
   reason?: string;
+  /** `corrected` only: what kind of change this is (absent on `signed`; a `corrected` without it is a correction). */
+  mode?: CorrectionMode;
+  /** Addenda appended since signing, oldest first; an addendum event's own text is the last. */
+  addenda?: string[];
+}
+
+/** What a `corrected` event is: a correction unless it says it is an addendum. */
+export function correctionMode(event: Pick<SignedEvent, 'kind' | 'mode'>): CorrectionMode | undefined {
+  return event.kind === 'corrected' ? (event.mode ?? 'correction') : undefined;
 }
 
 export interface RejectedEvent extends EventBase {

@@ -1,19 +1,23 @@
 import type { DiagnosticReport } from '@medplum/fhirtypes';
 import type { FhirGateway } from '../fhir/client.js';
 import { System } from '../fhir/codes.js';
+import { SIGNED_REPORT_STATUSES } from '../fhir/correct.js';
 import { alreadySignedDifferently, conflict, readDraft, sameText, type ReviewedDraft } from '../fhir/sign.js';
 import type { DeliveryRunner } from '../jobs/delivery-runner.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { StaleEventError, type Delivery, type NewReportEvent } from '../jobs/outbox.js';
 import type { Logger } from '../log.js';
-import type { Actor, DraftedEvent, ReportEvent } from '../report/report.js';
+import type { Actor, DraftedEvent, ReportEvent, SignedEvent } from '../report/report.js';
 import { faultOf } from '../util/faults.js';
 import { OperationOutcomeError } from '../util/operation-outcome.js';
 import { editDistance, reportText } from '../report/edit-distance.js';
 
 export type Decision =
   | { kind: 'signed'; findings: string; impression: string; version: string }
-  | { kind: 'rejected'; reason: string; version: string };
+  | { kind: 'rejected'; reason: string; version: string }
+  /** A signed report's text put right (`correction`), or new text added to it (`addendum`). */
+  | { kind: 'corrected'; mode: 'correction'; findings: string; impression: string; reason: string; version: string }
+  | { kind: 'corrected'; mode: 'addendum'; addendum: string; reason: string; version: string };
 
 export interface DecisionDeps {
   fhir: FhirGateway;
@@ -24,8 +28,8 @@ export interface DecisionDeps {
 
 export interface DecisionResult {
   reportRef: string;
-  /** `final` / `cancelled` once the FHIR server has it; `recorded` while its delivery is pending. */
-  status: 'final' | 'cancelled' | 'recorded';
+  /** The report's FHIR status once the FHIR server has the decision; `recorded` while its delivery is pending. */
+  status: 'final' | 'cancelled' | 'corrected' | 'appended' | 'recorded';
   version: string | undefined;
   editDistance?: number;
   /** Outputs still to receive the decision, with why, when the FHIR server could not take it at once. */
@@ -73,10 +77,10 @@ async function basisFromRecord(deps: DecisionDeps, id: string, why: string): Pro
   return { reportKey: key, studyUid: drafted.studyUid, jobId: drafted.jobId, draft: { findings, impression, model, promptVersion }, report: undefined, events };
 }
 
-/** The version of the draft as raddraft delivered it to the FHIR server (for checks while that server is down). */
-async function deliveredVersion(deps: DecisionDeps, basis: Basis): Promise<string | undefined> {
+/** The version of the report as raddraft last delivered it to the FHIR server (for checks while that server is down). */
+async function deliveredVersion(deps: DecisionDeps, basis: Basis, seq = 0): Promise<string | undefined> {
   const ds = await deps.store.outbox.deliveriesOfJob(basis.jobId);
-  const ref = ds.find((d) => d.reportKey === basis.reportKey && d.seq === 0 && d.output === 'fhir')?.reference;
+  const ref = ds.find((d) => d.reportKey === basis.reportKey && d.seq === seq && d.output === 'fhir' && d.state === 'delivered')?.reference;
   return ref ? /\/_history\/(.+)$/.exec(ref)?.[1] : undefined;
 }
 
@@ -91,11 +95,11 @@ async function standingLatest(deps: DecisionDeps, basis: Basis): Promise<ReportE
   return [...basis.events].reverse().find((e) => !calledOff(e));
 }
 
-async function check(deps: DecisionDeps, id: string, basis: Basis, decision: Decision, by: Actor): Promise<'new' | 'repeat'> {
-  const latest = await standingLatest(deps, basis);
+async function check(deps: DecisionDeps, id: string, basis: Basis, decision: Decision, by: Actor, latest: ReportEvent | undefined): Promise<'new' | 'repeat'> {
+  if (decision.kind === 'corrected') return checkCorrection(deps, id, basis, decision, by, latest);
   const report = basis.report;
   if (report) {
-    if (decision.kind === 'signed' && report.status === 'final') {
+    if (decision.kind === 'signed' && SIGNED_REPORT_STATUSES.includes(report.status)) {
       const same = report.resultsInterpreter?.some((r) => r.reference === by.reference) && !!basis.current && sameText(basis.current, decision);
       if (same) return 'repeat';
       throw alreadySignedDifferently(id);
@@ -118,6 +122,51 @@ async function check(deps: DecisionDeps, id: string, basis: Basis, decision: Dec
   return 'new';
 }
 
+type Correction = Extract<Decision, { kind: 'corrected' }>;
+
+/** The text of a correction or addendum, as the report will stand after it. */
+function correctedText(latest: ReportEvent | undefined, basis: Basis, decision: Correction): { findings: string; impression: string; addenda: string[] } {
+  const signed = latest && (latest.kind === 'signed' || latest.kind === 'corrected') ? latest : undefined;
+  const addenda = signed?.addenda ?? [];
+  if (decision.mode === 'correction') return { findings: decision.findings, impression: decision.impression, addenda };
+  const standing = signed ?? basis.current ?? { findings: '', impression: '' };
+  return { findings: standing.findings, impression: standing.impression, addenda: [...addenda, decision.addendum] };
+}
+
+/**
+ * A correction or addendum applies to a signed report, at the version the radiologist read, once every earlier
+ * decision has reached the FHIR server; the same one sent again (its answer was lost) is a repeat.
+ */
+async function checkCorrection(deps: DecisionDeps, id: string, basis: Basis, decision: Correction, by: Actor, latest: ReportEvent | undefined): Promise<'new' | 'repeat'> {
+  const what = decision.mode === 'correction' ? 'corrected' : 'given an addendum';
+  if (latest?.kind === 'corrected' && latest.by.reference === by.reference && latest.reviewedVersion === decision.version &&
+    (latest.mode ?? 'correction') === decision.mode && latest.reason === decision.reason) {
+    const again = correctedText(basis.events.filter((e) => e.seq < latest.seq).at(-1), basis, decision);
+    if (sameText(latest, again) && (latest.addenda ?? []).join('\n') === again.addenda.join('\n')) return 'repeat';
+  }
+  const report = basis.report;
+  if (report) {
+    if (!SIGNED_REPORT_STATUSES.includes(report.status)) {
+      throw new OperationOutcomeError(409, 'conflict', `DiagnosticReport/${id} is ${report.status}; only a signed report can be ${what}${report.status === 'partial' || report.status === 'preliminary' ? ': sign the draft instead' : ''}`);
+    }
+    if (report.meta?.versionId !== decision.version) throw conflict(decision.version, report.meta?.versionId);
+  } else if (latest) {
+    const known = await deliveredVersion(deps, basis, latest.seq);
+    if (known === undefined) throw new OperationOutcomeError(409, 'conflict', `DiagnosticReport/${id} has a ${latest.kind} event (at ${latest.at}) that has not reached the FHIR server yet. Nothing was saved: try again when it has.`);
+    if (known !== decision.version) throw conflict(decision.version, known);
+  }
+  if (latest && latest.kind !== 'signed' && latest.kind !== 'corrected' && !report) {
+    throw new OperationOutcomeError(409, 'conflict', `DiagnosticReport/${id} is not signed; only a signed report can be ${what}`);
+  }
+  return 'new';
+}
+
+/** The FHIR status a decision gives the report. */
+function statusAfter(decision: Decision): Exclude<DecisionResult['status'], 'recorded'> {
+  if (decision.kind === 'corrected') return decision.mode === 'correction' ? 'corrected' : 'appended';
+  return decision.kind === 'signed' ? 'final' : 'cancelled';
+}
+
 /** Makes sure a report drafted before the outbox existed has its draft event, so decisions follow it. */
 async function adopt(deps: DecisionDeps, basis: Basis): Promise<Basis> {
   if (basis.events.length > 0) return basis;
@@ -130,8 +179,16 @@ async function adopt(deps: DecisionDeps, basis: Basis): Promise<Basis> {
   return { ...basis, events: [recorded] };
 }
 
-function newEvent(basis: Basis, decision: Decision, by: Actor): NewReportEvent {
+function newEvent(basis: Basis, decision: Decision, by: Actor, latest: ReportEvent | undefined): NewReportEvent {
   const base = { reportKey: basis.reportKey, studyUid: basis.studyUid, jobId: basis.jobId, at: new Date().toISOString(), by, reviewedVersion: decision.version };
+  if (decision.kind === 'corrected') {
+    const text = correctedText(latest, basis, decision);
+    const corrected: Omit<SignedEvent, 'id' | 'seq'> = {
+      ...base, kind: 'corrected', mode: decision.mode, reason: decision.reason, findings: text.findings, impression: text.impression,
+      ...(text.addenda.length ? { addenda: text.addenda } : {}),
+    };
+    return corrected;
+  }
   return decision.kind === 'signed'
     ? { ...base, kind: 'signed', findings: decision.findings, impression: decision.impression }
     : { ...base, kind: 'rejected', reason: decision.reason };
@@ -152,7 +209,8 @@ export async function decide(deps: DecisionDeps, id: string, decision: Decision,
     if (faultOf(err).kind !== 'wait') throw err;
     basis = await basisFromRecord(deps, id, (err as Error).message);
   }
-  const verdict = await check(deps, id, basis, decision, by);
+  const latest = await standingLatest(deps, basis);
+  const verdict = await check(deps, id, basis, decision, by, latest);
   const distance = decision.kind === 'signed' ? editDistance(reportText(basis.draft.findings, basis.draft.impression), reportText(decision.findings, decision.impression)) : undefined;
   if (verdict === 'repeat') return repeated(deps, id, basis, decision, distance);
   basis = await adopt(deps, basis);
@@ -160,7 +218,7 @@ export async function decide(deps: DecisionDeps, id: string, decision: Decision,
   const owner = deps.deliveries.owner;
   let recorded: { event: ReportEvent; deliveries: Delivery[] };
   try {
-    recorded = await deps.store.outbox.record(newEvent(basis, decision, by), outputs, basis.events.at(-1)!.seq, {
+    recorded = await deps.store.outbox.record(newEvent(basis, decision, by, latest), outputs, basis.events.at(-1)!.seq, {
       holdUntil: Date.now() + HOLD_MS,
       ...(outputs.includes('fhir') ? { claimFor: { output: 'fhir', owner, leaseMs: HOLD_MS } } : {}),
     });
@@ -178,27 +236,29 @@ export async function decide(deps: DecisionDeps, id: string, decision: Decision,
   // it later), or when the hold runs out.
   if (!fhirDelivery) await deps.store.outbox.releaseHeld(recorded.event.id);
   deps.deliveries.wake();
-  await recordQuality(deps, id, basis, decision, by, distance);
+  if (decision.kind !== 'corrected') await recordQuality(deps, id, basis, decision, by, distance);
   const pending = (await deps.store.outbox.deliveriesOfJob(basis.jobId))
     .filter((d) => d.eventId === recorded.event.id && d.state === 'pending')
     .map((d) => ({ output: d.output, reason: d.lastError }));
   const delivered = done?.state === 'delivered';
-  deps.log.info({ reportRef: reportRefOf(id), studyUid: basis.studyUid, signer: by.reference, event: recorded.event.id, delivered }, decision.kind === 'signed' ? 'draft signed' : 'draft rejected');
+  deps.log.info({ reportRef: reportRefOf(id), studyUid: basis.studyUid, signer: by.reference, event: recorded.event.id, delivered }, LOG_WORDS[statusAfter(decision)]);
   return {
     reportRef: reportRefOf(id),
-    status: delivered ? (decision.kind === 'signed' ? 'final' : 'cancelled') : 'recorded',
+    status: delivered ? statusAfter(decision) : 'recorded',
     version: delivered && done.reference ? /\/_history\/(.+)$/.exec(done.reference)?.[1] : undefined,
     ...(distance !== undefined ? { editDistance: distance } : {}),
     pending,
   };
 }
 
+const LOG_WORDS = { final: 'draft signed', cancelled: 'draft rejected', corrected: 'signed report corrected', appended: 'addendum appended to a signed report' } as const;
+
 /**
  * The answer to a decision sent again (its answer was lost): the same as the first, so a decision the FHIR server
  * does not have yet is `recorded`, never `final`.
  */
 async function repeated(deps: DecisionDeps, id: string, basis: Basis, decision: Decision, distance: number | undefined): Promise<DecisionResult> {
-  const done = decision.kind === 'signed' ? 'final' : 'cancelled';
+  const done = statusAfter(decision);
   const atServer = basis.report?.status === done;
   const latest = basis.events.at(-1);
   const pending = atServer || !latest ? [] : (await deps.store.outbox.deliveriesOfJob(basis.jobId))

@@ -32,6 +32,21 @@ const validateSign = ajv.compile<{ findings: string; impression: string; version
   required: ['findings', 'impression', 'version'],
   additionalProperties: false,
 });
+const TEXT = { type: 'string', maxLength: 20_000 } as const;
+const REASON = { type: 'string', minLength: 3, maxLength: 2000 } as const;
+const VERSION = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const validateCorrect = ajv.compile<{ findings: string; impression: string; reason: string; version: string }>({
+  type: 'object',
+  properties: { findings: TEXT, impression: { ...TEXT, minLength: 1 }, reason: REASON, version: VERSION },
+  required: ['findings', 'impression', 'reason', 'version'],
+  additionalProperties: false,
+});
+const validateAddendum = ajv.compile<{ addendum: string; reason: string; version: string }>({
+  type: 'object',
+  properties: { addendum: { ...TEXT, minLength: 1 }, reason: REASON, version: VERSION },
+  required: ['addendum', 'reason', 'version'],
+  additionalProperties: false,
+});
 const validateReject = ajv.compile<{ reason: string; version: string }>({
   type: 'object',
   properties: { reason: { type: 'string', minLength: 3, maxLength: 2000 }, version: { type: 'string', minLength: 1, maxLength: 64 } },
@@ -199,6 +214,19 @@ export function reviewRouter(deps: ReviewDeps): Router {
     const signer = await auth.forChange(req);
     const decision = bodyOrThrow(validateReject, req.body);
     answer(res, await decide(decisionDeps, req.params.id, { kind: 'rejected', ...decision }, signer));
+  });
+
+  // A signed report is changed only by a correction (its text put right) or an addendum (text added, the rest kept).
+  router.post('/api/reports/:id/correct', async (req, res) => {
+    const signer = await auth.forChange(req);
+    const change = bodyOrThrow(validateCorrect, req.body);
+    answer(res, await decide(decisionDeps, req.params.id, { kind: 'corrected', mode: 'correction', ...change }, signer));
+  });
+
+  router.post('/api/reports/:id/addendum', async (req, res) => {
+    const signer = await auth.forChange(req);
+    const change = bodyOrThrow(validateAddendum, req.body);
+    answer(res, await decide(decisionDeps, req.params.id, { kind: 'corrected', mode: 'addendum', ...change }, signer));
   });
 
   return router;
