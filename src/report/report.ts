@@ -42,7 +42,7 @@ export interface DraftRecord {
   sentenceFlags?: SentenceFlag[];
 }
 
-export const SENTENCE_FLAG_KINDS = ['unstable', 'contradiction', 'comparison', 'urgent'] as const;
+export const SENTENCE_FLAG_KINDS = ['unstable', 'contradiction', 'comparison', 'view', 'urgent'] as const;
 export type SentenceFlagKind = (typeof SENTENCE_FLAG_KINDS)[number];
 
 /** One flag at one sentence: the sentence as it stands in the section, what kind of doubt, and why in words. */
