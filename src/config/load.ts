@@ -25,12 +25,16 @@ export interface Config {
     readonly apiKey: string | undefined;
     readonly timeoutMs: number;
     readonly maxInFlight: number;
-    readonly prompt: 'medevalkit' | 'clinical-context';
+    readonly prompt: 'medevalkit' | 'clinical-context' | 'prior-report';
     /** auto, lingshu, medgemma or a JSON profile file (model/profiles.ts). */
     readonly profile: string;
     readonly structuredOutput: boolean;
     readonly safety: 'flag' | 'strip';
     readonly language: string;
+    /** Samples besides the greedy draft for consistency flags (0: none) and their temperature. */
+    readonly consistency: { readonly samples: number; readonly temperature: number };
+    /** Names of the critical findings (model/urgent.ts) that raise a draft's review priority; empty: none. */
+    readonly urgentFindings: readonly string[];
   };
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
@@ -299,11 +303,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
       apiKey: v.RADDRAFT_LINGSHU_API_KEY === undefined ? undefined : str('RADDRAFT_LINGSHU_API_KEY'),
       timeoutMs: int('RADDRAFT_MODEL_TIMEOUT_SECONDS') * 1000,
       maxInFlight: int('RADDRAFT_MAX_IN_FLIGHT'),
-      prompt: str('RADDRAFT_PROMPT') === 'clinical-context' ? 'clinical-context' : 'medevalkit',
+      prompt: str('RADDRAFT_PROMPT') as Config['lingshu']['prompt'],
       profile: str('RADDRAFT_MODEL_PROFILE'),
       structuredOutput: str('RADDRAFT_STRUCTURED_OUTPUT') === 'on',
       safety: str('RADDRAFT_SAFETY') === 'strip' ? 'strip' : 'flag',
       language: str('RADDRAFT_REPORT_LANGUAGE'),
+      consistency: { samples: int('RADDRAFT_CONSISTENCY_SAMPLES'), temperature: Number(str('RADDRAFT_CONSISTENCY_TEMPERATURE')) },
+      urgentFindings: str('RADDRAFT_URGENT_FINDINGS').trim() === 'none' ? [] : [...new Set(str('RADDRAFT_URGENT_FINDINGS').split(',').map((s) => s.trim()))],
     },
     dataDir: path.resolve(str('RADDRAFT_DATA_DIR')),
     databaseUrl: v.RADDRAFT_DATABASE_URL === undefined ? undefined : str('RADDRAFT_DATABASE_URL'),

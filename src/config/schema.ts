@@ -49,9 +49,9 @@ export const settings = {
     examples: ['sk-local-123'],
   },
   RADDRAFT_PROMPT: {
-    type: 'string', pattern: '^(medevalkit|clinical-context)$', default: 'medevalkit',
-    description: 'prompt: MedEvalKit\'s (as Lingshu was evaluated) or with clinical context', examples: ['medevalkit'],
-    'x-fault': 'is not medevalkit or clinical-context',
+    type: 'string', pattern: '^(medevalkit|clinical-context|prior-report)$', default: 'medevalkit',
+    description: 'prompt: MedEvalKit\'s (as Lingshu was evaluated), with clinical context, or with the patient\'s latest signed prior chest X-ray report', examples: ['medevalkit'],
+    'x-fault': 'is not medevalkit, clinical-context or prior-report',
   },
   RADDRAFT_MODEL_PROFILE: {
     type: 'string', pattern: '^(auto|lingshu|medgemma|.+\\.json)$', default: 'auto',
@@ -67,6 +67,22 @@ export const settings = {
     type: 'string', pattern: '^(flag|strip)$', default: 'flag',
     description: 'flag sentences citing a prior exam or a view not sent, or strip them', examples: ['flag'],
     'x-fault': 'is not flag or strip',
+  },
+  RADDRAFT_CONSISTENCY_SAMPLES: {
+    type: 'integer', minimum: 0, maximum: 10, default: 0,
+    description: 'extra samples per draft for consistency flags (0: off); each costs GPU decoding time like one more draft', examples: [5],
+  },
+  RADDRAFT_CONSISTENCY_TEMPERATURE: {
+    type: 'string', pattern: '^(0(\\.\\d{1,3})?|1(\\.\\d{1,3})?|2(\\.0{1,3})?)$', default: '0.7',
+    description: 'sampling temperature of the consistency samples', examples: ['0.7'],
+    'x-fault': 'is not a number from 0 to 2',
+  },
+  RADDRAFT_URGENT_FINDINGS: {
+    type: 'string',
+    pattern: '^\\s*(none|(pneumothorax|free-air|malpositioned-device|large-effusion|pneumomediastinum|widened-mediastinum)(\\s*,\\s*(pneumothorax|free-air|malpositioned-device|large-effusion|pneumomediastinum|widened-mediastinum))*)\\s*$',
+    default: 'pneumothorax,free-air,malpositioned-device,large-effusion',
+    description: 'critical findings that raise a draft\'s review priority when the draft asserts them (comma list), or none', examples: ['pneumothorax,free-air'],
+    'x-fault': 'is not none or a comma list of pneumothorax, free-air, malpositioned-device, large-effusion, pneumomediastinum, widened-mediastinum',
   },
   RADDRAFT_REPORT_LANGUAGE: {
     type: 'string', pattern: '^[a-z]{2}$', default: 'en', description: 'language the drafts must be in (ISO 639-1)',
