@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
+import { hl7Config, hl7Problems, type Hl7Config } from './hl7.js';
 import { REQUIRED_SETTINGS, configSchema, settings, type SettingName, type SettingSchema } from './schema.js';
 import { signInProblems } from './security-checks.js';
 
@@ -79,6 +80,8 @@ export interface Config {
   readonly auth: AuthConfig | undefined;
   readonly localReviewer: string | undefined;
   readonly sessionSecret: string | undefined;
+  /** The RIS output and the listener for final reports (RADDRAFT_HL7_*). */
+  readonly hl7: Hl7Config;
 }
 
 /** Sign-in: API tokens are checked against the issuer's keys; the pages sign in through it when a client is set. */
@@ -286,7 +289,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
   if (/\bfhir\b/.test(intakes) && raw.RADDRAFT_FHIR_NOTIFY_TOKEN === undefined) {
     problems.push('RADDRAFT_FHIR_NOTIFY_TOKEN is missing: FHIR notifications must carry it; for example RADDRAFT_FHIR_NOTIFY_TOKEN=a-random-string-of-16-or-more-characters');
   }
-  problems.push(...signInProblems(raw));
+  problems.push(...signInProblems(raw), ...hl7Problems(raw));
   if (problems.length > 0) throw new ConfigError(inTableOrder([...new Set(problems)]));
 
   const v = candidate as Record<SettingName, string | number | undefined>;
@@ -359,6 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
       : undefined,
     localReviewer: opt('RADDRAFT_LOCAL_REVIEWER'),
     sessionSecret: opt('RADDRAFT_SESSION_SECRET'),
+    hl7: hl7Config(opt),
   };
   return deepFreeze(config);
 }

@@ -1,3 +1,5 @@
+import { hl7Settings } from './hl7.js';
+
 /**
  * The settings raddraft reads, as a JSON Schema. Each property carries a description, an example (used in error
  * messages) and, for secrets, `x-secret` so that no message or `doctor` line ever echoes the value.
@@ -275,6 +277,7 @@ export const settings = {
     description: 'key for session cookies, shared by replicas (default: generated in the data directory)',
     examples: ['the output of openssl rand -base64 32'],
   },
+  ...hl7Settings,
   RADDRAFT_LOG_LEVEL: {
     type: 'string', pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info',
     description: 'log level', examples: ['info'], 'x-fault': 'is not one of fatal, error, warn, info, debug, trace, silent',
