@@ -46,6 +46,26 @@ function j2kSize(data: Uint8Array): Size | undefined {
   return undefined;
 }
 
+/**
+ * The number of wavelet decomposition levels in a JPEG 2000 or HTJ2K main header's COD segment (ITU T.800 A.6.1:
+ * Lcod, Scod, SGcod of four bytes, then SPcod, whose first byte is the count), or undefined when there is none
+ * before the first tile. Level L of a codestream holds the image at 1/2^L of its size in each direction.
+ */
+export function j2kDecompositionLevels(data: Uint8Array): number | undefined {
+  const limit = Math.min(data.length - 4, 4096);
+  let o = 0;
+  while (o <= limit && !(data[o] === 0xff && data[o + 1] === 0x4f)) o++;
+  if (o > limit) return undefined;
+  o += 2;
+  // Main-header marker segments follow SOC, each with its length; the first tile (SOT, FF90) ends the search.
+  while (o + 10 <= data.length) {
+    if (data[o] !== 0xff || data[o + 1] === 0x90) return undefined;
+    if (data[o + 1] === 0x52) return data[o + 9];
+    o += 2 + ((data[o + 2]! << 8) | data[o + 3]!);
+  }
+  return undefined;
+}
+
 /** How many bytes a PackBits segment (PS3.5 G.3.1) between `start` and `end` decodes to, counting up to `want`. */
 function packBitsLength(data: Uint8Array, start: number, end: number, want: number): number {
   let o = start;

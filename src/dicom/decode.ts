@@ -1,6 +1,7 @@
 import codecs, { type Context } from 'dcmjs-codecs';
 import { codestreamFault, rleFault } from './codestream.js';
 import { DEFAULT_LIMITS, frameTooLarge, type ImageLimits } from './limits.js';
+import { decodeAtLevel, initSubResolutionCodecs, levelFor, type Size } from './sub-resolution.js';
 
 /**
  * Pixel data decoding for every transfer syntax a chest X-ray archive holds. Native little endian (implicit or
@@ -31,7 +32,10 @@ let ready: Promise<void> | undefined;
 
 /** Loads the codecs' WebAssembly once per thread. */
 export function initCodecs(): Promise<void> {
-  ready ??= codecs.NativeCodecs.isInitialized() ? Promise.resolve() : codecs.NativeCodecs.initializeAsync();
+  ready ??= Promise.all([
+    codecs.NativeCodecs.isInitialized() ? Promise.resolve() : codecs.NativeCodecs.initializeAsync(),
+    initSubResolutionCodecs(),
+  ]).then(() => undefined);
   return ready;
 }
 
@@ -51,6 +55,9 @@ export interface EncodedFrame {
 export interface DecodedFrame {
   /** Samples in little-endian order, `samplesPerPixel` per pixel. */
   data: Uint8Array;
+  /** The decoded size: the frame's, or a JPEG 2000 resolution level's when a smaller picture was asked for. */
+  width: number;
+  height: number;
   photometric: string;
   planarConfiguration: number;
 }
@@ -85,14 +92,34 @@ function checkBeforeDecoding(kind: (typeof TRANSFER_SYNTAXES)[string]['kind'], n
   if (fault) throw new DecodeError(fault);
 }
 
-/** Decodes one frame; the codec's own complaint is passed on in the error. */
-export function decodeFrame(transferSyntaxUid: string, frame: EncodedFrame, limits: ImageLimits = DEFAULT_LIMITS): DecodedFrame {
+/**
+ * A JPEG 2000 or HTJ2K grey-scale frame decoded at the coarsest resolution level that is still at least `target`,
+ * or undefined when the whole frame is to be decoded (no level helps, or the decoder could not give one).
+ */
+function decodeReduced(kind: 'jpeg2000' | 'htj2k', frame: EncodedFrame, target: Size): DecodedFrame | undefined {
+  if (frame.samplesPerPixel !== 1) return undefined;
+  const level = levelFor(frame.data, frame.width, frame.height, target);
+  if (level === 0) return undefined;
+  const reduced = decodeAtLevel(kind, frame.data, frame, level, frame.bitsAllocated / 8);
+  return reduced && { ...reduced, photometric: frame.photometric, planarConfiguration: frame.planarConfiguration };
+}
+
+/**
+ * Decodes one frame; the codec's own complaint is passed on in the error. With `target`, the size the frame will
+ * be shown at, a JPEG 2000 or HTJ2K frame may come back smaller than stored (see DecodedFrame's width and height).
+ */
+export function decodeFrame(transferSyntaxUid: string, frame: EncodedFrame, limits: ImageLimits = DEFAULT_LIMITS, target?: Size): DecodedFrame {
   const syntax = TRANSFER_SYNTAXES[transferSyntaxUid];
   if (!syntax) throw new DecodeError('unknown transfer syntax');
   checkBeforeDecoding(syntax.kind, syntax.name, frame, limits);
-  if (syntax.kind === 'native') return { data: frame.data, photometric: frame.photometric, planarConfiguration: frame.planarConfiguration };
+  const { width, height, photometric, planarConfiguration } = frame;
+  if (syntax.kind === 'native') return { data: frame.data, width, height, photometric, planarConfiguration };
   if (syntax.kind === 'big-endian') {
-    return { data: frame.bitsAllocated === 16 ? swap16(frame.data) : frame.data, photometric: frame.photometric, planarConfiguration: frame.planarConfiguration };
+    return { data: frame.bitsAllocated === 16 ? swap16(frame.data) : frame.data, width, height, photometric, planarConfiguration };
+  }
+  if (target && (syntax.kind === 'jpeg2000' || syntax.kind === 'htj2k')) {
+    const reduced = decodeReduced(syntax.kind, frame, target);
+    if (reduced) return reduced;
   }
   if (!codecs.NativeCodecs.isInitialized()) throw new DecodeError('the codecs are not loaded (initCodecs() was not awaited)');
   const context = new codecs.Context({
@@ -138,6 +165,8 @@ export function decodeFrame(transferSyntaxUid: string, frame: EncodedFrame, limi
   }
   return {
     data,
+    width,
+    height,
     photometric: decoded.getPhotometricInterpretation() ?? frame.photometric,
     planarConfiguration: decoded.getPlanarConfiguration() ?? frame.planarConfiguration,
   };

@@ -225,9 +225,9 @@ function firstFrame(bytes: Buffer, m: PixelModule): Uint8Array {
   return all.subarray(0, size);
 }
 
-/** The grey-scale frame, with the Modality, VOI and Presentation LUT attributes of the header. */
-function greyFrame(m: PixelModule, data: Uint8Array): GreyFrame {
-  const { ds, rows, columns } = m;
+/** The grey-scale frame (decoded at `columns` × `rows`), with the Modality, VOI and Presentation LUT attributes of the header. */
+function greyFrame(m: PixelModule, data: Uint8Array, columns: number, rows: number): GreyFrame {
+  const { ds } = m;
   const samples = m.bitsAllocated === 8 ? data.subarray(0, rows * columns) : words(data, rows * columns);
   const centers = Array.isArray(ds.WindowCenter) ? ds.WindowCenter : [ds.WindowCenter];
   const widths = Array.isArray(ds.WindowWidth) ? ds.WindowWidth : [ds.WindowWidth];
@@ -260,12 +260,24 @@ function greyFrame(m: PixelModule, data: Uint8Array): GreyFrame {
   };
 }
 
+export interface ReadFrame {
+  frame: GreyFrame;
+  /** Columns × Rows as stored; `frame` may be smaller when it was decoded at a lower resolution level. */
+  source: { width: number; height: number };
+  transferSyntaxUid: string;
+  sopInstanceUid: string;
+  frames: number;
+}
+
 /**
  * Reads the pixel module of a DICOM Part 10 file and decodes its first frame into a frame for the grey-scale
  * pipeline. Every fault is a RenderError naming the instance, its transfer syntax and what is wrong; every size is
- * checked against `limits` before the pixels are inflated or decoded.
+ * checked against `limits` before the pixels are inflated or decoded. With `shownAt` (the output size for a
+ * Columns × Rows source), a JPEG 2000 or HTJ2K frame is decoded only as finely as that output needs.
  */
-export function readFrame(bytes: Buffer, label: string, limits: ImageLimits = DEFAULT_LIMITS): { frame: GreyFrame; transferSyntaxUid: string; sopInstanceUid: string; frames: number } {
+export function readFrame(
+  bytes: Buffer, label: string, limits: ImageLimits = DEFAULT_LIMITS, shownAt?: (width: number, height: number) => { width: number; height: number },
+): ReadFrame {
   if (bytes.length < 132 || bytes.toString('latin1', 128, 132) !== 'DICM') {
     throw new RenderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
   }
@@ -274,12 +286,13 @@ export function readFrame(bytes: Buffer, label: string, limits: ImageLimits = DE
   const m = pixelModule(meta, ds, fileMeta, label, limits);
   const file = m.ts === DEFLATED ? inflated(bytes, fileMeta, m, headBytes, limits) : bytes;
   const encoded = firstFrame(file, m);
+  const target = shownAt && !m.colour ? shownAt(m.columns, m.rows) : undefined;
   const decoded = naming(m.where, () => decodeFrame(m.ts, {
     width: m.columns, height: m.rows, bitsAllocated: m.bitsAllocated, bitsStored: m.bitsStored, samplesPerPixel: m.samplesPerPixel,
     signed: numberOf(ds.PixelRepresentation) === 1, planarConfiguration: m.planar, photometric: m.photometric ?? 'MONOCHROME2', data: encoded,
-  }, limits));
-  const result = { transferSyntaxUid: m.ts, sopInstanceUid: m.sop, frames: m.frames };
-  if (!m.colour) return { frame: greyFrame(m, decoded.data), ...result };
+  }, limits, target));
+  const result = { source: { width: m.columns, height: m.rows }, transferSyntaxUid: m.ts, sopInstanceUid: m.sop, frames: m.frames };
+  if (!m.colour) return { frame: greyFrame(m, decoded.data, decoded.width, decoded.height), ...result };
   return {
     frame: {
       width: m.columns, height: m.rows, bitsStored: 8, signed: false, photometric: 'MONOCHROME2',

@@ -15,6 +15,9 @@ export interface RenderedImage {
   height: number;
   sourceWidth: number;
   sourceHeight: number;
+  /** The size the frame was decoded at: the source's, or a JPEG 2000 resolution level's. */
+  decodedWidth: number;
+  decodedHeight: number;
   sha256: string;
   window: WindowUsed;
   photometric: 'MONOCHROME1' | 'MONOCHROME2';
@@ -26,7 +29,10 @@ export interface RenderOptions {
   size?: (width: number, height: number) => { width: number; height: number };
   /** A window (modality units) to use instead of the file's. */
   window?: { center: number; width: number };
-  /** Run the grey-scale pipeline at full size before resampling, even where resampling first would do. */
+  /**
+   * Decode at full size and run the grey-scale pipeline there before resampling, even where a JPEG 2000 resolution
+   * level or resampling first would do.
+   */
   exact?: boolean;
   /** Size ceilings checked before anything is inflated or decoded; RADDRAFT_MAX_PIXELS by default. */
   limits?: ImageLimits;
@@ -153,10 +159,11 @@ export async function renderInstance(file: string, label: string, options: Rende
   if (fileBytes > most) throw new RenderError(`${label}: the file has ${fileBytes} bytes, more than the ${most} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`);
   const bytes = await readFile(file);
   lap('read');
-  const { frame, transferSyntaxUid } = readFrame(bytes, label, limits);
+  const sizeFor = options.size ?? ((w: number, h: number) => modelImageSize(w, h, QWEN_BUDGET));
+  const { frame, source, transferSyntaxUid } = readFrame(bytes, label, limits, options.exact ? undefined : sizeFor);
   lap('decode');
   if (options.window && options.window.width >= 1) frame.window = options.window;
-  const size = (options.size ?? ((w, h) => modelImageSize(w, h, QWEN_BUDGET)))(frame.width, frame.height);
+  const size = sizeFor(source.width, source.height);
   const shown = (options.exact ? undefined : shrinkFirst(frame, size)) ?? frame;
   const { pixels, window } = renderGrey(shown);
   lap('greyscale');
@@ -171,8 +178,10 @@ export async function renderInstance(file: string, label: string, options: Rende
     png,
     width: size.width,
     height: size.height,
-    sourceWidth: frame.width,
-    sourceHeight: frame.height,
+    sourceWidth: source.width,
+    sourceHeight: source.height,
+    decodedWidth: frame.width,
+    decodedHeight: frame.height,
     sha256: createHash('sha256').update(png).digest('hex'),
     window,
     photometric: frame.photometric,
