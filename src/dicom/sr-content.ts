@@ -31,6 +31,7 @@ export const Codes = {
   rejectedForQuality: dcm('113001', 'Rejected for Quality Reasons'),
   keyObjectDescription: dcm('113012', 'Key Object Description'),
   reviewFlags: local('review-flags', 'AI draft review flags'),
+  changes: local('changes', 'Corrections and addenda'),
   /** CID 7000 titles for a chest radiograph report, by the number of views the model saw. */
   chestSingleView: new Coded({ value: '36554-4', meaning: 'XR Chest Single view', schemeDesignator: 'LN' }),
   chestTwoViews: new Coded({ value: '36643-5', meaning: 'XR Chest 2 Views', schemeDesignator: 'LN' }),
@@ -50,6 +51,8 @@ export interface ReportText {
   impression: string;
   flags: readonly string[];
   urgent: readonly string[];
+  /** After signing: why the report was corrected, and its addenda. */
+  notes: readonly string[];
 }
 
 const contains = (name: CodedConcept, children: ContentItem[]): ContentItem => {
@@ -87,6 +90,7 @@ function sections(report: ReportText, draft: boolean): ContentItem[] {
     ];
     out.push(contains(Codes.reviewFlags, flags.map((f) => text(Codes.comment, f))));
   }
+  if (report.notes.length) out.push(contains(Codes.changes, report.notes.map((n) => text(Codes.comment, n))));
   return out;
 }
 
