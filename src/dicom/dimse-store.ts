@@ -92,7 +92,8 @@ export function cStore(target: DimseTarget, file: string, options: { timeoutMs: 
       failure = new DimseStoreError(`${where} rejected the association (${reason}; calling AE title ${target.callingAet})`, 'retry');
     });
     client.on('networkError', (err: Error & { code?: string }) => {
-      const down = err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ECONNRESET' && !answer;
+      const cause = `${err.code ?? ''} ${err.message}`;
+      const down = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/.test(cause);
       failure ??= new DimseStoreError(`${where} cannot be reached (${err.code ?? err.message})`, down ? 'wait' : 'retry');
       finish();
     });
