@@ -94,7 +94,10 @@ export async function openComponents(config: Config, log: Logger, options: Compo
   const outputNames = config.mode === 'shadow' ? [] : config.outputs;
   let outputs: Map<string, ReportOutput>;
   try {
-    outputs = createOutputs(outputNames, { fhir, studies, software: SOFTWARE, modelEndpoint: config.lingshu.url, waitMs: Math.max(1000, config.retrySeconds * 1000) });
+    outputs = createOutputs(outputNames, {
+      fhir, studies, software: SOFTWARE, modelEndpoint: config.lingshu.url, waitMs: Math.max(1000, config.retrySeconds * 1000),
+      sr: config.sr, reportEvents: (key) => store.outbox.events(key),
+    });
   } catch (err) {
     await store.close();
     throw new ConfigError([(err as Error).message]);

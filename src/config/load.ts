@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { hl7Config, hl7Problems, type Hl7Config } from './hl7.js';
 import { REQUIRED_SETTINGS, configSchema, settings, type SettingName, type SettingSchema } from './schema.js';
 import { signInProblems } from './security-checks.js';
+import { srConfig, srProblems, type SrConfig } from './sr.js';
 
 export type Intake = 'qido' | 'fhir' | 'stow' | 'dimse';
 
@@ -82,6 +83,8 @@ export interface Config {
   readonly sessionSecret: string | undefined;
   /** The RIS output and the listener for final reports (RADDRAFT_HL7_*). */
   readonly hl7: Hl7Config;
+  /** Where and how the dicom-sr output stores SRs (RADDRAFT_SR_*). */
+  readonly sr: SrConfig;
 }
 
 /** Sign-in: API tokens are checked against the issuer's keys; the pages sign in through it when a client is set. */
@@ -289,7 +292,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
   if (/\bfhir\b/.test(intakes) && raw.RADDRAFT_FHIR_NOTIFY_TOKEN === undefined) {
     problems.push('RADDRAFT_FHIR_NOTIFY_TOKEN is missing: FHIR notifications must carry it; for example RADDRAFT_FHIR_NOTIFY_TOKEN=a-random-string-of-16-or-more-characters');
   }
-  problems.push(...signInProblems(raw), ...hl7Problems(raw));
+  problems.push(...signInProblems(raw), ...hl7Problems(raw), ...srProblems(raw));
   if (problems.length > 0) throw new ConfigError(inTableOrder([...new Set(problems)]));
 
   const v = candidate as Record<SettingName, string | number | undefined>;
@@ -363,6 +366,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
     localReviewer: opt('RADDRAFT_LOCAL_REVIEWER'),
     sessionSecret: opt('RADDRAFT_SESSION_SECRET'),
     hl7: hl7Config(opt),
+    sr: srConfig(opt, { url: trimSlash(opt('RADDRAFT_DICOMWEB_URL') ?? ''), auth: parseHttpAuth(str('RADDRAFT_DICOMWEB_AUTH')) }, str('RADDRAFT_DIMSE_AET'), parseHttpAuth),
   };
   return deepFreeze(config);
 }

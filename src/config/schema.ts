@@ -1,4 +1,5 @@
 import { hl7Settings } from './hl7.js';
+import { srSettings } from './sr.js';
 
 /**
  * The settings raddraft reads, as a JSON Schema. Each property carries a description, an example (used in error
@@ -278,6 +279,7 @@ export const settings = {
     examples: ['the output of openssl rand -base64 32'],
   },
   ...hl7Settings,
+  ...srSettings,
   RADDRAFT_LOG_LEVEL: {
     type: 'string', pattern: '^(fatal|error|warn|info|debug|trace|silent)$', default: 'info',
     description: 'log level', examples: ['info'], 'x-fault': 'is not one of fatal, error, warn, info, debug, trace, silent',

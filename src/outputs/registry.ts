@@ -1,14 +1,16 @@
 import type { ReportOutput } from '../report/output.js';
+import { dicomSrOutput, type DicomSrOutputDeps } from './dicom-sr.js';
 import { fhirOutput, type FhirOutputDeps } from './fhir.js';
 
 /** What any output may need; each takes what it uses. */
-export type OutputDeps = FhirOutputDeps;
+export type OutputDeps = FhirOutputDeps & DicomSrOutputDeps;
 
 export type OutputFactory = (deps: OutputDeps) => ReportOutput;
 
 /** The outputs RADDRAFT_OUTPUTS may name. A new output is one file and one line here. */
 const OUTPUTS = new Map<string, OutputFactory>([
   ['fhir', fhirOutput],
+  ['dicom-sr', dicomSrOutput],
 ]);
 
 /** Adds an output from outside the registry (a site's own integration loaded with `node --import`). */
