@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Router } from 'express';
 import { clinicalContextSource } from './jobs/clinical-context-source.js';
+import { priorReportSource } from './jobs/prior-report-source.js';
 import type { Config } from './config/load.js';
 import { ConfigError } from './config/load.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
@@ -118,6 +119,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     store, studies, drafter: lingshu, renderer, dataDir: config.dataDir, mode: config.mode, outputs: outputNames,
     onDrafted: () => deliveries.wake(),
     ...(config.lingshu.prompt === 'clinical-context' ? { clinicalContext: clinicalContextSource(studies, fhir) } : {}),
+    ...(config.lingshu.prompt === 'prior-report' ? { priorReport: priorReportSource(studies, fhir, log) } : {}),
   });
   const runner = new JobRunner(store, pipeline, log, {
     workers: config.workers,
@@ -125,6 +127,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     dataDir: config.dataDir,
     onFinished: (job) => {
       metrics.jobsFinished.inc({ state: job.state });
+      if (job.state === 'drafted' || job.state === 'shadowed') metrics.countDraft(job.draft);
       if (job.state === 'drafted' || job.state === 'shadowed') metrics.jobSeconds.observe((job.updatedAt - job.createdAt) / 1000);
       // Pushed instances are kept only until their job is done.
       void release(job);

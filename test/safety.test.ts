@@ -16,7 +16,24 @@ const base: SafetyInput = {
 
 describe('checkDraft', () => {
   it('passes a clean draft without flags', () => {
-    expect(checkDraft(base, 'flag')).toEqual({ findings: base.findings, impression: base.impression, flags: [] });
+    expect(checkDraft(base, 'flag')).toEqual({ findings: base.findings, impression: base.impression, flags: [], sentenceFlags: [] });
+  });
+
+  it('ties each flagged sentence to its section, kind and reason in flag mode', () => {
+    const r = checkDraft({ ...base, findings: 'Unchanged cardiomegaly. The lungs are clear.', impression: 'PA and lateral views show no acute process.' }, 'flag');
+    expect(r.sentenceFlags).toEqual([
+      { section: 'findings', sentence: 'Unchanged cardiomegaly.', kind: 'comparison', why: 'refers to a prior or comparison exam, but none was given' },
+    ]);
+    const ap = checkDraft({ ...base, views: ['AP'], impression: 'PA view shows no acute process.' }, 'flag');
+    expect(ap.sentenceFlags).toEqual([
+      { section: 'impression', sentence: 'PA view shows no acute process.', kind: 'view', why: 'mentions a PA view, but only AP images were sent' },
+    ]);
+  });
+
+  it('does not flag comparison wording when a prior report was given', () => {
+    const r = checkDraft({ ...base, findings: 'Unchanged cardiomegaly.', priorGiven: true }, 'flag');
+    expect(r.sentenceFlags).toEqual([]);
+    expect(r.flags).toEqual([]);
   });
 
   it.each([

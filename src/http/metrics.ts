@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { JOB_STATES, type JobStore } from '../jobs/job-store.js';
+import type { DraftRecord } from '../report/report.js';
 
 export interface ModelGauges {
   inFlight(): number;
@@ -16,6 +17,8 @@ export class Metrics {
   readonly modelSeconds: Histogram;
   readonly received: Counter;
   readonly deliveryAttempts: Counter;
+  readonly urgentDrafts: Counter;
+  readonly draftFlags: Counter;
 
   constructor(store: JobStore, model?: ModelGauges) {
     const registers = [this.registry];
@@ -54,11 +57,21 @@ export class Metrics {
       name: 'raddraft_model_request_seconds', help: 'Duration of model requests that were answered',
       buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300], registers,
     });
+    this.urgentDrafts = new Counter({
+      name: 'raddraft_urgent_drafts_total', help: 'Drafts asserting a critical finding (an unverified AI suspicion), by finding', labelNames: ['finding'], registers,
+    });
+    this.draftFlags = new Counter({ name: 'raddraft_draft_sentence_flags_total', help: 'Sentence flags raised on drafts, by kind', labelNames: ['kind'], registers });
     this.received = new Counter({ name: 'raddraft_instances_received_total', help: 'Instances pushed to raddraft, by intake and outcome', labelNames: ['source', 'outcome'], registers });
     if (model) {
       new Gauge({ name: 'raddraft_model_in_flight', help: 'Model requests in flight', registers, collect() { this.set(model.inFlight()); } });
       new Gauge({ name: 'raddraft_model_concurrency_limit', help: 'Current adaptive limit on model requests', registers, collect() { this.set(model.limit()); } });
       new Gauge({ name: 'raddraft_model_breaker_open', help: '1 while the circuit breaker keeps requests from the model endpoint', registers, collect() { this.set(model.breakerOpen() ? 1 : 0); } });
     }
+  }
+
+  /** Counts a finished draft's critical findings and sentence flags (names and kinds only, never text). */
+  countDraft(draft: DraftRecord | undefined): void {
+    for (const finding of draft?.urgent?.findings ?? []) this.urgentDrafts.inc({ finding });
+    for (const flag of draft?.sentenceFlags ?? []) this.draftFlags.inc({ kind: flag.kind });
   }
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { reportKey } from '../report/report.js';
 import type { ClinicalContext } from '../model/clinical-context.js';
 import type { Drafter } from '../model/drafter.js';
+import type { PriorReport } from '../model/prior-report.js';
 import { Semaphore } from '../util/concurrency.js';
 import { PermanentError } from '../util/faults.js';
 import type { Job, JobState, JobStore, RenderedRecord } from './job-store.js';
@@ -29,6 +30,8 @@ export interface PipelineDeps {
   onDrafted?: () => void;
   /** Builds the clinical context for the prompt, when RADDRAFT_PROMPT=clinical-context. */
   clinicalContext?: (job: Job, views: string[]) => Promise<ClinicalContext>;
+  /** Finds the patient's latest signed prior report, when RADDRAFT_PROMPT=prior-report; undefined when none. */
+  priorReport?: (job: Job) => Promise<PriorReport | undefined>;
 }
 
 export { PermanentError };
@@ -93,7 +96,8 @@ export class Pipeline {
         }
         const views = (job.images ?? []).map((i) => i.view);
         const context = this.deps.clinicalContext ? await this.deps.clinicalContext(job, views) : undefined;
-        const draft = await this.deps.drafter.draft({ images, views, ...(context ? { context } : {}) }, log, signal);
+        const prior = this.deps.priorReport ? await this.deps.priorReport(job) : undefined;
+        const draft = await this.deps.drafter.draft({ images, views, ...(context ? { context } : {}), ...(prior ? { prior } : {}) }, log, signal);
         const record = {
           findings: draft.findings,
           impression: draft.impression,
@@ -103,8 +107,11 @@ export class Pipeline {
           requestId: draft.requestId,
           draftedAt: new Date().toISOString(),
           flags: draft.flags,
+          ...(draft.sentenceFlags.length ? { sentenceFlags: draft.sentenceFlags } : {}),
+          ...(draft.urgent ? { urgent: draft.urgent } : {}),
         };
-        const flags = draft.flags.length ? `; ${draft.flags.length} flag(s) for the reviewer` : '';
+        if (draft.urgent) log.info({ urgent: draft.urgent.findings }, 'the draft asserts a critical finding (unverified AI suspicion); review priority raised');
+        const flags = `${draft.flags.length ? `; ${draft.flags.length} flag(s) for the reviewer` : ''}${draft.urgent ? '; urgent (unverified AI suspicion)' : ''}`;
         return this.fanOut({ ...job, draft: record }, owner, log, `drafted by ${draft.model} (prompt ${draft.promptVersion})${flags}`);
       }
       case 'publishing':

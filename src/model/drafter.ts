@@ -1,6 +1,8 @@
 import type { Logger } from '../log.js';
 import type { ClinicalContext } from './clinical-context.js';
 import type { ParsedReport } from '../report/sections.js';
+import type { SentenceFlag } from '../report/report.js';
+import type { PriorReport } from './prior-report.js';
 
 export interface Draft extends ParsedReport {
   text: string;
@@ -8,8 +10,14 @@ export interface Draft extends ParsedReport {
   promptVersion: string;
   requestId: string | undefined;
   finishReason: string | undefined;
-  /** Safety and format flags for the reviewer. */
+  /** Safety and format flags for the reviewer, each as one line of text (sentence flags included). */
   flags: string[];
+  /** The flags tied to one sentence, with why. */
+  sentenceFlags: SentenceFlag[];
+  /** Critical findings the draft asserts (an unverified AI suspicion); absent when none. */
+  urgent?: { findings: string[] };
+  /** Consistency samples asked for and received, when sampling is on. */
+  samples?: { asked: number; received: number };
 }
 
 export interface DraftRequest {
@@ -17,6 +25,8 @@ export interface DraftRequest {
   /** Views of the images, in order: PA, AP, LATERAL or UNKNOWN. */
   views: string[];
   context?: ClinicalContext;
+  /** The patient's latest signed prior report, when the prior-report prompt found one. */
+  prior?: PriorReport;
 }
 
 /**

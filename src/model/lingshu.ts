@@ -11,6 +11,8 @@ import { parseReport, ReplyFormatError, type ParsedReport } from '../report/sect
 import { buildReportMessages, PROMPT_VERSIONS } from './prompt.js';
 import { buildProfileMessages, LINGSHU_PROFILE, profileSetting, type ChatMessage, type ModelProfile } from './profiles.js';
 import { checkDraft } from './safety.js';
+import { Sampler, type SampleReply } from './sampling.js';
+import { checkClaims, flagText } from './draft-checks.js';
 
 /** A model call that gave no usable draft; `retryable` says whether the job may try again later (fault `retry`). */
 export class ModelError extends Error implements Fault {
@@ -123,6 +125,13 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
 
 type Outcome = { kind: 'reply'; body: unknown } | { kind: 'error'; err: unknown };
 
+/** Every choice's text of a reply with several (`n`); choices without text are left out. */
+function choiceTexts(body: unknown): string[] {
+  const choices = (body as { choices?: unknown })?.choices;
+  if (!Array.isArray(choices)) return [];
+  return choices.map((c: { message?: { content?: unknown } }) => c?.message?.content).filter((t): t is string => typeof t === 'string');
+}
+
 export class LingshuClient implements Drafter {
   private readonly client: OpenAI;
   readonly limiter: AdaptiveLimiter;
@@ -133,6 +142,7 @@ export class LingshuClient implements Drafter {
   private readonly retryBaseMs: number;
   private readonly observe: RequestObserver;
   readonly profile: ModelProfile;
+  readonly sampler: Sampler;
 
   constructor(
     private readonly config: Config['lingshu'],
@@ -153,6 +163,7 @@ export class LingshuClient implements Drafter {
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.observe = options.observe ?? (() => undefined);
     this.profile = options.profile ?? profileSetting(config.model, config.profile);
+    this.sampler = new Sampler(config.consistency.samples, config.consistency.temperature);
   }
 
   get inFlight(): number {
@@ -163,7 +174,7 @@ export class LingshuClient implements Drafter {
     return this.profile === LINGSHU_PROFILE ? PROMPT_VERSIONS[this.config.prompt] : this.profile.promptVersion;
   }
 
-  private async send(messages: ChatMessage[], signal?: AbortSignal): Promise<Outcome & { latencyMs: number; inFlight: number }> {
+  private async send(messages: ChatMessage[], signal?: AbortSignal, sampling: { temperature: number; n?: number } = { temperature: 0 }): Promise<Outcome & { latencyMs: number; inFlight: number }> {
     const release = await this.limiter.acquire();
     const inFlight = this.limiter.inFlight;
     const started = Date.now();
@@ -175,7 +186,7 @@ export class LingshuClient implements Drafter {
         ? { structured_outputs: { json: REPORT_SCHEMA }, guided_json: REPORT_SCHEMA }
         : {};
       const body: unknown = await this.client.chat.completions.create(
-        { model: this.config.model, messages, temperature: 0, ...MAX_TOKENS, ...structured },
+        { model: this.config.model, messages, ...sampling, ...MAX_TOKENS, ...structured },
         { signal: abort },
       );
       return { kind: 'reply', body, latencyMs: Date.now() - started, inFlight };
@@ -195,8 +206,52 @@ export class LingshuClient implements Drafter {
   async draft(request: DraftRequest, log: Logger = this.log, signal?: AbortSignal): Promise<Draft> {
     // Lingshu's messages are MedEvalKit's byte for byte (with the clinical-context variant); other profiles their own.
     const messages: ChatMessage[] = this.profile === LINGSHU_PROFILE
-      ? buildReportMessages(request.images, { variant: this.config.prompt, ...(request.context ? { context: request.context } : {}) })
+      ? buildReportMessages(request.images, {
+        variant: this.config.prompt,
+        ...(request.context ? { context: request.context } : {}),
+        ...(request.prior ? { prior: request.prior } : {}),
+      })
       : await buildProfileMessages(this.profile, request.images);
+    // The samples are asked for alongside the greedy draft, so they add GPU time but little waiting.
+    const samples = this.sampler.sample((extra) => this.sampleOnce(messages, extra, signal));
+    try {
+      return this.checked(await this.greedy(messages, request, log, signal), await samples, log);
+    } finally {
+      await samples;
+    }
+  }
+
+  /** One request for consistency samples; never throws: a failure is reported in the reply. */
+  private async sampleOnce(messages: ChatMessage[], extra: { temperature: number; n?: number }, signal?: AbortSignal): Promise<SampleReply> {
+    const outcome = await this.send(messages, signal, extra);
+    if (outcome.kind === 'reply') {
+      const texts = choiceTexts(outcome.body);
+      return texts.length ? { texts } : { texts: [], failed: { status: undefined, reason: 'a reply without text' } };
+    }
+    const status = outcome.err instanceof OpenAI.APIError && typeof outcome.err.status === 'number' ? outcome.err.status : undefined;
+    return { texts: [], failed: { status, reason: status !== undefined ? `HTTP ${status}` : 'no answer' } };
+  }
+
+  /** The draft with the claim checks (contradictions, urgent findings, consistency with the samples) added. */
+  private checked(draft: Draft, samples: { texts: string[]; shortfall: string | undefined }, log: Logger): Draft {
+    const asked = this.sampler.samples;
+    const claims = checkClaims(draft, { urgent: this.config.urgentFindings, ...(asked ? { samples: samples.texts } : {}) });
+    if (samples.shortfall) log.warn({ asked, received: samples.texts.length }, 'fewer consistency samples than asked');
+    const flags = [
+      ...draft.flags,
+      ...claims.sentenceFlags.map(flagText),
+      ...(samples.shortfall ? [`consistency check incomplete: ${samples.shortfall}`] : []),
+    ];
+    return {
+      ...draft,
+      flags,
+      sentenceFlags: [...draft.sentenceFlags, ...claims.sentenceFlags],
+      ...(claims.urgent ? { urgent: claims.urgent } : {}),
+      ...(asked ? { samples: { asked, received: samples.texts.length } } : {}),
+    };
+  }
+
+  private async greedy(messages: ChatMessage[], request: DraftRequest, log: Logger, signal?: AbortSignal): Promise<Draft> {
     let badReplies = 0;
     let transportFailures = 0;
     let overloads = 0;
@@ -215,7 +270,7 @@ export class LingshuClient implements Drafter {
           const reply = replyText(outcome.body);
           const parsed = parseReply(reply.text, this.structured);
           const safety = checkDraft(
-            { ...parsed, finishReason: reply.finishReason, views: request.views, language: this.config.language, priorGiven: false },
+            { ...parsed, finishReason: reply.finishReason, views: request.views, language: this.config.language, priorGiven: request.prior !== undefined },
             this.config.safety,
           );
           this.observe('ok', outcome.latencyMs / 1000);
@@ -229,6 +284,7 @@ export class LingshuClient implements Drafter {
             requestId: reply.id,
             finishReason: reply.finishReason,
             flags: [...(parsed.repetitionCut ? ['the reply repeated itself and was cut at the first repetition'] : []), ...safety.flags],
+            sentenceFlags: safety.sentenceFlags,
           };
         } catch (err) {
           if (!(err instanceof ReplyFormatError)) throw err;

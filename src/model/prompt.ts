@@ -1,4 +1,5 @@
 import { contextBlock, type ClinicalContext } from './clinical-context.js';
+import { NO_PRIOR_NOTE, priorBlock, type PriorReport } from './prior-report.js';
 
 /**
  * The report prompt Lingshu was evaluated with in MedEvalKit (MIMIC-CXR / IU-Xray report generation), kept byte for
@@ -8,12 +9,13 @@ import { contextBlock, type ClinicalContext } from './clinical-context.js';
 export const MEDEVALKIT_REPORT_PROMPT =
   '\n        You are a helpful assistant. Please generate a report for the given images, including both findings and impressions. Return the report in the following format: Findings: {} Impression: {}.\n        ';
 
-export type PromptVariant = 'medevalkit' | 'clinical-context';
+export type PromptVariant = 'medevalkit' | 'clinical-context' | 'prior-report';
 
 /** Recorded in the job and the Provenance, so quality can be compared by prompt. */
 export const PROMPT_VERSIONS: Record<PromptVariant, string> = {
   medevalkit: 'medevalkit-report-1',
   'clinical-context': 'clinical-context-1',
+  'prior-report': 'prior-report-1',
 };
 
 export const PROMPT_VERSION = PROMPT_VERSIONS.medevalkit;
@@ -30,6 +32,8 @@ export interface UserMessage {
 export interface PromptOptions {
   variant?: PromptVariant;
   context?: ClinicalContext;
+  /** With the prior-report variant: the prior to quote, or undefined when the patient has none. */
+  prior?: PriorReport;
 }
 
 /** The prompt of a version as a document: what the model reads after the images, with placeholders for data. */
@@ -39,6 +43,13 @@ export function promptTemplate(version: string): { text: string; description: st
     return {
       text: `${block}\n${MEDEVALKIT_REPORT_PROMPT}`,
       description: 'MedEvalKit\'s report-generation prompt, preceded by a quoted clinical-context block (age band, sex, views, study description, indication); each image is preceded by "<image_N>: ".',
+    };
+  }
+  if (version === PROMPT_VERSIONS['prior-report']) {
+    const block = priorBlock({ date: '{prior study date}', findings: '{prior findings}', impression: '{prior impression}' });
+    return {
+      text: `${block}\n${MEDEVALKIT_REPORT_PROMPT}`,
+      description: `MedEvalKit's report-generation prompt, preceded by the patient's latest signed prior chest X-ray report as a quoted, dated block (or, when there is none, the note "${NO_PRIOR_NOTE}"); each image is preceded by "<image_N>: ".`,
     };
   }
   return {
@@ -54,6 +65,7 @@ export function buildReportMessages(images: { png: Buffer }[], options: PromptOp
     content.push({ type: 'image_url', image_url: { url: `data:image/png;base64,${img.png.toString('base64')}` } });
   });
   if (options.variant === 'clinical-context' && options.context) content.push({ type: 'text', text: contextBlock(options.context) });
+  if (options.variant === 'prior-report') content.push({ type: 'text', text: options.prior ? priorBlock(options.prior) : NO_PRIOR_NOTE });
   content.push({ type: 'text', text: MEDEVALKIT_REPORT_PROMPT });
   return [{ role: 'user', content }];
 }

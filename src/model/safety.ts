@@ -1,3 +1,5 @@
+import type { SentenceFlag } from '../report/report.js';
+import { draftSentences } from './claims.js';
 import { checkLanguage } from './language.js';
 
 /**
@@ -26,36 +28,40 @@ export interface SafetyResult {
   findings: string;
   impression: string;
   flags: string[];
+  /** In `flag` mode, each flagged sentence with why (stripped sentences are gone, so they are only in `flags`). */
+  sentenceFlags: SentenceFlag[];
 }
 
 const PRIOR = /\b(compared (?:to|with)|in comparison|comparison (?:is made|with|to)|prior (?:study|studies|exam|examination|radiograph|film|image|imaging|chest)|previous (?:study|exam|examination|radiograph|film|image|chest)|unchanged|interval(?:ly)?|again (?:seen|noted|demonstrated|visualized)|redemonstrat\w*|no (?:significant |appreciable |substantial )?change|as before|since the (?:prior|previous|last)|stable|persistent|persists)\b/i;
 
-function viewRules(views: string[]): { re: RegExp; why: string }[] {
+interface Rule {
+  re: RegExp;
+  why: string;
+  kind: 'comparison' | 'view';
+}
+
+function viewRules(views: string[]): Rule[] {
   const has = (v: string) => views.includes(v);
-  const rules: { re: RegExp; why: string }[] = [];
+  const rules: Omit<Rule, 'kind'>[] = [];
   if (!has('LATERAL')) rules.push({ re: /\b(lateral (?:view|projection|radiograph|image|film)s?|on the lateral|PA and lateral|frontal and lateral)\b/i, why: 'mentions a lateral view, but no lateral image was sent' });
   if (!has('PA') && has('AP')) rules.push({ re: /\b(PA (?:view|projection|radiograph|film|and)|posteroanterior|postero-anterior)\b/i, why: 'mentions a PA view, but only AP images were sent' });
   if (!has('AP') && has('PA')) rules.push({ re: /\b(AP (?:view|projection|radiograph|film)|anteroposterior|antero-posterior|portable|supine)\b/i, why: 'mentions an AP or portable view, but the images sent are PA' });
   rules.push({ re: /\b(decubitus)\b/i, why: 'mentions a decubitus view, which raddraft never sends' });
-  return rules;
-}
-
-/** Sentences, keeping their punctuation; a list item or line counts as a sentence too. */
-function sentences(text: string): string[] {
-  return text.split(/(?<=[.!?])\s+|\n+/).map((s) => s.trim()).filter(Boolean);
+  return rules.map((r) => ({ ...r, kind: 'view' as const }));
 }
 
 const quote = (s: string) => `"${s.length > 120 ? `${s.slice(0, 117)}...` : s}"`;
 
 export function checkDraft(input: SafetyInput, mode: SafetyMode): SafetyResult {
   const flags: string[] = [];
-  const rules = [
-    ...(input.priorGiven ? [] : [{ re: PRIOR, why: 'refers to a prior or comparison exam, but none was given' }]),
+  const sentenceFlags: SentenceFlag[] = [];
+  const rules: Rule[] = [
+    ...(input.priorGiven ? [] : [{ re: PRIOR, why: 'refers to a prior or comparison exam, but none was given', kind: 'comparison' as const }]),
     ...viewRules(input.views),
   ];
-  const review = (section: string, label: string): string => {
+  const review = (section: string, label: 'findings' | 'impression'): string => {
     const kept: string[] = [];
-    for (const sentence of sentences(section)) {
+    for (const sentence of draftSentences(section)) {
       const hit = rules.find((r) => r.re.test(sentence));
       if (!hit) {
         kept.push(sentence);
@@ -64,6 +70,7 @@ export function checkDraft(input: SafetyInput, mode: SafetyMode): SafetyResult {
       if (mode === 'strip') flags.push(`removed from ${label}: ${quote(sentence)} (${hit.why})`);
       else {
         flags.push(`${label} ${hit.why}: ${quote(sentence)}`);
+        sentenceFlags.push({ section: label, sentence, kind: hit.kind, why: hit.why });
         kept.push(sentence);
       }
     }
@@ -87,5 +94,5 @@ export function checkDraft(input: SafetyInput, mode: SafetyMode): SafetyResult {
   }
   const language = checkLanguage(`${findings}\n${impression}`, input.language);
   if (!language.ok) flags.push(`the draft is not in the expected language (${input.language}): ${language.detail ?? 'other language'}`);
-  return { findings, impression, flags };
+  return { findings, impression, flags, sentenceFlags };
 }
