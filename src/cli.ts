@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, describeConfig, type Config } from './config/load.js';
 import { isUid } from './dicom/tags.js';
@@ -6,6 +7,9 @@ import { formatDoctor, runDoctor } from './doctor.js';
 import { runDemo } from './demo/run-demo.js';
 import { createLogger, type Logger } from './log.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
+import { describeRender, renderFile, renderStudy } from './dicom/render-command.js';
+import { RenderPool } from './dicom/render-pool.js';
+import { PacsSource } from './dicom/study-source.js';
 import { backfill } from './intake/backfill.js';
 import { openComponents, openStore, startService } from './service.js';
 import { SOFTWARE } from './version.js';
@@ -111,6 +115,37 @@ async function draft(studyUid: string, opts: { config?: string }): Promise<void>
     }
   } finally {
     await components.close();
+  }
+}
+
+async function renderCommand(file: string | undefined, opts: { out?: string; study?: string; config?: string }): Promise<void> {
+  if (!file === !opts.study) {
+    process.stderr.write('raddraft render: give either a DICOM file (raddraft render FILE.dcm -o OUT.png) or --study <StudyInstanceUID> -o FOLDER\n');
+    process.exitCode = EXIT.failed;
+    return;
+  }
+  const out = opts.out ?? (file ? `${path.basename(file).replace(/\.dcm$/i, '')}.png` : `render-${opts.study}`);
+  const config = configOrExit(opts.config, opts.study ? ['RADDRAFT_DICOMWEB_URL'] : []);
+  const pool = new RenderPool({ size: 1, limits: { maxPixels: config.images.maxPixels }, memoryLimitMb: config.images.renderMemoryMb });
+  try {
+    if (file) {
+      process.stdout.write(`${describeRender(await renderFile(pool, file, out))}\n`);
+      return;
+    }
+    const studies = new PacsSource(new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth }));
+    const result = await renderStudy(pool, studies, opts.study!, out);
+    if (!result.eligible) {
+      process.stderr.write(`study ${opts.study} is not eligible: ${result.reason}\n`);
+      process.exitCode = EXIT.ineligible;
+      return;
+    }
+    for (const line of result.rendered) process.stdout.write(`${describeRender(line)}\n`);
+    for (const s of result.skipped) process.stdout.write(`not sent to the model: instance ${s.sopUid} (${s.reason})\n`);
+  } catch (err) {
+    process.stderr.write(`raddraft render: ${(err as Error).message}\n`);
+    process.exitCode = EXIT.failed;
+  } finally {
+    await pool.close();
   }
 }
 
@@ -298,6 +333,12 @@ program.command('eval').description('draft a labelled set (or take production dr
   .option('--seed <n>', 'bootstrap seed', positiveInt, 1)
   .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
   .action(evalCommand);
+program.command('render').description('write the image exactly as the model receives it, and print its size, window, transfer syntax and milliseconds')
+  .argument('[file]', 'a DICOM file')
+  .option('-o, --out <path>', 'the PNG to write (for a file; default: its name with .png), or the folder for --study (default: render-<uid>)')
+  .option('--study <StudyInstanceUID>', 'fetch the views raddraft would draft this study from (RADDRAFT_DICOMWEB_URL) and render each', uid)
+  .option('--config <file>', 'JSON file of RADDRAFT_* settings (the environment wins)')
+  .action(renderCommand);
 program.command('demo').description('run raddraft against a local Orthanc with sample studies, an in-process FHIR server and the Lingshu stand-in')
   .option('--exit', 'stop after the samples are drafted instead of serving until Ctrl-C')
   .action(async (opts: { exit?: boolean }) => {

@@ -10,6 +10,8 @@ import { createApp } from './http/app.js';
 import { listen } from './http/listen.js';
 import { Readiness } from './http/health.js';
 import { startDimseScp } from './intake/dimse-scp.js';
+import { startHl7Listener, type Hl7Listener } from './intake/hl7-listener.js';
+import { pacsLookups } from './intake/hl7-pacs.js';
 import { ensureSubscription, notifyRouter } from './intake/fhir-subscription.js';
 import { QidoPoller } from './intake/qido-poller.js';
 import { FailureCode, ReceiveError, ReceivedStore, type Received } from './intake/received-store.js';
@@ -97,7 +99,7 @@ export async function openComponents(config: Config, log: Logger, options: Compo
   try {
     outputs = createOutputs(outputNames, {
       fhir, studies, software: SOFTWARE, modelEndpoint: config.lingshu.url, waitMs: Math.max(1000, config.retrySeconds * 1000),
-      sr: config.sr, reportEvents: (key) => store.outbox.events(key),
+      hl7: config.hl7, sr: config.sr, reportEvents: (key) => store.outbox.events(key),
     });
   } catch (err) {
     await store.close();
@@ -217,6 +219,11 @@ export async function startService(config: Config, log: Logger, options: Compone
         maxPduBytes: config.dimse.maxPduBytes, idleSeconds: config.dimse.idleSeconds, maxAssociations: config.dimse.maxAssociations,
       })
     : undefined;
+  let hl7: Hl7Listener | undefined;
+  if (config.hl7.listenPort !== undefined) {
+    const { senders, maxMessageBytes, idleMs } = config.hl7;
+    hl7 = await startHl7Listener({ port: config.hl7.listenPort, host: config.host, senders, maxMessageBytes, idleMs, store, ...pacsLookups(dicomweb), log: log.child({ intake: 'hl7' }) });
+  }
   if (config.intake.includes('fhir') && config.fhirNotifyToken) {
     if (config.publicUrl) {
       await ensureSubscription(fhir, `${config.publicUrl}/fhir/notify`, config.fhirNotifyToken).catch((err: unknown) =>
@@ -236,6 +243,7 @@ export async function startService(config: Config, log: Logger, options: Compone
       log.info('stopping: intake first, then in-flight jobs');
       accepting = false;
       scp?.stop();
+      await hl7?.stop();
       stopSweeps();
       await poller.stop();
       await runner.stop(drainMs ?? config.drainSeconds * 1000);

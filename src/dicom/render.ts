@@ -18,6 +18,8 @@ export interface RenderedImage {
   /** The size the frame was decoded at: the source's, or a JPEG 2000 resolution level's. */
   decodedWidth: number;
   decodedHeight: number;
+  /** Milliseconds from reading the file to the encoded PNG. */
+  ms: number;
   sha256: string;
   window: WindowUsed;
   photometric: 'MONOCHROME1' | 'MONOCHROME2';
@@ -146,7 +148,8 @@ function blockAverage8(src: Uint8Array, stride: number, k: number, w: number, h:
 /** Renders a DICOM file to the PNG the model receives (or, with options, the picture a reviewer asked for). */
 export async function renderInstance(file: string, label: string, options: RenderOptions = {}): Promise<RenderedImage> {
   await initCodecs();
-  let mark = performance.now();
+  const started = performance.now();
+  let mark = started;
   const lap = (stage: RenderStage) => {
     const now = performance.now();
     options.onStage?.(stage, now - mark);
@@ -182,6 +185,7 @@ export async function renderInstance(file: string, label: string, options: Rende
     sourceHeight: source.height,
     decodedWidth: frame.width,
     decodedHeight: frame.height,
+    ms: performance.now() - started,
     sha256: createHash('sha256').update(png).digest('hex'),
     window,
     photometric: frame.photometric,

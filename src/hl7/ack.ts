@@ -33,6 +33,7 @@ export const ErrorCode = {
   segmentSequence: '100^Segment sequence error^HL70357',
   requiredField: '101^Required field missing^HL70357',
   dataType: '102^Data type error^HL70357',
+  tableValue: '103^Table value not found^HL70357',
   unsupportedMessageType: '200^Unsupported message type^HL70357',
   unsupportedEvent: '201^Unsupported event code^HL70357',
   unsupportedProcessingId: '202^Unsupported processing id^HL70357',

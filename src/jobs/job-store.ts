@@ -1,6 +1,7 @@
 import type { ChosenView, SkippedView } from '../dicom/views.js';
 import type { DraftRecord, RenderedRecord } from '../report/report.js';
 import type { NewReportEvent, Outbox } from './outbox.js';
+import type { RisReports } from './ris-reports.js';
 
 export type { DraftRecord, RenderedRecord };
 
@@ -118,6 +119,8 @@ export class LeaseLostError extends Error {
 export interface JobStore {
   /** Report events and their deliveries, in the same database. */
   readonly outbox: Outbox;
+  /** Final reports the RIS sent over HL7, and the messages it sent that raddraft could not use. */
+  readonly risReports: RisReports;
   /**
    * Records a sighting of a study. A new study becomes a `discovered` job; a `discovered` job whose instance count
    * changed has its stability deadline pushed back. Other jobs are left as they are.

@@ -1,4 +1,5 @@
 import { Kysely, Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+import { risReportsMigration, type RisReportsTable } from './ris-reports-schema.js';
 
 /** Row types as stored; times are epoch milliseconds, JSON columns are text. */
 export interface JobsTable {
@@ -91,6 +92,7 @@ export interface Database {
   reviews: ReviewsTable;
   report_events: ReportEventsTable;
   deliveries: DeliveriesTable;
+  ris_reports: RisReportsTable;
 }
 
 /** Times need 64 bits; SQLite's INTEGER has them, PostgreSQL needs bigint. */
@@ -201,6 +203,7 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         await db.schema.createIndex('deliveries_job').on('deliveries').columns(['job_id']).execute();
       },
     },
+    '0005_ris_reports': risReportsMigration(time(dialect)),
   };
 }
 

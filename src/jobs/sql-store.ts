@@ -7,6 +7,7 @@ import {
 } from './job-store.js';
 import type { NewReportEvent } from './outbox.js';
 import { SqlOutbox } from './outbox-sql.js';
+import { SqlRisReports } from './ris-reports.js';
 import type { Database, JobsTable } from './schema.js';
 
 export interface SqlStoreOptions {
@@ -49,12 +50,14 @@ function toJob(r: Selectable<JobsTable>): Job {
 /** The job store over Kysely: the same queries for SQLite and PostgreSQL, locking only where PostgreSQL needs it. */
 export class SqlJobStore implements JobStore {
   readonly outbox: SqlOutbox;
+  readonly risReports: SqlRisReports;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly options: SqlStoreOptions,
   ) {
     this.outbox = new SqlOutbox(db, options);
+    this.risReports = new SqlRisReports(db);
   }
 
   private async event(db: Kysely<Database> | Transaction<Database>, jobId: string, from: JobState | undefined, to: JobState, note?: string, at = Date.now()): Promise<void> {

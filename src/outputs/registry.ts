@@ -1,9 +1,10 @@
 import type { ReportOutput } from '../report/output.js';
 import { dicomSrOutput, type DicomSrOutputDeps } from './dicom-sr.js';
 import { fhirOutput, type FhirOutputDeps } from './fhir.js';
+import { hl7Output, type Hl7OutputDeps } from './hl7.js';
 
 /** What any output may need; each takes what it uses. */
-export type OutputDeps = FhirOutputDeps & DicomSrOutputDeps;
+export type OutputDeps = FhirOutputDeps & Hl7OutputDeps & DicomSrOutputDeps;
 
 export type OutputFactory = (deps: OutputDeps) => ReportOutput;
 
@@ -11,6 +12,7 @@ export type OutputFactory = (deps: OutputDeps) => ReportOutput;
 const OUTPUTS = new Map<string, OutputFactory>([
   ['fhir', fhirOutput],
   ['dicom-sr', dicomSrOutput],
+  ['hl7', hl7Output],
 ]);
 
 /** Adds an output from outside the registry (a site's own integration loaded with `node --import`). */
