@@ -23,9 +23,12 @@ export interface DicomSrOutputDeps {
   reportEvents(reportKey: string): Promise<ReportEvent[]>;
 }
 
-/** The three series a report's objects go to in its study, each with its number and description. */
+/**
+ * The three series a report's objects go to in its study, each with its number and description. Descriptions stay in
+ * ASCII: some archives index them in a single-byte character set and drop anything else from their study lists.
+ */
 const SERIES: Record<SrSeriesRole, { number: number; description: string }> = {
-  draft: { number: 9901, description: 'AI draft report — unverified' },
+  draft: { number: 9901, description: 'AI draft report - unverified' },
   signed: { number: 9902, description: 'Radiologist report (AI-assisted draft, signed)' },
   rejection: { number: 9903, description: 'AI draft rejected by radiologist (IOCM)' },
 };
