@@ -26,7 +26,7 @@ export function peekHeader(bytes: Buffer): HeaderPeek | undefined {
     return undefined;
   }
   const header = msh.header;
-  return { msh, facility: header.getComponent(4, 1), controlId: header.getField(10).toString(), charset: header.getField(18).toString().trim() };
+  return { msh, facility: header.getComponent(4, 1), controlId: header.getField(10)?.toString() ?? '', charset: header.getField(18)?.toString().trim() ?? '' };
 }
 
 /** MSH-18 values raddraft decodes, and how. */

@@ -35,7 +35,7 @@ export function checkHeader(message: Hl7Message): Unusable | undefined {
   const msh = message.header;
   if (msh.name !== 'MSH') return { ack: 'AR', problem: { code: ErrorCode.segmentSequence, location: 'MSH', message: 'the message does not begin with an MSH segment' } };
   const type = `${first(msh, 9, 1)}^${first(msh, 9, 2)}`;
-  if (!msh.getField(10).toString()) return { ack: 'AR', problem: { code: ErrorCode.requiredField, location: 'MSH^1^10', message: 'MSH-10 (message control ID) is empty' } };
+  if (!msh.getField(10)?.toString()) return { ack: 'AR', problem: { code: ErrorCode.requiredField, location: 'MSH^1^10', message: 'MSH-10 (message control ID) is empty' } };
   if (type !== 'ORU^R01' && type !== 'MDM^T02') {
     const code = ['ORU', 'MDM'].includes(first(msh, 9, 1)) ? ErrorCode.unsupportedEvent : ErrorCode.unsupportedMessageType;
     return { ack: 'AR', problem: { code, location: 'MSH^1^9', message: `raddraft takes ORU^R01 and MDM^T02 final reports, not ${type.replace(/[^A-Za-z0-9^_]/g, '')}` } };
@@ -50,8 +50,8 @@ function textOf(obx: Hl7Segment[]): { byCode: Map<string, string>; all: string }
   const byCode = new Map<string, string>();
   const all: string[] = [];
   for (const s of obx) {
-    if (!['TX', 'FT', 'ST'].includes(s.getField(2).toString())) continue;
-    const text = s.getField(5).toString().split('~').map(unescapeText).join('\n').trim();
+    if (!['TX', 'FT', 'ST'].includes(s.getField(2)?.toString() ?? '')) continue;
+    const text = (s.getField(5)?.toString() ?? '').split('~').map(unescapeText).join('\n').trim();
     if (!text) continue;
     const code = s.getComponent(3, 1);
     byCode.set(code, [byCode.get(code), text].filter(Boolean).join('\n'));
@@ -89,7 +89,9 @@ function oru(message: Hl7Message, base: Pick<ReceivedFinal, 'controlId' | 'facil
   const { findings, impression } = sections(message.getAllSegments('OBX'));
   if (!findings && !impression) return noText('OBX^1^5');
   const accessions = [first(obr, 3), first(obr, 18), first(obr, 2), first(message.getSegment('ORC'), 3), first(message.getSegment('IPC'), 1)];
-  const signer = [first(obr, 32, 1), first(obr, 32, 2)].filter(Boolean).join(' ') || undefined;
+  // OBR-32 is an NDL whose first component holds ID & family & given as subcomponents (numbered from 0 here).
+  const sub = (i: number) => unescapeText(obr.getComponent(32, 1, i)).trim();
+  const signer = [sub(2), sub(1)].filter(Boolean).join(' ') || sub(0) || undefined;
   return {
     ...base, messageType: 'ORU^R01', accessions: [...new Set(accessions.filter(Boolean))], studyUid: studyUidOf(message),
     findings, impression, signer, signedAt: first(obr, 22) || undefined, status,
@@ -104,7 +106,7 @@ function mdm(message: Hl7Message, base: Pick<ReceivedFinal, 'controlId' | 'facil
   const { findings, impression } = sections(message.getAllSegments('OBX'));
   if (!findings && !impression) return noText('OBX^1^5');
   const accessions = [first(txa, 15), first(txa, 14), first(message.getSegment('OBR'), 3), first(message.getSegment('IPC'), 1)];
-  const signer = [first(txa, 22, 1), first(txa, 22, 2)].filter(Boolean).join(' ') || undefined;
+  const signer = [first(txa, 22, 3), first(txa, 22, 2)].filter(Boolean).join(' ') || first(txa, 22, 1) || undefined;
   return {
     ...base, messageType: 'MDM^T02', accessions: [...new Set(accessions.filter(Boolean))], studyUid: studyUidOf(message),
     findings, impression, signer, signedAt: first(txa, 22, 15) || first(txa, 6) || undefined, status,
@@ -114,7 +116,7 @@ function mdm(message: Hl7Message, base: Pick<ReceivedFinal, 'controlId' | 'facil
 /** A final report from a message that passed `checkHeader`, or why it cannot be used. */
 export function readFinalReport(message: Hl7Message): ReceivedFinal | Unusable {
   const msh = message.header;
-  const base = { controlId: msh.getField(10).toString(), facility: first(msh, 4) };
+  const base = { controlId: msh.getField(10)?.toString() ?? '', facility: first(msh, 4) };
   const found = first(msh, 9, 1) === 'MDM' ? mdm(message, base) : oru(message, base);
   if ('ack' in found) return found;
   if (found.accessions.length === 0 && !found.studyUid) {

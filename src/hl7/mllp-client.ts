@@ -73,7 +73,7 @@ export class MllpClient {
   private async sendNow(text: string, signal?: AbortSignal): Promise<MllpAnswer> {
     signal?.throwIfAborted();
     const message = Hl7Message.parse(text);
-    const controlId = message.getSegment('MSH')!.getField(10).toString();
+    const controlId = message.getSegment('MSH')?.getField(10)?.toString() ?? '';
     const connection = await this.open();
     let committed: Ack | undefined;
     const onMessage = (e: Event) => {
