@@ -6,6 +6,7 @@ import { claimsOf } from '../src/model/claims.js';
 import { consistencyFlags, supportScores } from '../src/model/consistency.js';
 import { findContradictions } from '../src/model/contradictions.js';
 import { checkClaims, flagText } from '../src/model/draft-checks.js';
+import { Sampler, type SampleReply } from '../src/model/sampling.js';
 import { DEFAULT_URGENT, URGENT_LABEL, URGENT_NAMES, urgentFindings } from '../src/model/urgent.js';
 
 const NORMAL = 'The heart size is normal. The lungs are clear. No pleural effusion or pneumothorax.';
@@ -135,6 +136,29 @@ describe('all checks on one draft', () => {
 
   it('leaves a clean draft without flags, urgency or support figures', () => {
     expect(checkClaims({ findings: NORMAL, impression: 'No acute cardiopulmonary process.' }, { urgent: DEFAULT_URGENT })).toEqual({ sentenceFlags: [], urgent: undefined, support: undefined });
+  });
+});
+
+describe('asking for samples', () => {
+  it('says how many samples came back when some requests fail, and never throws', async () => {
+    const sampler = new Sampler(4, 0.7);
+    let calls = 0;
+    const send = async (extra: { n?: number }): Promise<SampleReply> => {
+      calls += 1;
+      if (extra.n) return { texts: ['one'] };
+      return calls % 2 ? { texts: [], failed: { status: 503, reason: 'HTTP 503' } } : { texts: ['again'] };
+    };
+    const result = await sampler.sample(send);
+    expect(sampler.usesN).toBe(false);
+    expect(result.texts.length).toBeLessThan(4);
+    expect(result.shortfall).toMatch(/^\d of 4 consistency samples came back \(HTTP 503\)$/);
+  });
+
+  it('asks nothing when sampling is off', async () => {
+    const result = await new Sampler(0, 0.7).sample(async () => {
+      throw new Error('no request expected');
+    });
+    expect(result).toEqual({ texts: [], shortfall: undefined });
   });
 });
 

@@ -8,7 +8,9 @@ import { listen } from '../http/listen.js';
  * It checks each request as the real server would see it — images decodable, sides multiples of 28, at most four
  * images, the report prompt with `<image_N>: ` labels — and answers in Lingshu's "Findings: … Impression: …" form
  * (or JSON when structured output is asked for). Tests can script it to be slow, fail, answer garbage, go down, or
- * behave like vLLM's continuous batching: latency rising with the requests in flight, and 429 above a limit.
+ * behave like vLLM's continuous batching: latency rising with the sequences in flight, and 429 above a limit.
+ * Sampled requests (temperature above 0) are answered from their own script, so a test can plant claims that the
+ * greedy draft makes and the samples do not; `n` is honoured as vLLM honours it, or ignored, as some servers do.
  */
 export type Behaviour =
   | { kind: 'report'; text?: string; delayMs?: number }
@@ -32,11 +34,16 @@ export interface ReceivedRequest {
   images: ReceivedImage[];
   /** Requests in flight when this one arrived, itself included. */
   inFlight: number;
+  /** Choices asked for (`n`; 1 when absent). */
+  n: number;
   rejected: string | undefined;
   answered: Behaviour['kind'] | 'overloaded' | 'outage';
 }
 
-/** vLLM-like batching: each request takes baseMs + perRequestMs × (requests in flight); above maxConcurrent, 429. */
+/**
+ * vLLM-like batching: each request takes baseMs (reading the images and prompt, once per request) + perRequestMs ×
+ * (sequences being decoded: a request with `n` decodes n of them in the same batch); above maxConcurrent requests, 429.
+ */
 export interface BatchingModel {
   maxConcurrent: number;
   baseMs: number;
@@ -67,6 +74,10 @@ export interface LingshuStandIn {
   slowBody(ms: number): void;
   /** Answer 400 to requests asking for structured output, as a server without it does. */
   rejectStructured(reject: boolean): void;
+  /** Texts for the next sampled choices (requests with temperature above 0), one per choice, in order; afterwards the default report. */
+  scriptSamples(...texts: string[]): void;
+  /** `honour` (vLLM), `ignore` (answer one choice) or `reject` (answer 400) requests with `n` above 1. */
+  nSupport(mode: 'honour' | 'ignore' | 'reject'): void;
   readonly maxInFlightSeen: number;
   /** Forgets the requests seen so far and the peak in flight. */
   reset(): void;
@@ -138,7 +149,10 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
   let outage: { kind: '503' | 'drop'; until: number } | undefined;
   let slowMs = 0;
   let refuseStructured = false;
+  const sampleQueue: string[] = [];
+  let nMode: 'honour' | 'ignore' | 'reject' = 'honour';
   let inFlight = 0;
+  let sequences = 0;
   let maxInFlightSeen = 0;
   const app = express();
   app.use(express.json({ limit: '64mb' }));
@@ -164,13 +178,16 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
   };
 
   app.post('/v1/chat/completions', async (req, res) => {
-    const body = req.body as { model?: unknown; temperature?: unknown; max_tokens?: unknown; structured_outputs?: unknown; guided_json?: unknown };
+    const body = req.body as { model?: unknown; temperature?: unknown; max_tokens?: unknown; structured_outputs?: unknown; guided_json?: unknown; n?: unknown };
+    const asked = typeof body?.n === 'number' && Number.isInteger(body.n) && body.n >= 1 && body.n <= 16 ? body.n : 1;
+    const n = nMode === 'honour' ? asked : 1;
     inFlight += 1;
+    sequences += n;
     maxInFlightSeen = Math.max(maxInFlightSeen, inFlight);
     const record: ReceivedRequest = {
       at: Date.now(), model: String(body?.model), temperature: body?.temperature, maxTokens: body?.max_tokens,
       structured: body?.structured_outputs !== undefined || body?.guided_json !== undefined,
-      texts: [], images: [], inFlight, rejected: undefined, answered: 'report',
+      texts: [], images: [], inFlight, n: asked, rejected: undefined, answered: 'report',
     };
     requests.push(record);
     try {
@@ -201,26 +218,36 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
         await send(res, 400, vllmError(400, 'structured_outputs is not supported by this server'));
         return;
       }
-      const behaviour = queue.shift() ?? fallback;
+      if (asked > 1 && nMode === 'reject') {
+        record.rejected = 'n above 1 is not supported';
+        record.answered = 'error';
+        await send(res, 400, vllmError(400, 'n > 1 is not supported by this server'));
+        return;
+      }
+      const sampled = typeof body?.temperature === 'number' && body.temperature > 0;
+      // Sampled requests never take the greedy script's behaviours: a test scripts the two apart.
+      const behaviour = sampled ? { kind: 'report' as const } : queue.shift() ?? fallback;
       record.answered = behaviour.kind;
-      const delay = (behaviour.delayMs ?? 0) + (batching ? batching.baseMs + batching.perRequestMs * inFlight : 0);
+      const delay = (behaviour.delayMs ?? 0) + (batching ? batching.baseMs + batching.perRequestMs * sequences : 0);
       if (delay) await new Promise((r) => setTimeout(r, delay).unref());
       if (behaviour.kind === 'error') {
         await send(res, behaviour.status, vllmError(behaviour.status, `stand-in answering ${behaviour.status}`),
           behaviour.retryAfterSeconds !== undefined ? { 'retry-after': String(behaviour.retryAfterSeconds) } : {});
         return;
       }
-      const report = behaviour.kind === 'garbage' ? behaviour.text ?? GARBAGE : behaviour.text ?? STANDIN_REPORT;
+      const report = behaviour.kind === 'garbage' ? behaviour.text ?? GARBAGE : behaviour.text ?? (fallback.kind === 'report' ? fallback.text : undefined) ?? STANDIN_REPORT;
+      const texts = sampled ? Array.from({ length: n }, () => sampleQueue.shift() ?? report) : [report];
       await send(res, 200, {
         id: `chatcmpl-${randomUUID()}`,
         object: 'chat.completion',
         created: Math.floor(Date.now() / 1000),
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: record.structured && behaviour.kind === 'report' ? asJson(report) : report }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: 1300 * record.images.length + 60, completion_tokens: 60, total_tokens: 1300 * record.images.length + 120 },
+        choices: texts.map((text, index) => ({ index, message: { role: 'assistant', content: record.structured && behaviour.kind === 'report' ? asJson(text) : text }, finish_reason: 'stop' })),
+        usage: { prompt_tokens: 1300 * record.images.length + 60, completion_tokens: 60 * n, total_tokens: 1300 * record.images.length + 60 + 60 * n },
       });
     } finally {
       inFlight -= 1;
+      sequences -= n;
     }
   });
 
@@ -235,6 +262,8 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
     outage: (kind, until) => void (outage = { kind, until }),
     slowBody: (ms) => void (slowMs = ms),
     rejectStructured: (reject) => void (refuseStructured = reject),
+    scriptSamples: (...texts) => void sampleQueue.push(...texts),
+    nSupport: (mode) => void (nMode = mode),
     get maxInFlightSeen() {
       return maxInFlightSeen;
     },

@@ -12,6 +12,8 @@ export interface WorklistRow {
   drafted: string | undefined;
   model: string;
   flags: string[];
+  /** Critical findings the draft asserts: an unverified AI suspicion that puts the draft first. */
+  urgent: string[];
 }
 
 export interface WorklistFilter {
@@ -21,6 +23,12 @@ export interface WorklistFilter {
 }
 
 const PRIORITY_RANK: Record<string, number> = { stat: 0, asap: 1, urgent: 2, routine: 3 };
+
+/** The order's priority, raised to `urgent` when the draft asserts a critical finding (never lowered). */
+function effectivePriority(taskPriority: string | undefined, urgent: boolean): string {
+  const priority = taskPriority ?? 'routine';
+  return urgent && (PRIORITY_RANK[priority] ?? 9) > PRIORITY_RANK.urgent! ? 'urgent' : priority;
+}
 
 function patientLabel(subject: Reference | undefined, patients: Map<string, Patient>): string {
   if (!subject) return '(no patient)';
@@ -40,14 +48,15 @@ function patientLabel(subject: Reference | undefined, patients: Map<string, Pati
  * most urgent first, then oldest first.
  */
 export async function loadWorklist(fhir: FhirGateway, store: JobStore, filter: WorklistFilter = {}): Promise<WorklistRow[]> {
-  const tasks = await fhir.search<Task>('Task', { code: `${System.taskCode}|approve`, status: 'requested', _count: '500' });
+  // Drafts nobody has taken up yet, and those a radiologist has opened but not decided on.
+  const tasks = await fhir.search<Task>('Task', { code: `${System.taskCode}|approve`, status: 'requested,in-progress', _count: '500' });
   const focus = new Map<string, Task>();
   for (const t of tasks) {
     const ref = t.focus?.reference;
     if (ref?.startsWith('DiagnosticReport/')) focus.set(ref.slice('DiagnosticReport/'.length), t);
   }
   if (focus.size === 0) return [];
-  const reports = await fhir.search<DiagnosticReport>('DiagnosticReport', { _id: [...focus.keys()].join(','), status: 'preliminary', _count: '500' });
+  const reports = await fhir.search<DiagnosticReport>('DiagnosticReport', { _id: [...focus.keys()].join(','), status: 'partial,preliminary', _count: '500' });
   const patientIds = [...new Set(reports.map((r) => r.subject?.reference).filter((r): r is string => !!r?.startsWith('Patient/')))];
   const patients = new Map<string, Patient>();
   if (patientIds.length) {
@@ -66,9 +75,11 @@ export async function loadWorklist(fhir: FhirGateway, store: JobStore, filter: W
     if (filter.to && (!studyDate || studyDate > filter.to)) continue;
     const flags = job?.draft?.flags ?? [];
     if (filter.flagged && flags.length === 0) continue;
+    const urgent = job?.draft?.urgent?.findings ?? [];
     rows.push({
       reportId: r.id,
-      priority: task?.priority ?? 'routine',
+      priority: effectivePriority(task?.priority, urgent.length > 0),
+      urgent,
       studyDate: r.effectiveDateTime,
       patient: patientLabel(r.subject, patients),
       code: r.code.coding?.[0]?.display ?? r.code.text ?? '',

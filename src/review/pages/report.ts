@@ -2,6 +2,7 @@ import type { Job } from '../../jobs/job-store.js';
 import type { Delivery } from '../../jobs/outbox.js';
 import type { ReviewedDraft } from '../../fhir/sign.js';
 import { html, type Html } from './html.js';
+import { draftFlags } from './sentence-flags.js';
 
 export interface ReportView {
   draft: ReviewedDraft;
@@ -44,7 +45,6 @@ export function reportPage(view: ReportView): Html {
   const { draft } = view;
   const r = draft.report;
   const status = r.status;
-  const flags = view.job?.draft?.flags ?? [];
   const editable = status === 'preliminary' && view.canSign;
   return html`<article class="report" data-report="${r.id}" data-version="${r.meta?.versionId ?? ''}">
 <div class="banner ${status === 'preliminary' ? 'draft' : status}" role="note">${status === 'preliminary'
@@ -56,7 +56,7 @@ export function reportPage(view: ReportView): Html {
 <dt>Drafted by</dt><dd>${draft.model} · prompt ${draft.promptVersion} · ${r.issued?.replace('T', ' ').slice(0, 16) ?? ''}</dd>
 </dl>
 ${deliveriesTable(view.deliveries)}
-${flags.length ? html`<ul class="flags" aria-label="Safety flags">${flags.map((f) => html`<li>${f}</li>`)}</ul>` : ''}
+${draftFlags(view.job?.draft)}
 <div class="workspace">
 <section class="images" aria-label="Images">${images(view)}</section>
 <section class="editor" aria-label="Draft">

@@ -2,6 +2,9 @@ import type { QualityRow } from '../../jobs/job-store.js';
 import type { WorklistFilter, WorklistRow } from '../worklist.js';
 import { html, type Html } from './html.js';
 
+/** Every mention of an AI-raised urgency says what it is. */
+export const URGENT_LABEL = 'unverified AI suspicion';
+
 export function worklistPage(rows: WorklistRow[], filter: WorklistFilter): Html {
   return html`<h1>Drafts awaiting sign-off <span class="count">${rows.length}</span></h1>
 <form class="filters" method="get" action="/review">
@@ -16,7 +19,7 @@ ${rows.length === 0
 <thead><tr><th>Priority</th><th>Study date</th><th>Patient</th><th>Examination</th><th>Flags</th><th>Drafted</th><th>Model</th></tr></thead>
 <tbody>
 ${rows.map((r) => html`<tr data-href="/review/${r.reportId}" class="${r.priority !== 'routine' ? 'urgent' : ''}">
-<td>${r.priority}</td><td>${r.studyDate?.replace('T', ' ').slice(0, 16) ?? ''}</td>
+<td>${r.priority}${r.urgent.length ? html`<span class="suspicion">${URGENT_LABEL}: ${r.urgent.join(', ')}</span>` : ''}</td><td>${r.studyDate?.replace('T', ' ').slice(0, 16) ?? ''}</td>
 <td><a href="/review/${r.reportId}">${r.patient}</a></td><td>${r.code}</td>
 <td>${r.flags.length ? html`<span class="flag">${r.flags.join('; ')}</span>` : ''}</td>
 <td>${r.drafted?.replace('T', ' ').slice(0, 16) ?? ''}</td><td>${r.model}</td></tr>`)}
