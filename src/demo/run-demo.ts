@@ -76,6 +76,41 @@ function peakRssMiB(pid: number): number | undefined {
   }
 }
 
+interface ApiDelivery {
+  jobId: string;
+  event: string;
+  output: string;
+  state: string;
+  reference?: string;
+  lastError?: string;
+}
+
+/**
+ * Once every draft's SR has reached the demo Orthanc (or failed): where to see each one, as Orthanc Explorer shows
+ * the study and as DICOMweb lists its SR series.
+ */
+async function srLines(api: string, orthanc: { httpUrl: string; dicomWebUrl: string }, jobs: (ApiJob & { id: string })[]): Promise<string[]> {
+  const drafted = new Set(jobs.filter((j) => j.state === 'drafted').map((j) => j.id));
+  let srs: ApiDelivery[] = [];
+  await waitFor('the draft SRs to reach Orthanc', async () => {
+    const { deliveries } = (await (await fetch(`${api}/api/deliveries`)).json()) as { deliveries: ApiDelivery[] };
+    srs = deliveries.filter((d) => d.output === 'dicom-sr' && d.event === 'drafted' && drafted.has(d.jobId));
+    return srs.length >= drafted.size && srs.every((d) => d.state !== 'pending');
+  }, 120_000, 250);
+  const lines: string[] = [];
+  for (const d of srs) {
+    const job = jobs.find((j) => j.id === d.jobId)!;
+    if (d.state !== 'delivered') {
+      lines.push(`  ${d.state.padEnd(10)} ${job.studyInstanceUid}  ${d.lastError ?? ''}`);
+      continue;
+    }
+    const found = (await (await fetch(`${orthanc.httpUrl}/tools/lookup`, { method: 'POST', body: job.studyInstanceUid })).json()) as { ID: string }[];
+    lines.push(`  ${job.studyInstanceUid}  ${orthanc.httpUrl}/app/explorer.html#study?uuid=${found[0]?.ID ?? ''}`);
+  }
+  lines.push(`  DICOMweb: ${orthanc.dicomWebUrl}/studies/<StudyInstanceUID>/series?Modality=SR`);
+  return lines;
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -135,6 +170,8 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
       // The demo Orthanc holds only the samples, so every study date counts as new.
       RADDRAFT_LOOKBACK_DAYS: '36500',
       RADDRAFT_LOCAL_REVIEWER: reviewer,
+      // The drafts also go back into the demo Orthanc as DICOM SRs, where a PACS user would see them.
+      RADDRAFT_OUTPUTS: process.env.RADDRAFT_OUTPUTS ?? 'fhir,dicom-sr',
     };
     delete env.RADDRAFT_DATABASE_URL;
     const logFile = path.join(work, 'raddraft.log');
@@ -159,10 +196,10 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
     const uploadedAt = Date.now();
     for (const s of studies) await stowFiles(orthanc.dicomWebUrl, s.files);
 
-    let jobs: ApiJob[] = [];
+    let jobs: (ApiJob & { id: string })[] = [];
     await waitFor('the sample studies to be drafted', async () => {
       if (serve.exitCode !== null) throw new Error(`raddraft serve exited with code ${serve.exitCode}; see ${logFile}`);
-      const body = (await (await fetch(`${api}/api/jobs?limit=1000`)).json()) as { jobs: ApiJob[] };
+      const body = (await (await fetch(`${api}/api/jobs?limit=1000`)).json()) as { jobs: (ApiJob & { id: string })[] };
       jobs = body.jobs;
       // A draft counts once the FHIR server has it (the job then carries the report's reference).
       return jobs.length >= studies.length && jobs.every((j) => (j.state === 'drafted' && j.reportRef) || ['ineligible', 'dead'].includes(j.state));
@@ -180,6 +217,11 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
       say(`Upload to draft on the FHIR server: median ${median(seconds).toFixed(1)} s, worst ${Math.max(...seconds).toFixed(1)} s (includes ${env.RADDRAFT_STABLE_SECONDS} s stability wait).`);
     }
     if (rss !== undefined) say(`Peak RSS of the raddraft serve process: ${rss} MiB.`);
+    if (env.RADDRAFT_OUTPUTS?.split(',').map((o) => o.trim()).includes('dicom-sr') && posted.length) {
+      say();
+      say('Draft SRs in the Orthanc studies (series "AI draft report - unverified"; signing adds a VERIFIED SR):');
+      for (const line of await srLines(api, orthanc, jobs)) say(line);
+    }
     say();
     say(`Review and sign:    ${api}/review   (on this machine, signing as ${reviewer})`);
     say(`FHIR server:        ${fhir.url}`);
