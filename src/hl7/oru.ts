@@ -60,7 +60,7 @@ function segment(name: string, fields: Record<number, string>): string {
   const last = Math.max(0, ...Object.keys(fields).map(Number));
   const out: string[] = [name];
   for (let i = 1; i <= last; i++) out.push(fields[i] ?? '');
-  return out.join('|');
+  return out.join('|').replace(/\|+$/, '');
 }
 
 /** OBR-25 and OBX-11 of an event. */
