@@ -38,7 +38,7 @@ function built(event: ReportEvent, o: OruOptions = options, urgent: string[] = [
   const text = buildOru({ event, study, origin: { ...origin, urgent }, software }, o, drafted);
   return Hl7Message.parse(text);
 }
-const field = (m: Hl7Message, seg: string, n: number, i = 0) => m.getAllSegments(seg)[i]!.getField(n).toString();
+const field = (m: Hl7Message, seg: string, n: number, i = 0) => m.getAllSegments(seg)[i]!.getField(n)?.toString() ?? '';
 
 describe('ORU^R01 of a report event', () => {
   it('sends the draft as v2.5.1 ORU^R01 with OBR-25 R, OBX-11 R, PID-3 from the PACS and the accession as filler number', () => {
