@@ -3,7 +3,9 @@
  * latency = base + per-request × in flight; 429 above the server's concurrency). Prints achieved drafts per second
  * as a fraction of the server's maximum throughput, with and without a burst of 429s (the server's limit halves for
  * a while, as when another tenant shares the GPU), the queueing delay raddraft adds, requests sent beyond the
- * server's limit after adaptation, and drafts lost.
+ * server's limit after adaptation, and drafts lost. Then the cost of consistency samples (RADDRAFT_CONSISTENCY_SAMPLES
+ * = 3 and 5): model time added per study, as the time a study waits for its draft and as server time per study
+ * (the inverse of throughput), with `n` in one request (vLLM) and as separate requests (a server without `n`).
  */
 import sharp from 'sharp';
 import { loadConfig } from '../src/config/load.js';
@@ -68,10 +70,54 @@ async function run(standIn: LingshuStandIn, burst: boolean, callers = CALLERS): 
     `server saw at most ${standIn.maxInFlightSeen} in flight; lost ${DRAFTS - done}`);
 }
 
+/** Drafts `drafts` studies with `callers` at once and N samples each; seconds per study waited and of server time. */
+async function sampling(standIn: LingshuStandIn, samples: number, n: 'honour' | 'ignore', drafts: number, callers: number) {
+  standIn.reset();
+  standIn.batching({ ...SERVER });
+  standIn.nSupport(n);
+  const config = loadConfig({
+    RADDRAFT_DICOMWEB_URL: 'http://pacs/dicom-web', RADDRAFT_FHIR_URL: 'http://fhir/R4', RADDRAFT_LINGSHU_URL: standIn.url,
+    RADDRAFT_MAX_IN_FLIGHT: '16', RADDRAFT_LOG_LEVEL: 'silent', RADDRAFT_CONSISTENCY_SAMPLES: String(samples),
+  });
+  const client = new LingshuClient(config.lingshu, createLogger({ level: 'silent' }), { retryBaseMs: 100 });
+  const png = await sharp(Buffer.alloc(896 * 1092, 100), { raw: { width: 896, height: 1092, channels: 1 } }).png().toBuffer();
+  const latencies: number[] = [];
+  let next = 0;
+  const started = Date.now();
+  await Promise.all(Array.from({ length: callers }, async () => {
+    while (next < drafts) {
+      next += 1;
+      const t = Date.now();
+      await client.draft({ images: [{ png }], views: ['PA'] });
+      latencies.push(Date.now() - t);
+    }
+  }));
+  const seconds = (Date.now() - started) / 1000;
+  return { waitMs: latencies.reduce((a, b) => a + b, 0) / latencies.length, serverMs: (1000 * seconds) / drafts, requests: standIn.requests.length / drafts };
+}
+
+async function samplingCost(standIn: LingshuStandIn): Promise<void> {
+  const drafts = Number(process.env.BENCH_SAMPLING_DRAFTS ?? 120);
+  console.log(`consistency samples, ${drafts} studies each; one caller (an idle server) and ${SERVER.maxConcurrent} callers (a busy one):`);
+  for (const callers of [1, SERVER.maxConcurrent]) {
+    const base = await sampling(standIn, 0, 'honour', drafts, callers);
+    console.log(`  ${String(callers).padStart(2)} caller(s), no samples: ${base.waitMs.toFixed(0)} ms per study waited, ${base.serverMs.toFixed(0)} ms of server time per study`);
+    for (const samples of [3, 5]) {
+      for (const n of ['honour', 'ignore'] as const) {
+        const r = await sampling(standIn, samples, n, drafts, callers);
+        console.log(`  ${String(callers).padStart(2)} caller(s), N=${samples} ${n === 'honour' ? 'with n (vLLM) ' : 'as N requests'}: +${(r.waitMs - base.waitMs).toFixed(0)} ms per study waited (${(r.waitMs / base.waitMs).toFixed(2)}×), ` +
+          `+${(r.serverMs - base.serverMs).toFixed(0)} ms of server time per study (${(r.serverMs / base.serverMs).toFixed(2)}×), ${r.requests.toFixed(1)} requests per study`);
+      }
+    }
+  }
+  standIn.nSupport('honour');
+}
+
 const standIn = await startLingshuStandIn();
 console.log(`stand-in: at most ${SERVER.maxConcurrent} in flight, ${SERVER.baseMs} ms + ${SERVER.perRequestMs} ms × in flight per request; maximum ${maxThroughput(SERVER).toFixed(1)} drafts/s; RADDRAFT_MAX_IN_FLIGHT=16`);
 await run(standIn, false);
 await run(standIn, true);
 // As many callers as the server has room for: any wait here is raddraft's own.
 await run(standIn, false, SERVER.maxConcurrent);
+await samplingCost(standIn);
 await standIn.stop();
