@@ -18,8 +18,11 @@ export interface ProductionPair {
   /** DiagnosticReport/<id> of the signed report. */
   finalRef: string;
   signedAt: string | undefined;
-  /** live: raddraft's draft signed in place; shadow: a draft kept in the job store beside the radiologist's own report. */
-  origin: 'live' | 'shadow';
+  /**
+   * live: raddraft's draft signed in place; shadow: a draft kept in the job store beside the radiologist's own report;
+   * ris: a draft beside the final report the RIS sent over HL7.
+   */
+  origin: 'live' | 'shadow' | 'ris';
 }
 
 export interface ProductionPairs {

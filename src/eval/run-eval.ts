@@ -14,6 +14,7 @@ import { DraftsFile, type DraftLine } from './drafts-file.js';
 import { medEvalKitReference } from './metrics/medevalkit-text.js';
 import { PAPER_ROWS, PAPER_SOURCE } from './paper-numbers.js';
 import { shadowPairs, signedDraftPairs, type ProductionPair } from './production.js';
+import { risPairs, withoutPairedStudies } from './ris-pairs.js';
 import { EvalInputError, readReferences } from './references.js';
 import { renderReport } from './report-html.js';
 import type { EvalKind, EvalResult, GroupSummary, StudyRow } from './result.js';
@@ -178,9 +179,10 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
       const range = { since: input.since, until: input.until };
       const live = await signedDraftPairs(fhir, store, range);
       const shadow = store ? await shadowPairs(fhir, store, pacs, range) : { pairs: [], unmatched: [] };
-      let pairs: ProductionPair[] = [...live.pairs, ...shadow.pairs];
+      const ris = store ? await risPairs(store, range) : { pairs: [], unmatched: [] };
+      let pairs: ProductionPair[] = [...live.pairs, ...shadow.pairs, ...withoutPairedStudies(ris.pairs, [...live.pairs, ...shadow.pairs])];
       if (options.limit) pairs = pairs.slice(0, options.limit);
-      failures = [...live.unmatched, ...shadow.unmatched];
+      failures = [...live.unmatched, ...shadow.unmatched, ...ris.unmatched];
       rows = pairs.map((p) => ({
         id: p.id, reference: p.final, draft: { ...p.draft, text: medEvalKitReference(p.draft.findings, p.draft.impression) },
         model: p.model, promptVersion: p.promptVersion, flags: [], metrics: {},

@@ -67,7 +67,7 @@ export function jobsRouter(store: JobStore, guard: ApiGuard, onRetry: () => void
   });
 
   router.get('/api/quality', async (_req, res) => {
-    res.json({ byModel: await store.qualitySummary() });
+    res.json({ byModel: await store.qualitySummary(), risByModel: await store.risReports.qualitySummary() });
   });
 
   router.post('/api/jobs/:id/retry', async (req, res) => {

@@ -15,6 +15,8 @@ import type { OidcLogin } from './oidc.js';
 import { layout, type PageContext } from './pages/layout.js';
 import { reportPage } from './pages/report.js';
 import { messagePage, qualityPage, worklistPage } from './pages/worklist.js';
+import { html } from './pages/html.js';
+import { risQualitySection } from './pages/ris-quality.js';
 import type { SessionData } from './session.js';
 import type { ViewerImages } from './viewer-images.js';
 import { loadWorklist } from './worklist.js';
@@ -167,7 +169,8 @@ export function reviewRouter(deps: ReviewDeps): Router {
     return layout(context(session, 'Worklist'), worklistPage(rows, filter));
   }));
 
-  router.get('/review/quality', page('Quality', async (_req, session) => layout(context(session, 'Quality'), qualityPage(await store.qualitySummary()))));
+  router.get('/review/quality', page('Quality', async (_req, session) => layout(context(session, 'Quality'),
+    html`${qualityPage(await store.qualitySummary())}${risQualitySection(await store.risReports.qualitySummary())}`)));
 
   router.get('/review/images/:study/:series/:sop', async (req, res) => {
     const access = await auth.forPage(req, res);
