@@ -32,6 +32,24 @@ function parseHeaders(block: Buffer): Record<string, string> {
   return headers;
 }
 
+/**
+ * Where the bytes at the end of `b` that could be the start of `needle` begin (b.length when none could): only
+ * those need holding back until more arrives. Binary data rarely ends in a CR, so a chunk is usually passed on
+ * whole, without being copied.
+ */
+function heldBackFrom(b: Buffer, needle: Buffer): number {
+  for (let k = Math.min(needle.length - 1, b.length); k > 0; k--) {
+    const at = b.length - k;
+    if (b[at] === needle[0] && b.subarray(at).equals(needle.subarray(0, k))) return at;
+  }
+  return b.length;
+}
+
+/** A chunk as a Buffer sharing its memory. */
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
 const CRLF = Buffer.from('\r\n');
 const HEADER_END = Buffer.from('\r\n\r\n');
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -100,10 +118,10 @@ export async function splitMultipart(
           state = 'delimiter';
           return true;
         }
-        const keep = bodyEnd.length - 1;
-        if (buf.length > keep) {
-          await sink!.write(buf.subarray(0, buf.length - keep));
-          buf = buf.subarray(buf.length - keep);
+        const held = heldBackFrom(buf, bodyEnd);
+        if (held > 0) {
+          await sink!.write(buf.subarray(0, held));
+          buf = buf.subarray(held);
         }
         return false;
       }
@@ -113,7 +131,8 @@ export async function splitMultipart(
   };
 
   for await (const chunk of body) {
-    buf = buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([buf, chunk]);
+    // Chunks are not reused by their producer (undici, Node streams), so the parts can be views of them.
+    buf = buf.length === 0 ? asBuffer(chunk) : Buffer.concat([buf, chunk]);
     while (await step());
     if (state === 'done') break;
   }
