@@ -47,3 +47,13 @@ describe('where the dicom-sr output stores its SRs', () => {
     expect(JSON.stringify(describeConfig(loadConfig({ ...BASE, RADDRAFT_SR_AUTH: 'bearer:sr-secret-token' })))).not.toContain('sr-secret-token');
   });
 });
+
+describe('what doctor and the start-up line say of the SR destination', () => {
+  it('names where SRs go and the kind of credentials, never the credentials', () => {
+    const shown = describeConfig(loadConfig({ ...BASE, RADDRAFT_OUTPUTS: 'fhir,dicom-sr', RADDRAFT_SR_DESTINATION: 'https://vna.example.org/dicomweb', RADDRAFT_SR_AUTH: 'bearer:sr-secret-token' }));
+    expect(shown.srDestination).toBe('STOW-RS to https://vna.example.org/dicomweb (auth bearer)');
+    expect(describeConfig(loadConfig({ ...BASE, RADDRAFT_OUTPUTS: 'fhir,dicom-sr', RADDRAFT_SR_DESTINATION: 'dicom://PACS@10.0.0.5:104' })).srDestination)
+      .toBe('C-STORE to PACS at 10.0.0.5:104 (calling AE title RADDRAFT)');
+    expect(describeConfig(loadConfig(BASE)).srDestination).toBeUndefined();
+  });
+});

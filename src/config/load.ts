@@ -4,7 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { hl7Config, hl7Problems, type Hl7Config } from './hl7.js';
 import { REQUIRED_SETTINGS, configSchema, settings, type SettingName, type SettingSchema } from './schema.js';
 import { signInProblems } from './security-checks.js';
-import { srConfig, srProblems, type SrConfig } from './sr.js';
+import { describeSrDestination, srConfig, srProblems, type SrConfig } from './sr.js';
 
 export type Intake = 'qido' | 'fhir' | 'stow' | 'dimse';
 
@@ -395,6 +395,7 @@ export function describeConfig(config: Config): Record<string, string | number> 
     apiToken: config.apiToken ? 'set' : 'unset',
     intake: config.intake.join(','),
     outputs: config.mode === 'shadow' ? 'none (shadow mode)' : config.outputs.join(','),
+    ...(config.outputs.includes('dicom-sr') ? { srDestination: describeSrDestination(config.sr) } : {}),
     mode: config.mode === 'shadow' ? 'shadow: drafts kept in the job store, nothing posted' : 'live',
     signIn: config.auth ? `${config.auth.issuer}${config.auth.clientId ? '' : ' (API tokens only)'}` : `none: review pages only on 127.0.0.1${config.localReviewer ? `, signing as ${config.localReviewer}` : ', read-only'}`,
   };

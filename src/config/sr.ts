@@ -64,3 +64,11 @@ export function srProblems(raw: Record<string, string | number>): string[] {
   }
   return [];
 }
+
+/** Where SRs go, for `doctor` and the start-up line: never the credentials, only their kind. */
+export function describeSrDestination(sr: SrConfig): string {
+  const d = sr.destination;
+  return d.kind === 'dimse'
+    ? `C-STORE to ${d.calledAet} at ${d.host}:${d.port} (calling AE title ${d.callingAet})`
+    : `STOW-RS to ${d.url} (auth ${d.auth.kind})`;
+}
