@@ -99,7 +99,7 @@ export function cStore(target: DimseTarget, file: string, options: { timeoutMs: 
     });
     client.on('closed', finish);
     client.addRequest(request);
-    const seconds = Math.max(1000, options.timeoutMs);
-    client.send(target.host, target.port, target.callingAet, target.calledAet, { connectTimeout: seconds, associationTimeout: seconds, pduTimeout: seconds });
+    const ms = Math.max(1000, options.timeoutMs);
+    client.send(target.host, target.port, target.callingAet, target.calledAet, { connectTimeout: ms, associationTimeout: ms, pduTimeout: ms });
   });
 }

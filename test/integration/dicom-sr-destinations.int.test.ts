@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { once } from 'node:events';
 import { readdir } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import type { SrDestination } from '../../src/config/sr.js';
 import { DicomWebClient } from '../../src/dicom/dicomweb.js';
@@ -110,6 +112,25 @@ describe('the dicom-sr output stores into each kind of destination and says what
   it('waits, using no attempt, while nothing listens at the C-STORE destination', async () => {
     const outcome = await deliver(dimse(await freePort(), 'NOBODY'));
     expect(outcome).toMatchObject({ kind: 'wait', reason: expect.stringContaining('ECONNREFUSED') });
+  });
+
+  it('gives up on a C-STORE peer that accepts the connection and then says nothing, within the timeout', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const output = dicomSrOutput({
+        studies: pacs, software: SOFTWARE, waitMs: 1000, sr: { destination: dimse(port, 'SILENT'), organization: 'Radiology', timeoutMs: 1000 },
+        reportEvents: () => Promise.resolve([draft]),
+      });
+      const outcome = await output.deliver(draft, { earlier: [], signal });
+      expect(outcome).toMatchObject({ kind: 'retry', reason: expect.stringContaining('did not complete the C-STORE within 1 s') });
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 
   it('stores no VERIFIED SR for a signature that names no authenticated Practitioner', async () => {
