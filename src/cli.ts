@@ -3,21 +3,18 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, describeConfig, type Config } from './config/load.js';
 import { isUid } from './dicom/tags.js';
-import { formatDoctor, runDoctor } from './doctor.js';
-import { runDemo } from './demo/run-demo.js';
 import { createLogger, type Logger } from './log.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
 import { describeRender, renderFile, renderStudy } from './dicom/render-command.js';
 import { RenderPool } from './dicom/render-pool.js';
 import { PacsSource } from './dicom/study-source.js';
-import { backfill } from './intake/backfill.js';
-import { openComponents, openStore, startService } from './service.js';
 import { SOFTWARE } from './version.js';
-import { runEval, type EvalInput } from './eval/run-eval.js';
-import { terminalSummary } from './eval/summary-text.js';
-import { parseModelList } from './eval/compare-models.js';
-import { EvalInputError } from './eval/references.js';
+import type { EvalInput } from './eval/run-eval.js';
 import type { SettingName } from './config/schema.js';
+
+// Each command loads what only it needs when it runs: the service, the evaluation and the demonstration bring in
+// the FHIR definitions, the job store and their clients, seconds of CPU that `raddraft render` has no use for.
+const serviceModule = () => import('./service.js');
 
 /** Exit codes: 0 done, 1 failed, 3 study not eligible, 78 configuration error (EX_CONFIG). */
 export const EXIT = { ok: 0, failed: 1, ineligible: 3, config: 78 } as const;
@@ -49,7 +46,7 @@ async function serve(opts: { config?: string }): Promise<void> {
   log.info({ config: describeConfig(config) }, 'starting');
   let service;
   try {
-    service = await startService(config, log);
+    service = await (await serviceModule()).startService(config, log);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -72,7 +69,7 @@ async function serve(opts: { config?: string }): Promise<void> {
 async function draft(studyUid: string, opts: { config?: string }): Promise<void> {
   const config = configOrExit(opts.config);
   const log = createLogger({ level: config.logLevel, destination: 'stderr' });
-  const components = await openComponents(config, log);
+  const components = await (await serviceModule()).openComponents(config, log);
   const { store, runner, deliveries } = components;
   try {
     let { job } = await store.observe({ studyUid, source: 'cli', stableAfter: Date.now() });
@@ -165,10 +162,11 @@ async function backfillCommand(opts: { since: Date; until?: Date; config?: strin
     return;
   }
   const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
-  const store = await openStore(config, log);
+  const store = await (await serviceModule()).openStore(config, log);
   const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth });
   const tty = process.stderr.isTTY;
   try {
+    const { backfill } = await import('./intake/backfill.js');
     const result = await backfill(dicomweb, store, { since: opts.since, until }, log, (p) => {
       const width = 30;
       const filled = Math.round((p.daysDone / p.days) * width);
@@ -189,6 +187,7 @@ async function backfillCommand(opts: { since: Date; until?: Date; config?: strin
 async function doctor(opts: { config?: string }): Promise<void> {
   const config = configOrExit(opts.config);
   const log = createLogger({ level: 'silent' });
+  const { formatDoctor, runDoctor } = await import('./doctor.js');
   const checks = await runDoctor(config, log);
   process.stdout.write(`${formatDoctor(config, checks)}\n`);
   process.exitCode = checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
@@ -209,6 +208,7 @@ interface EvalCliOptions {
   scorerCommand?: string;
   ciderDf?: string;
   models?: string;
+  prompts?: string;
   resamples: number;
   seed: number;
   config?: string;
@@ -228,6 +228,46 @@ function evalInput(opts: EvalCliOptions): EvalInput | string {
   return { kind: 'production', since: opts.since, until };
 }
 
+/** eval --prompts: the same set drafted with each prompt variant, side by side. */
+async function evalPromptsCommand(opts: EvalCliOptions, input: EvalInput): Promise<void> {
+  const [{ parsePromptList, promptsTable, runPromptVariants }, { EvalInputError }] = await Promise.all([import('./eval/prompt-variants.js'), import('./eval/references.js')]);
+  const variants = parsePromptList(opts.prompts ?? '');
+  const refused = typeof variants === 'string' ? variants
+    : opts.models !== undefined ? '--prompts and --models cannot be combined; compare prompts with one model'
+      : input.kind === 'pairs' || input.kind === 'production' ? `--prompts drafts a set with each prompt; it cannot be used with --${input.kind}` : undefined;
+  if (refused || typeof variants === 'string') {
+    process.stderr.write(`raddraft eval: ${refused}\n`);
+    process.exitCode = EXIT.failed;
+    return;
+  }
+  const config = configOrExit(opts.config, input.kind === 'dicomweb' ? ['RADDRAFT_LINGSHU_URL', 'RADDRAFT_DICOMWEB_URL'] : ['RADDRAFT_LINGSHU_URL']);
+  const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
+  const out = opts.out ?? `eval-${new Date().toISOString().slice(0, 10)}`;
+  const controller = new AbortController();
+  const stop = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const run = await runPromptVariants(config, log, variants, {
+      input, out, resamples: opts.resamples, seed: opts.seed, signal: controller.signal, ...(opts.limit ? { limit: opts.limit } : {}),
+    });
+    if (run.interrupted) {
+      process.stderr.write(`interrupted; the drafts so far are kept under ${out}. Run the same command again to resume.\n`);
+      process.exitCode = 130;
+      return;
+    }
+    process.stdout.write(`${promptsTable(run.variants)}\nresults: ${run.file} (each variant's results.json and report.html in its own folder)\n`);
+    process.exitCode = run.variants.every((v) => v.scored > 0) ? EXIT.ok : EXIT.failed;
+  } catch (err) {
+    if (!(err instanceof EvalInputError)) throw err;
+    process.stderr.write(`raddraft eval: ${err.message}\n`);
+    process.exitCode = EXIT.failed;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
 async function evalCommand(opts: EvalCliOptions): Promise<void> {
   const input = evalInput(opts);
   if (typeof input === 'string') {
@@ -235,6 +275,8 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
     process.exitCode = EXIT.failed;
     return;
   }
+  if (opts.prompts !== undefined) return evalPromptsCommand(opts, input);
+  const { parseModelList } = await import('./eval/compare-models.js');
   const models = opts.models === undefined ? undefined : parseModelList(opts.models);
   if (typeof models === 'string') {
     process.stderr.write(`raddraft eval: ${models}\n`);
@@ -252,6 +294,7 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
+    const [{ runEval }, { openStore }] = await Promise.all([import('./eval/run-eval.js'), serviceModule()]);
     const outcome = await runEval(config, log, {
       input, out, resamples: opts.resamples, seed: opts.seed, signal: controller.signal,
       ...(opts.limit ? { limit: opts.limit } : {}),
@@ -267,10 +310,12 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
       return;
     }
     const r = outcome.result;
+    const { terminalSummary } = await import('./eval/summary-text.js');
     process.stdout.write(`${terminalSummary(r)}\n`);
     process.stdout.write(`results: ${outcome.files.json}\nreport:  ${outcome.files.html}\n`);
     process.exitCode = r.counts.scored > 0 ? EXIT.ok : EXIT.failed;
   } catch (err) {
+    const { EvalInputError } = await import('./eval/references.js');
     if (err instanceof EvalInputError || err instanceof ConfigError) {
       process.stderr.write(`raddraft eval: ${err.message}\n`);
       process.exitCode = err instanceof ConfigError ? EXIT.config : EXIT.failed;
@@ -327,6 +372,7 @@ program.command('eval').description('draft a labelled set (or take production dr
   .option('--limit <n>', 'only the first n studies', positiveInt)
   .option('--scorer-url <url>', 'POST each pair {id, hypothesis, reference} here; a JSON object of scores comes back')
   .option('--models <list>', 'draft the set with each model and compare them: name[=url],name[=url] (the first is the baseline)')
+  .option('--prompts <list>', 'draft the set with each prompt variant and compare them: medevalkit, clinical-context, prior-report (comma list)')
   .option('--cider-df <file>', 'document frequencies for CIDEr and CIDEr-D (JSON {"ref_len", "df"}), instead of the set\'s own')
   .option('--scorer-command <command>', 'run this command per pair, the pair as JSON on stdin, scores as JSON on stdout')
   .option('--resamples <n>', 'bootstrap resamples for the 95 % intervals', positiveInt, 1000)
@@ -342,6 +388,7 @@ program.command('render').description('write the image exactly as the model rece
 program.command('demo').description('run raddraft against a local Orthanc with sample studies, an in-process FHIR server and the Lingshu stand-in')
   .option('--exit', 'stop after the samples are drafted instead of serving until Ctrl-C')
   .action(async (opts: { exit?: boolean }) => {
+    const { runDemo } = await import('./demo/run-demo.js');
     process.exitCode = await runDemo({ exitWhenDone: opts.exit === true });
   });
 
