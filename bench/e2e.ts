@@ -1,13 +1,16 @@
 /**
  * npm run bench:e2e — raddraft end to end on this machine: Orthanc, the FHIR test server and the Lingshu stand-in
  * at zero latency, BENCH_STUDIES (default 500) studies of two 2500 × 3000 12-bit images each, once with the SQLite
- * job store and once with PostgreSQL. Prints sustained studies per second, the seconds from a study being found to
- * its draft being delivered to the FHIR server (model time is nil here), and raddraft's memory over the run.
+ * job store and once with PostgreSQL; then BENCH_J2K_STUDIES (default 100; 0 skips it) of the same studies stored
+ * as JPEG 2000 lossless, with SQLite, from a PACS of their own. Prints sustained studies per second, the seconds from
+ * a study being found to its draft being delivered to the FHIR server (model time is nil here), raddraft's memory
+ * over the run and the CPU seconds per study of raddraft and of its peers. BENCH_PROFILE=DIR writes CPU profiles.
  */
 import { execFile, spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import codecs from 'dcmjs-codecs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startFhirServer } from '../src/demo/fhir-server.js';
@@ -27,10 +30,23 @@ const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 
-async function makeStudies(dir: string): Promise<string[][]> {
+const J2K_LOSSLESS = '1.2.840.10008.1.2.4.90';
+const J2K_STUDIES = Number(process.env.BENCH_J2K_STUDIES ?? 100);
+
+/** A copy of a file in another transfer syntax, encoded with dcmjs-codecs as the fixtures are. */
+async function transcode(file: string, transferSyntaxUid: string): Promise<void> {
+  await codecs.NativeCodecs.initializeAsync();
+  const bytes = await readFile(file);
+  const transcoder = new codecs.Transcoder(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  transcoder.transcode(transferSyntaxUid, { encodeLossless: true });
+  await writeFile(file, Buffer.from(transcoder.getDicomPart10()));
+}
+
+async function makeStudies(dir: string, count: number, transferSyntaxUid?: string): Promise<string[][]> {
   const base = FIXTURE_STUDIES.find((s) => s.key === 'chest-pa-lat')!;
   const big: StudySpec = { ...base, key: 'bench-large', series: base.series.map((s) => ({ ...s, images: s.images.map((i) => ({ ...i, width: 2500, height: 3000 })) })) };
   const [written] = await writeFixtureStudies(path.join(dir, 'template'), [big]);
+  if (transferSyntaxUid) for (const f of written!.files) await transcode(f, transferSyntaxUid);
   const studies: string[][] = [];
   const one = async (i: number) => {
     const uid = `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString()}`;
@@ -43,7 +59,7 @@ async function makeStudies(dir: string): Promise<string[][]> {
     }
     studies[i] = files;
   };
-  for (let i = 0; i < STUDIES; i += 4) await Promise.all([i, i + 1, i + 2, i + 3].filter((k) => k < STUDIES).map(one));
+  for (let i = 0; i < count; i += 4) await Promise.all([i, i + 1, i + 2, i + 3].filter((k) => k < count).map(one));
   return studies;
 }
 
@@ -62,7 +78,7 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function pass(label: string, dicomWebUrl: string, databaseUrl: string | undefined, orthancPid: number): Promise<void> {
+async function pass(label: string, dicomWebUrl: string, databaseUrl: string | undefined, orthancPid: number, count = STUDIES): Promise<void> {
   const fhir = await startFhirServer();
   const model = await startLingshuStandIn();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'raddraft-bench-data-'));
@@ -78,23 +94,33 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  // A pass that fails leaves nothing running behind it.
+  const abandon = async (err: unknown): Promise<never> => {
+    child.kill('SIGKILL');
+    await Promise.all([fhir.stop(), model.stop(), rm(dataDir, { recursive: true, force: true })]);
+    console.log(out.split('\n').slice(-5).join('\n'));
+    throw err;
+  };
   // The port is chosen by the system and named in the start line of the log.
   let api = '';
   await waitFor('raddraft to listen', () => {
     const port = /"port":(\d+),"version"/.exec(out)?.[1];
     if (port) api = `http://127.0.0.1:${port}`;
     return Promise.resolve(!!port);
-  }, 60_000, 200);
+  }, 180_000, 200).catch(abandon);
   const cpuAtStart = { raddraft: await cpuSeconds(child.pid!), orthanc: await cpuSeconds(orthancPid), peers: process.cpuUsage() };
   const samples: number[] = [];
   const sampler = setInterval(() => void rssOf(child.pid!).then((m) => samples.push(m.rss), () => undefined), 1000);
   const started = Date.now();
   let jobs: ApiJob[] = [];
-  await waitFor(`${STUDIES} reports`, async () => {
+  await waitFor(`${count} reports`, async () => {
     jobs = ((await (await fetch(`${api}/api/jobs?limit=1000`)).json()) as { jobs: ApiJob[] }).jobs;
     // Done: drafted and delivered to the FHIR server (the job then carries the report's reference), or dead.
-    return jobs.length >= STUDIES && jobs.every((j) => (j.state === 'drafted' && j.reportRef) || j.state === 'dead');
-  }, 3_600_000, 500);
+    return jobs.length >= count && jobs.every((j) => (j.state === 'drafted' && j.reportRef) || j.state === 'dead');
+  }, 3_600_000, 500).catch((err: unknown) => {
+    clearInterval(sampler);
+    return abandon(err);
+  });
   clearInterval(sampler);
   const { hwm } = await rssOf(child.pid!);
   const peers = process.cpuUsage(cpuAtStart.peers);
@@ -128,8 +154,8 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   const quarter = Math.max(1, Math.floor(samples.length / 4));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   console.log(
-    `${label.padEnd(10)} ${posted}/${STUDIES} delivered in ${((last - first) / 1000).toFixed(1)} s = ${(posted / ((last - first) / 1000)).toFixed(2)} studies/s; ` +
-      `found→delivered p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s (all ${STUDIES} queued at once, so this includes waiting in the queue); ` +
+    `${label.padEnd(10)} ${posted}/${count} delivered in ${((last - first) / 1000).toFixed(1)} s = ${(posted / ((last - first) / 1000)).toFixed(2)} studies/s; ` +
+      `found→delivered p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s (all ${count} queued at once, so this includes waiting in the queue); ` +
       `fetch→delivered p50 ${percentile(processing, 50).toFixed(2)} s, p95 ${percentile(processing, 95).toFixed(2)} s; ` +
       `RSS first quarter ${mean(samples.slice(0, quarter)).toFixed(0)} MiB, last quarter ${mean(samples.slice(-quarter)).toFixed(0)} MiB, peak ${hwm.toFixed(0)} MiB; dead ${jobs.filter((j) => j.state === 'dead').length}; wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
@@ -142,15 +168,37 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
 
 const work = await mkdtemp(path.join(tmpdir(), 'raddraft-bench-'));
 await mkdir(work, { recursive: true });
-console.log(`making ${STUDIES} studies of two 2500 x 3000 12-bit images...`);
-const studies = await makeStudies(work);
-const orthanc = await startOrthanc();
-const uploadStart = Date.now();
-for (let i = 0; i < studies.length; i += 10) await stowFiles(orthanc.dicomWebUrl, studies.slice(i, i + 10).flat());
-console.log(`uploaded to Orthanc in ${((Date.now() - uploadStart) / 1000).toFixed(0)} s; each pass starts raddraft on the full PACS`);
-await pass('SQLite', orthanc.dicomWebUrl, undefined, orthanc.process.pid!);
-const db = await createTestDatabase();
-await pass('PostgreSQL', orthanc.dicomWebUrl, db.url, orthanc.process.pid!);
-await db.drop();
-await orthanc.stop();
-await rm(work, { recursive: true, force: true });
+console.log(`load average at the start: ${loadavg().map((x) => x.toFixed(2)).join(', ')} (${(await run('nproc')).stdout.trim()} cores)`);
+
+/** Uploads the studies to a PACS of their own and runs each pass against it. */
+async function onPacs(studies: string[][], passes: (dicomWebUrl: string, orthancPid: number) => Promise<void>): Promise<void> {
+  const orthanc = await startOrthanc();
+  try {
+    const uploadStart = Date.now();
+    for (let i = 0; i < studies.length; i += 10) await stowFiles(orthanc.dicomWebUrl, studies.slice(i, i + 10).flat());
+    console.log(`uploaded to Orthanc in ${((Date.now() - uploadStart) / 1000).toFixed(0)} s; each pass starts raddraft on the full PACS`);
+    await passes(orthanc.dicomWebUrl, orthanc.process.pid!);
+  } finally {
+    await orthanc.stop();
+  }
+}
+
+try {
+  console.log(`making ${STUDIES} studies of two 2500 x 3000 12-bit images...`);
+  await onPacs(await makeStudies(path.join(work, 'native'), STUDIES), async (url, pid) => {
+    await pass('SQLite', url, undefined, pid);
+    const db = await createTestDatabase();
+    try {
+      await pass('PostgreSQL', url, db.url, pid);
+    } finally {
+      await db.drop();
+    }
+  });
+  await rm(path.join(work, 'native'), { recursive: true, force: true });
+  if (J2K_STUDIES > 0) {
+    console.log(`making ${J2K_STUDIES} of the same studies in JPEG 2000 lossless...`);
+    await onPacs(await makeStudies(path.join(work, 'j2k'), J2K_STUDIES, J2K_LOSSLESS), (url, pid) => pass('SQLite J2K', url, undefined, pid, J2K_STUDIES));
+  }
+} finally {
+  await rm(work, { recursive: true, force: true });
+}
