@@ -12,6 +12,7 @@ import { Readiness } from './http/health.js';
 import { startDimseScp } from './intake/dimse-scp.js';
 import { startHl7Listener, type Hl7Listener } from './intake/hl7-listener.js';
 import { pacsLookups } from './intake/hl7-pacs.js';
+import { hl7MessagesRouter } from './intake/hl7-routes.js';
 import { ensureSubscription, notifyRouter } from './intake/fhir-subscription.js';
 import { QidoPoller } from './intake/qido-poller.js';
 import { FailureCode, ReceiveError, ReceivedStore, type Received } from './intake/received-store.js';
@@ -209,6 +210,7 @@ export async function startService(config: Config, log: Logger, options: Compone
   }
   const review = await reviewComponents(config, components, log);
   routers.push(review.router);
+  if (config.hl7.listenPort !== undefined) routers.push(hl7MessagesRouter(store, (req, change) => review.auth.forApi(req, change)));
   const app = createApp({ store, readiness, log, metrics, onRetry: () => runner.wake(), onDeliveryRetry: () => deliveries.wake(), routers, apiGuard: (req, change) => review.auth.forApi(req, change) });
   const http = await listen(app, config.port, config.host);
   const { server, port } = http;

@@ -1,5 +1,5 @@
 import { Hl7Message, Hl7Segment } from '@medplum/core';
-import { unescapeText } from './text.js';
+import { escapeText, unescapeText } from './text.js';
 
 export const ACK_CODES = ['AA', 'AE', 'AR', 'CA', 'CE', 'CR'] as const;
 export type AckCode = (typeof ACK_CODES)[number];
@@ -52,8 +52,8 @@ export interface AckProblem {
   message: string;
 }
 
-/** HL7 text for a field: the delimiters of our messages kept out of free text. */
-const plain = (text: string) => text.replace(/[|^~\\&\r\n]/g, ' ').slice(0, 200);
+/** A reason as one HL7 value (escaped, one line, bounded). */
+const plain = (text: string, max = 200) => escapeText(text.replace(/\s+/g, ' ').slice(0, max));
 
 /**
  * The ACK for a received message: MSA-1 the code, MSA-2 its control ID, MSA-3 the reason in short, and with a
@@ -65,13 +65,14 @@ export function ackFor(received: Hl7Message | undefined, code: 'AA' | 'AE' | 'AR
     : undefined;
   if (received) {
     const ack = received.buildAck({ ackCode: code, ...(err ? { errSegment: err } : {}) });
-    ack.getSegment('MSA')!.setField(3, problem ? plain(problem.message).slice(0, 80) : '');
+    const control = received.header.getField(10)?.toString() ?? '';
+    ack.setSegment('MSA', Hl7Segment.parse(`MSA|${code}|${control}${problem ? `|${plain(problem.message, 80)}` : ''}`));
     return ack;
   }
   // A frame that is not an HL7 message has no header to answer from: an ACK with an empty MSA-2 says so.
   const stamp = now.toISOString().replace(/\D/g, '').slice(0, 14);
   const header = `MSH|^~\\&|RADDRAFT|RADDRAFT|||${stamp}||ACK|${stamp}${Math.floor(Math.random() * 1e6)}|P|2.5.1`;
-  const lines = [header, `MSA|${code}||${problem ? plain(problem.message).slice(0, 80) : ''}`];
+  const lines = [header, `MSA|${code}||${problem ? plain(problem.message, 80) : ''}`];
   if (err) lines.push(err.toString());
   return Hl7Message.parse(lines.join('\r'));
 }

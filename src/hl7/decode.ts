@@ -78,8 +78,31 @@ function segmentAt(bytes: Buffer, at: number): string {
   return /^[A-Z][A-Z0-9]{2}$/.test(name) ? `${name}^${sequence}` : '';
 }
 
-/** Bytes kept for inspection as text: the first `limit` of them, control bytes other than CR shown as \xNN. */
+/** Bytes as text: valid UTF-8 sequences decoded, every other byte above 0x7F shown as \xNN. */
+function bytesAsText(bytes: Buffer): string {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let out = '';
+  for (let i = 0; i < bytes.length;) {
+    if (bytes[i]! < 0x80) {
+      out += String.fromCharCode(bytes[i++]!);
+      continue;
+    }
+    const n = [2, 3, 4].find((len) => {
+      try {
+        decoder.decode(bytes.subarray(i, i + len));
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    out += n ? decoder.decode(bytes.subarray(i, i + n)) : `\\x${bytes[i]!.toString(16).padStart(2, '0')}`;
+    i += n ?? 1;
+  }
+  return out;
+}
+
+/** Bytes kept for inspection as text: the first `limit` of them, control bytes other than CR, LF, TAB shown as \xNN. */
 export function printable(input: Buffer | string, limit = 1 << 20): string {
-  const text = typeof input === 'string' ? input.slice(0, limit) : input.subarray(0, limit).toString('latin1');
+  const text = typeof input === 'string' ? input.slice(0, limit) : bytesAsText(input.subarray(0, limit));
   return text.replace(/\p{Cc}/gu, (c) => (c === '\r' || c === '\n' || c === '\t' ? c : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }

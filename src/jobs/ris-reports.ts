@@ -46,6 +46,7 @@ export interface RisReports {
   /** Keeps a message the listener answered; an accepted report the sender sent again is kept once. */
   record(message: NewRisMessage): Promise<{ message: RisMessage; duplicate: boolean }>;
   list(q: { status?: RisMessage['status']; limit?: number; offset?: number }): Promise<RisMessage[]>;
+  get(id: string): Promise<RisMessage | undefined>;
   /** The latest accepted final report of each study received in the range. */
   finals(range: { since: Date; until: Date }): Promise<RisMessage[]>;
   qualitySummary(): Promise<RisQualityRow[]>;
@@ -100,6 +101,11 @@ export class SqlRisReports implements RisReports {
       .$if(q.status !== undefined, (b) => b.where('status', '=', q.status!))
       .orderBy('received_at', 'desc').orderBy('id').limit(q.limit ?? 100).offset(q.offset ?? 0).execute();
     return rows.map(toMessage);
+  }
+
+  async get(id: string): Promise<RisMessage | undefined> {
+    const row = await this.db.selectFrom('ris_reports').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toMessage(row) : undefined;
   }
 
   async finals(range: { since: Date; until: Date }): Promise<RisMessage[]> {

@@ -137,9 +137,15 @@ def parse_answer(data):
     if not text.startswith("MSH"):
         return {"closed": not data, "raw": text}
     ack = hl7.parse(text)
-    msa = ack.segment("MSA")
+    msa = fields_of(ack.segment("MSA"))
     errs = [fields_of(s) for s in ack if str(s[0]) == "ERR"]
-    return {"raw": text, "msa": fields_of(msa), "err": errs}
+    # Free text (MSA-3, ERR-8) as the sender meant it: HL7 escape sequences resolved.
+    if len(msa) > 3:
+        msa[3] = hl7_unescape(ack, msa[3])
+    for err in errs:
+        if len(err) > 8:
+            err[8] = hl7_unescape(ack, err[8])
+    return {"raw": text, "msa": msa, "err": errs}
 
 
 def send(args):
