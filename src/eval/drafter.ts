@@ -54,8 +54,8 @@ export async function draftSamples(samples: readonly EvalSample[], options: Draf
       const views = images.map((i) => i.view);
       for (let wait = 0; ; wait++) {
         try {
-          const d = await lingshu.draft({ images, views }, log, options.signal);
-          return { ...base, ok: true, findings: d.findings, impression: d.impression, text: d.text, flags: d.flags, views, draftedAt: new Date().toISOString() };
+          const d = await lingshu.draft({ images, views, ...(sample.prior ? { prior: sample.prior } : {}) }, log, options.signal);
+          return { ...base, ok: true, findings: d.findings, impression: d.impression, text: d.text, flags: d.flags, views, draftedAt: new Date().toISOString(), priorGiven: d.priorGiven === true };
         } catch (err) {
           if (!(err instanceof ModelUnavailableError) || wait >= (options.unavailableWaits ?? 3) || options.signal?.aborted) throw err;
           log.warn({ sample: sample.id, until: new Date(err.until).toISOString() }, err.message);

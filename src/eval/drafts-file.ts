@@ -2,7 +2,7 @@ import { open, readFile, type FileHandle } from 'node:fs/promises';
 
 /** One line of drafts.jsonl: a study drafted, or a study that could not be, with the reason. */
 export type DraftLine =
-  | { id: string; ok: true; model: string; promptVersion: string; findings: string; impression: string; text: string; flags: string[]; views: string[]; draftedAt: string }
+  | { id: string; ok: true; model: string; promptVersion: string; findings: string; impression: string; text: string; flags: string[]; views: string[]; draftedAt: string; priorGiven?: boolean }
   | { id: string; ok: false; model: string; promptVersion: string; error: string; at: string };
 
 /**

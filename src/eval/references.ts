@@ -8,6 +8,8 @@ export interface ReferenceReport {
   studyUid: string;
   findings: string;
   impression: string;
+  /** Optional columns prior_date (YYYY-MM-DD), prior_findings, prior_impression: the report before this study. */
+  prior?: { date: string; findings: string; impression: string };
 }
 
 /** A problem with an input file, naming the file and the line or row. */
@@ -57,13 +59,25 @@ function checkHeader(columns: readonly string[], file: string): void {
   if (!names.some((n) => TEXT_COLUMNS.includes(n))) throw new EvalInputError(`${file}: the header (row 1) has no findings, impression or report column ${has}`);
 }
 
+/** The prior report of a row, when it has one: a date and some text. */
+function priorOf(row: Record<string, unknown>, where: string): ReferenceReport['prior'] {
+  const date = pick(row, ['prior_date'])?.trim();
+  const findings = pick(row, ['prior_findings'])?.trim() ?? '';
+  const impression = pick(row, ['prior_impression'])?.trim() ?? '';
+  if (!date && !findings && !impression) return undefined;
+  if (!date || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new EvalInputError(`${where}: prior_date ${JSON.stringify((date ?? '').slice(0, 40))} is not a date like 2026-03-01 (needed with prior_findings or prior_impression)`);
+  if (!findings && !impression) throw new EvalInputError(`${where}: prior_date is given without prior_findings or prior_impression`);
+  return { date, findings, impression };
+}
+
 function toReference(row: Record<string, unknown>, where: string): ReferenceReport {
   const studyUid = pick(row, UID_COLUMNS)?.trim();
   if (!studyUid) throw new EvalInputError(`${where}: no study_uid (StudyInstanceUID) column`);
   if (!isUid(studyUid)) throw new EvalInputError(`${where}: study_uid ${JSON.stringify(String(studyUid).slice(0, 80))} is not a DICOM UID`);
   const s = sections(row, where);
   if (!s.findings && !s.impression) throw new EvalInputError(`${where}: the reference report for study ${studyUid} is empty`);
-  return { studyUid, ...s };
+  const prior = priorOf(row, where);
+  return { studyUid, ...s, ...(prior ? { prior } : {}) };
 }
 
 /**

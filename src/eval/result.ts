@@ -3,6 +3,7 @@ import type { Labels } from '../report/chexpert-labeler.js';
 import type { LabelAgreement } from './metrics/label-agreement.js';
 import type { PaperRow } from './paper-numbers.js';
 import type { MetricInfo } from './score.js';
+import type { ComparisonWording } from './comparison-wording.js';
 
 export type EvalKind = 'medevalkit' | 'dicom-folder' | 'dicomweb' | 'production' | 'pairs';
 
@@ -16,6 +17,8 @@ export interface StudyRow {
   flags: string[];
   metrics: Record<string, number>;
   labels?: { reference: Labels; draft: Labels };
+  /** Whether the draft's prompt quoted a prior report; absent when not known (given pairs, production). */
+  priorGiven?: boolean;
   error?: string;
   scorerError?: string;
 }
@@ -49,6 +52,8 @@ export interface EvalResult {
   paper: { source: string; rows: readonly PaperRow[] };
   studies: StudyRow[];
   failures: { id: string; reason: string }[];
+  /** Drafts with comparison wording, with and without a prior report in the prompt. */
+  comparisonWording?: ComparisonWording;
   /** What a reader of the figures should know first (a set too small for a metric, …). */
   warnings: string[];
   seconds: { drafting: number; scoring: number };

@@ -23,6 +23,7 @@ import { BUILT_IN_METRICS, ciderWarning, scorePairs, type Pair, type PairScores,
 import { readDocumentFrequencies } from './cider-df.js';
 import { modelDraftsFile, modelGroup, pairedDifference, type ModelDifference, type ModelSpec } from './compare-models.js';
 import { bootstrapMean } from './bootstrap.js';
+import { comparisonWording } from './comparison-wording.js';
 import { labelAgreement } from './metrics/label-agreement.js';
 import { NEURAL_METRICS, commandScorer, httpScorer, type ExternalScorer } from './scorer-hook.js';
 import { dicomStudyImages } from './sets/dicom-study.js';
@@ -88,6 +89,7 @@ async function dicomSamples(input: Extract<EvalInput, { kind: 'dicom-folder' | '
     samples: present.map((r) => ({
       id: r.studyUid,
       reference: { findings: r.findings, impression: r.impression },
+      ...(r.prior ? { prior: r.prior } : {}),
       images: () => dicomStudyImages(source, r.studyUid, renderer),
     })),
     missing,
@@ -126,7 +128,10 @@ function draftedRows(samples: readonly EvalSample[], lines: ReadonlyMap<string, 
   return samples.map((s): StudyRow => {
     const line = lines.get(s.id);
     if (!line?.ok) return { id: s.id, reference: s.reference, draft: undefined, model, flags: [], metrics: {}, error: line?.ok === false ? line.error : 'not drafted' };
-    return { id: s.id, reference: s.reference, draft: { findings: line.findings, impression: line.impression, text: line.text }, model: line.model, promptVersion: line.promptVersion, flags: line.flags, metrics: {} };
+    return {
+      id: s.id, reference: s.reference, draft: { findings: line.findings, impression: line.impression, text: line.text }, model: line.model, promptVersion: line.promptVersion, flags: line.flags, metrics: {},
+      ...(line.priorGiven !== undefined ? { priorGiven: line.priorGiven } : {}),
+    };
   });
 }
 
@@ -281,6 +286,7 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
     paper: { source: PAPER_SOURCE, rows: PAPER_ROWS },
     studies: rows,
     failures,
+    comparisonWording: comparisonWording(rows),
     warnings: [ciderWarning(scored.perPair.length, documentFrequencies !== undefined)].filter((w): w is string => w !== undefined),
     seconds: { drafting, scoring },
   };

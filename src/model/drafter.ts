@@ -16,6 +16,8 @@ export interface Draft extends ParsedReport {
   sentenceFlags: SentenceFlag[];
   /** Critical findings the draft asserts (an unverified AI suspicion); absent when none. */
   urgent?: { findings: string[] };
+  /** True when a prior report was quoted in the prompt (comparison wording may then be right). */
+  priorGiven?: boolean;
   /** Consistency samples asked for and received, when sampling is on. */
   samples?: { asked: number; received: number };
 }

@@ -205,17 +205,18 @@ export class LingshuClient implements Drafter {
    */
   async draft(request: DraftRequest, log: Logger = this.log, signal?: AbortSignal): Promise<Draft> {
     // Lingshu's messages are MedEvalKit's byte for byte (with the clinical-context variant); other profiles their own.
+    const priorGiven = request.prior !== undefined && this.profile === LINGSHU_PROFILE && this.config.prompt === 'prior-report';
     const messages: ChatMessage[] = this.profile === LINGSHU_PROFILE
       ? buildReportMessages(request.images, {
         variant: this.config.prompt,
         ...(request.context ? { context: request.context } : {}),
-        ...(request.prior ? { prior: request.prior } : {}),
+        ...(priorGiven ? { prior: request.prior } : {}),
       })
       : await buildProfileMessages(this.profile, request.images);
     // The samples are asked for alongside the greedy draft, so they add GPU time but little waiting.
     const samples = this.sampler.sample((extra) => this.sampleOnce(messages, extra, signal));
     try {
-      return this.checked(await this.greedy(messages, request, log, signal), await samples, log);
+      return this.checked(await this.greedy(messages, { ...request, priorGiven }, log, signal), await samples, log);
     } finally {
       await samples;
     }
@@ -251,7 +252,7 @@ export class LingshuClient implements Drafter {
     };
   }
 
-  private async greedy(messages: ChatMessage[], request: DraftRequest, log: Logger, signal?: AbortSignal): Promise<Draft> {
+  private async greedy(messages: ChatMessage[], request: DraftRequest & { priorGiven: boolean }, log: Logger, signal?: AbortSignal): Promise<Draft> {
     let badReplies = 0;
     let transportFailures = 0;
     let overloads = 0;
@@ -270,7 +271,7 @@ export class LingshuClient implements Drafter {
           const reply = replyText(outcome.body);
           const parsed = parseReply(reply.text, this.structured);
           const safety = checkDraft(
-            { ...parsed, finishReason: reply.finishReason, views: request.views, language: this.config.language, priorGiven: request.prior !== undefined },
+            { ...parsed, finishReason: reply.finishReason, views: request.views, language: this.config.language, priorGiven: request.priorGiven },
             this.config.safety,
           );
           this.observe('ok', outcome.latencyMs / 1000);
@@ -285,6 +286,7 @@ export class LingshuClient implements Drafter {
             finishReason: reply.finishReason,
             flags: [...(parsed.repetitionCut ? ['the reply repeated itself and was cut at the first repetition'] : []), ...safety.flags],
             sentenceFlags: safety.sentenceFlags,
+            priorGiven: request.priorGiven,
           };
         } catch (err) {
           if (!(err instanceof ReplyFormatError)) throw err;

@@ -40,6 +40,11 @@ interface Rule {
   kind: 'comparison' | 'view';
 }
 
+/** Whether a text refers to a prior or comparison exam ("unchanged", "compared with", "interval"…). */
+export function mentionsComparison(text: string): boolean {
+  return PRIOR.test(text);
+}
+
 function viewRules(views: string[]): Rule[] {
   const has = (v: string) => views.includes(v);
   const rules: Omit<Rule, 'kind'>[] = [];
