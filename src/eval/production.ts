@@ -6,6 +6,7 @@ import type { StudySource } from '../dicom/study-source.js';
 import type { Job, JobStore } from '../jobs/job-store.js';
 import { phi } from '../log.js';
 import { parseReport, ReplyFormatError } from '../report/sections.js';
+import type { SentenceFlag } from '../report/report.js';
 
 /** A draft and the report a radiologist signed for the same study. */
 export interface ProductionPair {
@@ -14,6 +15,8 @@ export interface ProductionPair {
   model: string;
   promptVersion: string;
   draft: { findings: string; impression: string };
+  /** The checks' flags on the draft's sentences, as recorded with the draft (none for a draft read back from FHIR). */
+  sentenceFlags?: SentenceFlag[];
   final: { findings: string; impression: string };
   /** DiagnosticReport/<id> of the signed report. */
   finalRef: string;
@@ -54,7 +57,7 @@ export async function signedDraftPairs(fhir: FhirGateway, store: JobStore | unde
     const final = reportSections(report);
     // The draft as raddraft recorded it (report event, else the job), read back from the FHIR history only for a
     // report this raddraft has no record of.
-    let draft: { findings: string; impression: string; model: string; promptVersion: string } | undefined = store ? await recordedDraft(store, key, studyUid) : undefined;
+    let draft: RecordedDraft | undefined = store ? await recordedDraft(store, key, studyUid) : undefined;
     if (!draft) {
       try {
         const versions = await fhir.history<DiagnosticReport>('DiagnosticReport', report.id);
@@ -76,6 +79,7 @@ export async function signedDraftPairs(fhir: FhirGateway, store: JobStore | unde
       model: draft.model,
       promptVersion: draft.promptVersion,
       draft: { findings: draft.findings, impression: draft.impression },
+      ...(draft.sentenceFlags ? { sentenceFlags: draft.sentenceFlags } : {}),
       final: { findings: final.findings, impression: final.impression },
       finalRef: `DiagnosticReport/${report.id}`,
       signedAt: report.issued,
@@ -85,10 +89,14 @@ export async function signedDraftPairs(fhir: FhirGateway, store: JobStore | unde
   return { pairs, unmatched };
 }
 
-async function recordedDraft(store: JobStore, reportKey: string, studyUid: string): Promise<{ findings: string; impression: string; model: string; promptVersion: string } | undefined> {
+type RecordedDraft = { findings: string; impression: string; model: string; promptVersion: string; sentenceFlags?: SentenceFlag[] };
+
+async function recordedDraft(store: JobStore, reportKey: string, studyUid: string): Promise<RecordedDraft | undefined> {
   const drafted = (await store.outbox.events(reportKey)).find((e) => e.kind === 'drafted');
   const record = drafted?.kind === 'drafted' ? drafted.draft : (await store.findByStudy(studyUid))?.draft;
-  return record ? { findings: record.findings, impression: record.impression, model: record.model, promptVersion: record.promptVersion } : undefined;
+  return record
+    ? { findings: record.findings, impression: record.impression, model: record.model, promptVersion: record.promptVersion, ...(record.sentenceFlags ? { sentenceFlags: record.sentenceFlags } : {}) }
+    : undefined;
 }
 
 /** The text of a report someone else wrote: its text attachment, else its conclusion. */
@@ -168,6 +176,7 @@ export async function shadowPairs(fhir: FhirGateway, store: JobStore, pacs: Stud
       model: draft.model,
       promptVersion: draft.promptVersion,
       draft: { findings: draft.findings, impression: draft.impression },
+      ...(draft.sentenceFlags ? { sentenceFlags: draft.sentenceFlags } : {}),
       final: sectionsOfForeignReport(found),
       finalRef: `DiagnosticReport/${found.id ?? ''}`,
       signedAt: found.issued,

@@ -4,6 +4,7 @@ import type { LabelAgreement } from './metrics/label-agreement.js';
 import type { PaperRow } from './paper-numbers.js';
 import type { MetricInfo } from './score.js';
 import type { ComparisonWording } from './comparison-wording.js';
+import type { FlagEdits } from './flag-edits.js';
 
 export type EvalKind = 'medevalkit' | 'dicom-folder' | 'dicomweb' | 'production' | 'pairs';
 
@@ -54,6 +55,8 @@ export interface EvalResult {
   failures: { id: string; reason: string }[];
   /** Drafts with comparison wording, with and without a prior report in the prompt. */
   comparisonWording?: ComparisonWording;
+  /** eval --production: how often flagged and unflagged draft sentences were edited before signing. */
+  flagEdits?: FlagEdits;
   /** What a reader of the figures should know first (a set too small for a metric, …). */
   warnings: string[];
   seconds: { drafting: number; scoring: number };

@@ -24,6 +24,7 @@ import { readDocumentFrequencies } from './cider-df.js';
 import { modelDraftsFile, modelGroup, pairedDifference, type ModelDifference, type ModelSpec } from './compare-models.js';
 import { bootstrapMean } from './bootstrap.js';
 import { comparisonWording } from './comparison-wording.js';
+import { flagEdits, type FlagEdits } from './flag-edits.js';
 import { labelAgreement } from './metrics/label-agreement.js';
 import { NEURAL_METRICS, commandScorer, httpScorer, type ExternalScorer } from './scorer-hook.js';
 import { dicomStudyImages } from './sets/dicom-study.js';
@@ -171,6 +172,7 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
   let promptVersion: string | undefined;
   let comparison: string;
   let grouped: { model: string; promptVersion: string; pair: Pair }[] = [];
+  let flagged: FlagEdits | undefined;
   const specs: ModelSpec[] = options.models?.length ? options.models : [{ model: config.lingshu.model }];
   const comparing = specs.length > 1;
   if (comparing && (input.kind === 'pairs' || input.kind === 'production')) throw new EvalInputError(`--models drafts a set with each model; it cannot be used with --${input.kind}`);
@@ -187,6 +189,7 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
       const ris = store ? await risPairs(store, range) : { pairs: [], unmatched: [] };
       let pairs: ProductionPair[] = [...live.pairs, ...shadow.pairs, ...withoutPairedStudies(ris.pairs, [...live.pairs, ...shadow.pairs])];
       if (options.limit) pairs = pairs.slice(0, options.limit);
+      flagged = flagEdits(pairs);
       failures = [...live.unmatched, ...shadow.unmatched, ...ris.unmatched];
       rows = pairs.map((p) => ({
         id: p.id, reference: p.final, draft: { ...p.draft, text: medEvalKitReference(p.draft.findings, p.draft.impression) },
@@ -287,6 +290,7 @@ export async function runEval(config: Config, log: Logger, options: EvalOptions)
     studies: rows,
     failures,
     comparisonWording: comparisonWording(rows),
+    ...(flagged ? { flagEdits: flagged } : {}),
     warnings: [ciderWarning(scored.perPair.length, documentFrequencies !== undefined)].filter((w): w is string => w !== undefined),
     seconds: { drafting, scoring },
   };

@@ -1,6 +1,7 @@
 import type { Estimate } from './bootstrap.js';
 import type { EvalResult } from './result.js';
 import { wordingText } from './comparison-wording.js';
+import { flagEditsText } from './flag-edits.js';
 
 /** Failures listed one per line in the terminal before the rest are left to results.json. */
 const LISTED_FAILURES = 20;
@@ -66,6 +67,7 @@ export function terminalSummary(result: EvalResult): string {
   if (c.scored > 0 && result.differences) out.push(`${result.groups[0]?.model ?? 'baseline'} (the baseline):`);
   if (c.scored > 0) out.push(summaryTable(result));
   if (c.scored > 0 && result.differences) out.push(modelsTable(result));
+  if (result.flagEdits && result.flagEdits.drafts > 0) out.push(flagEditsText(result.flagEdits));
   if (result.comparisonWording && result.comparisonWording.withPrior.drafts + result.comparisonWording.withoutPrior.drafts > 0) out.push(wordingText(result.comparisonWording));
   if (result.failures.length) {
     out.push(`not scored (${result.failures.length}):`);
