@@ -34,7 +34,7 @@ function draftInput(eventId: string): ReportSrInput {
 }
 
 const naturalise = (bytes: Buffer) =>
-  dcmjs.data.DicomMetaDictionary.naturalizeDataset(dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)).dict);
+  dcmjs.data.DicomMetaDictionary.naturalizeDataset(dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer).dict);
 
 describe('a draft SR as raddraft writes it', () => {
   let dir: string;

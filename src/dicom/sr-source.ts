@@ -13,6 +13,23 @@ export interface SrSource {
   sopClasses: Map<string, string>;
   /** Institution Name of the source, if any (the organisation a verifying observer signs for). */
   institution: string | undefined;
+  /** The patient identifiers the copy carries, for scrubbing from anything a receiver answers. */
+  identifiers: string[];
+}
+
+const IDENTIFYING = ['00100010', '00100020', '00100030', '00080050'] as const;
+
+/** Every string value of the identifying elements (each component group of a person name too). */
+function identifiersOf(modules: DicomJson): string[] {
+  const out: string[] = [];
+  for (const tag of IDENTIFYING) {
+    const values = (modules[tag] as { Value?: unknown[] } | undefined)?.Value ?? [];
+    for (const v of values) {
+      if (typeof v === 'string') out.push(v);
+      else if (v && typeof v === 'object') out.push(...Object.values(v).filter((x): x is string => typeof x === 'string'));
+    }
+  }
+  return out.filter((v) => v.trim().length > 1);
 }
 
 /** Patient module (C.7.1.1), General Study (C.7.2.1), Patient Study (C.7.2.2): the attributes a copy carries. */
@@ -61,5 +78,5 @@ export function srSourceOf(studyUid: string, metadata: DicomJson[], preferred: r
     if (copyable(el)) modules[tag] = el;
     else if (TYPE2[tag]) modules[tag] = { vr: TYPE2[tag], Value: [] };
   }
-  return { modules, sopClasses, institution: str(source, '00080080') };
+  return { modules, sopClasses, institution: str(source, '00080080'), identifiers: identifiersOf(modules) };
 }

@@ -11,6 +11,7 @@ import { documentUid, seriesUid, type SrSeriesRole } from '../dicom/sr-uids.js';
 import type { StudySource } from '../dicom/study-source.js';
 import type { DeliveryContext, DeliveryOutcome, ReportOutput } from '../report/output.js';
 import type { DraftedEvent, RejectedEvent, ReportEvent, SignedEvent } from '../report/report.js';
+import { phi } from '../log.js';
 import { PermanentError } from '../util/faults.js';
 import { outcomeOf } from './outcome.js';
 
@@ -40,6 +41,8 @@ interface Built {
   studyUid: string;
   ref: InstanceRef;
   bytes: Buffer;
+  /** The patient identifiers the object carries: taken out of whatever the archive answers. */
+  identifiers: string[];
 }
 
 const roleOf = (kind: ReportEvent['kind']): SrSeriesRole => (kind === 'drafted' ? 'draft' : kind === 'rejected' ? 'rejection' : 'signed');
@@ -103,7 +106,7 @@ export function dicomSrOutput(deps: DicomSrOutputDeps): ReportOutput {
     const views = new Set(event.images.map((i) => i.view)).size;
     const content = reportContent(reportTitle(views), draftText(event), algorithmOf(event), true);
     const bytes = reportSr({ source, placement: placement(event), software: deps.software, content, evidence: evidenceOf(event, source) });
-    return { studyUid: event.studyUid, ref: refOf(event), bytes };
+    return { studyUid: event.studyUid, ref: refOf(event), bytes, identifiers: source.identifiers };
   }
 
   async function signed(event: SignedEvent, context: DeliveryContext): Promise<Built> {
@@ -118,7 +121,7 @@ export function dicomSrOutput(deps: DicomSrOutputDeps): ReportOutput {
     const content = reportContent(reportTitle(views), signedText(event), algorithmOf(draft), false);
     const verifier = { name: event.by.display ?? event.by.reference, id: event.by.reference, organization: source.institution ?? deps.sr.organization, at: new Date(event.at) };
     const bytes = reportSr({ source, placement: placement(event), software: deps.software, content, evidence: evidenceOf(draft, source), verifier, ...(predecessor ? { predecessor } : {}) });
-    return { studyUid: event.studyUid, ref: refOf(event), bytes };
+    return { studyUid: event.studyUid, ref: refOf(event), bytes, identifiers: source.identifiers };
   }
 
   /** The rejection note names the draft SR; without a stored draft SR there is nothing at the archive to hide. */
@@ -129,7 +132,7 @@ export function dicomSrOutput(deps: DicomSrOutputDeps): ReportOutput {
     const source = await sourceFor(event, []);
     const content = rejectionContent(`AI draft report rejected by the radiologist: ${event.reason}`, [draftRef]);
     const bytes = rejectionKos({ source, placement: placement(event), software: deps.software, content, rejected: [draftRef] });
-    return { studyUid: event.studyUid, ref: refOf(event), bytes };
+    return { studyUid: event.studyUid, ref: refOf(event), bytes, identifiers: source.identifiers };
   }
 
   async function store(built: Built, signal: AbortSignal): Promise<string> {
@@ -156,7 +159,7 @@ export function dicomSrOutput(deps: DicomSrOutputDeps): ReportOutput {
           : event.kind === 'rejected' ? await rejected(event, context)
           : await signed(event, context);
         if (!built) return { kind: 'delivered', reference: 'none', note: 'no draft SR was stored in the study, so there is nothing to reject there' };
-        const note = await store(built, context.signal);
+        const note = await phi.during(built.identifiers, () => store(built, context.signal));
         const { seriesUid: series, sopUid } = built.ref;
         return { kind: 'delivered', reference: `studies/${built.studyUid}/series/${series}/instances/${sopUid}`, note };
       } catch (err) {

@@ -11,6 +11,8 @@ import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import dimse from 'dcmjs-dimse';
+import type { association as Assoc, requests as Requests, responses as Responses } from 'dcmjs-dimse';
 import express from 'express';
 import { freePort, waitFor } from '../../src/demo/ports.js';
 import { errorHandler } from '../../src/http/errors.js';
@@ -93,6 +95,41 @@ export async function startRefusingStow(): Promise<Receiver & { url: string }> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A C-STORE SCP (dcmjs-dimse) that refuses every instance with status 0xA700 and an error comment of its own words,
+ * as archives that explain themselves do.
+ */
+export async function startTalkativeScp(words: string): Promise<Receiver> {
+  const { Scp, Server, responses, constants } = dimse;
+  const { PresentationContextResult, TransferSyntax } = constants;
+  class TalkativeScp extends Scp {
+    override associationRequested(association: Assoc.Association): void {
+      for (const c of association.getPresentationContexts()) {
+        const context = association.getPresentationContext(c.id);
+        const syntax = context.getTransferSyntaxUids().find((t) => t === TransferSyntax.ExplicitVRLittleEndian || t === TransferSyntax.ImplicitVRLittleEndian);
+        context.setResult(syntax ? PresentationContextResult.Accept : PresentationContextResult.RejectTransferSyntaxesNotSupported, syntax);
+      }
+      this.sendAssociationAccept();
+    }
+
+    override cStoreRequest(request: Requests.CStoreRequest, callback: (response: Responses.CStoreResponse) => void): void {
+      const response = responses.CStoreResponse.fromRequest(request);
+      response.setStatus(0xa700);
+      response.setErrorComment(words);
+      callback(response);
+    }
+
+    override associationReleaseRequested(): void {
+      this.sendAssociationReleaseResponse();
+    }
+  }
+  const port = await freePort();
+  const server = new Server(TalkativeScp);
+  server.listen(port);
+  await listening(port);
+  return { port, dir: '', stop: () => Promise.resolve(server.close()) };
 }
 
 /** dciodvfy's complaints about a file: its error lines (warnings are left out), and everything it said. */

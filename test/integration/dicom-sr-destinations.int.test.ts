@@ -15,7 +15,7 @@ import type { DeliveryOutcome } from '../../src/report/output.js';
 import type { DraftedEvent, ReportEvent, SignedEvent } from '../../src/report/report.js';
 import { SOFTWARE } from '../../src/version.js';
 import { fixture } from '../harness/peers.js';
-import { dciodvfy, dsrdump, startRefusingScp, startRefusingStow, startStorescp } from '../harness/sr-receivers.js';
+import { dciodvfy, dsrdump, startRefusingScp, startRefusingStow, startStorescp, startTalkativeScp } from '../harness/sr-receivers.js';
 
 jest.setTimeout(60_000);
 
@@ -94,6 +94,17 @@ describe('the dicom-sr output stores into each kind of destination and says what
     try {
       const outcome = await deliver(dimse(scp.port, 'FULLPACS'));
       expect(outcome).toMatchObject({ kind: 'retry', reason: expect.stringContaining('status 0xA700 (refused: out of resources)') });
+    } finally {
+      await scp.stop();
+    }
+  });
+
+  it('takes the patient\'s identifiers out of what a refusing archive says', async () => {
+    const scp = await startTalkativeScp('no room for DOE^JANE (RDX-PHI-100123)');
+    try {
+      const outcome = await deliver(dimse(scp.port, 'TALKATIVE'));
+      expect(outcome).toMatchObject({ kind: 'retry', reason: expect.stringContaining('no room for [redacted] ([redacted])') });
+      expect(JSON.stringify(outcome)).not.toMatch(/DOE|RDX-PHI/);
     } finally {
       await scp.stop();
     }
