@@ -100,6 +100,21 @@ describe('the HL7 listener takes final reports from the RIS and answers every me
     if (REPORT_DIR) await writeFile(path.join(REPORT_DIR, 'inbound-exchange.jsonl'), await readFile(exchanges, 'utf8'));
   });
 
+  it('records an MDM^T02 that names its study in ZDS (its accession checked against the PACS), and refuses one whose accession is another study\'s', async () => {
+    const txa = (accession: string) => ['TXA', '1', 'RAD', 'TX', '20261201120000', '', '', '', '', '', '', '', 'DOC-1', '', '', accession, '', 'AU', '', '', '', '', 'r7^Radiologist^Rita'].join('|');
+    const mdm = (control: string, accession: string) => [
+      `MSH|^~\\&|DICT|RIS_MAIN|RADDRAFT|RAD|20261201120000||MDM^T02^MDM_T02|${control}|P|2.5.1`, 'EVN|T02|20261201120000',
+      'PID|1||RDX-PHI-100456^^^HOSP', 'PV1|1|O', txa(accession), `ZDS|${drafted}^RADDRAFT^Application^DICOM`,
+      'OBX|1|TX|GDT^Report^L|1|FINDINGS: The heart is enlarged.~IMPRESSION: Cardiomegaly.||||||F',
+    ].join('\r');
+    expect(msaErr(await send(mdm('MDM-1', 'HL7IN-1')))).toEqual({ msa: ['MSA', 'AA', 'MDM-1'], err: [] });
+    const record = (await kept('MDM-1'))!;
+    expect(record).toMatchObject({ status: 'accepted', studyUid: drafted });
+    expect(await (await serve.api(`/api/hl7-messages/${record.id}`, { headers: serve.jobsHeaders })).json()).toMatchObject({ messageType: 'MDM^T02', findings: 'The heart is enlarged.', impression: 'Cardiomegaly.' });
+    const reason = 'the accession number does not match the study the message names';
+    expect(msaErr(await send(mdm('MDM-2', 'HL7IN-CT')))).toEqual({ msa: ['MSA', 'AE', 'MDM-2', reason], err: [['ERR', '', 'ZDS^1^1', '204^Unknown key identifier^HL70357', 'E', '', '', '', reason]] });
+  });
+
   it.each([
     ['an unknown accession', oru('BAD-ACC', 'NOPE-1'), 'AE', 'OBR^1^3', '204^Unknown key identifier^HL70357', 'no study in the PACS has the accession number of this report'],
     ['a study raddraft has no draft for', oru('BAD-CT', 'HL7IN-CT'), 'AE', 'OBR^1^3', '204^Unknown key identifier^HL70357', 'raddraft has no draft for the study of this report'],

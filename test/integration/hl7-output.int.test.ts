@@ -150,7 +150,7 @@ describe('the hl7 output delivers every report event to an independent MLLP peer
     await save('outbound-C-corrected.json', c);
   });
 
-  it('delivers after the receiver answered AE twice then AA: three attempts, one control ID, the receiver\'s text recorded', async () => {
+  it('delivers after the receiver answered AE twice then AA (three attempts, one control ID), then withdraws the rejected draft as C with OBX-11 D', async () => {
     const ris = await peer({ answers: ['AE', 'AE', 'AA'], text: 'order not yet known' });
     const s = await scenario(`mllp://127.0.0.1:${ris.port}`);
     const done = await waitForHl7(s.serve, s.studyUid, 'drafted', (d) => d.state === 'delivered');
@@ -159,6 +159,22 @@ describe('the hl7 output delivers every report event to an independent MLLP peer
     expect(got.map((e) => [e.copy, e.answer])).toEqual([[1, 'AE'], [2, 'AE'], [3, 'AA']]);
     expect(new Set(got.map((e) => e.control_id))).toEqual(new Set([controlIdOf(`${hl7Of(done, 'drafted').reportKey}:0`)]));
     expect(s.serve.output()).toContain('the HL7 receiver answered AE (error): order not yet known');
+
+    // The radiologist rejects the draft: the RIS is told to delete its observations, and gets no AI text again.
+    await ris.answer(['AA']);
+    const reportId = done.reportRef!.split('/')[1]!;
+    const token = await issuer.token({ sub: 'ada', name: 'Dr Ada Example', fhirUser: `https://fhir.hospital.example/Practitioner/${radiologist.id}`, roles: ['radiologist'] });
+    const version = (await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${reportId}`))[0]!.meta!.versionId!;
+    const rejected = await s.serve.api(`/api/reports/${reportId}/reject`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ reason: 'wrong patient', version }),
+    });
+    expect(rejected.ok).toBe(true);
+    await waitForHl7(s.serve, s.studyUid, 'rejected', (d) => d.state === 'delivered');
+    const withdrawn = ris.received().at(-1)!;
+    expect([withdrawn.obr25, withdrawn.obx11, withdrawn.obx5.slice(1)]).toEqual(['C', ['D', 'D', 'D'], ['', '']]);
+    expect(withdrawn.raw).not.toContain(got[0]!.obx5[1]!);
+    expect(withdrawn.segments.filter((x) => x[0] === 'NTE').map((x) => x[3])).toContain('Reason: wrong patient');
+    await save('outbound-C-D-rejected.json', withdrawn);
   });
 
   it('waits for a receiver that is down without using attempts, and delivers once it listens', async () => {
