@@ -109,6 +109,7 @@ describe('every report version stored into its study in the PACS as a DICOM SR',
 
   let draftSop: string;
   let signedSop: string;
+  let correctedSop: string;
 
   it('stores the draft as an UNVERIFIED, PARTIAL SR in its own series, with the FHIR report\'s text and the images the model saw', async () => {
     const delivery = await srDelivery(signedStudy.studyUid, 0);
@@ -162,7 +163,8 @@ describe('every report version stored into its study in the PACS as a DICOM SR',
     });
     expect(res.status).toBe(200);
     const delivery = await srDelivery(signedStudy.studyUid, 2);
-    const { file, ds } = await stored(sopOf(delivery), 'corrected-sr');
+    correctedSop = sopOf(delivery);
+    const { file, ds } = await stored(correctedSop, 'corrected-sr');
     expect(ds).toMatchObject({ VerificationFlag: 'VERIFIED', CompletionFlag: 'COMPLETE' });
     expect(predecessorOf(ds).map((r) => r.ReferencedSOPInstanceUID)).toEqual([signedSop]);
     expect(textItems(ds.ContentSequence as unknown[], 'Impression')).toEqual(['Small left pleural effusion.']);
@@ -170,6 +172,17 @@ describe('every report version stored into its study in the PACS as a DICOM SR',
     expect((await dciodvfy(file)).errors).toEqual([]);
     const srs = await qido(`/studies/${signedStudy.studyUid}/instances?Modality=SR`);
     expect(srs).toHaveLength(3);
+  });
+
+  it('stores an addendum as a fourth SR with the report unchanged, the addendum after it, and the corrected SR as predecessor', async () => {
+    const corrected = await fhirReport(signedStudy.studyUid);
+    const res = await post(signedStudy.studyUid, 'addendum', { addendum: 'Compared with the outside film: unchanged.', reason: 'Outside film received', version: corrected.meta!.versionId });
+    expect(res.status).toBe(200);
+    const { file, ds } = await stored(sopOf(await srDelivery(signedStudy.studyUid, 3)), 'addendum-sr');
+    expect(predecessorOf(ds).map((r) => r.ReferencedSOPInstanceUID)).toEqual([correctedSop]);
+    expect(textItems(ds.ContentSequence as unknown[], 'Impression')).toEqual(['Small left pleural effusion.']);
+    expect(textItems(ds.ContentSequence as unknown[], 'Comment')).toContain('Addendum 1: Compared with the outside film: unchanged.');
+    expect((await dciodvfy(file)).errors).toEqual([]);
   });
 
   it('stores a rejection as an IOCM rejection note (KOS) that references the draft SR', async () => {
