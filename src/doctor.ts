@@ -3,6 +3,7 @@ import type { Config } from './config/load.js';
 import { describeConfig } from './config/load.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
 import { FhirGateway } from './fhir/client.js';
+import { MllpClient, parseMllpUrl } from './hl7/mllp-client.js';
 import type { Logger } from './log.js';
 import { LingshuClient } from './model/lingshu.js';
 import sharp from 'sharp';
@@ -71,7 +72,18 @@ export async function runDoctor(config: Config, log: Logger): Promise<Check[]> {
         throw err;
       }
     }),
+    ...(config.outputs.includes('hl7') && config.mode !== 'shadow' ? [check('HL7 receiver (MLLP)', () => probeHl7(config))] : []),
   ]);
+}
+
+/** Connects to the RIS (no message is sent: a test message would be filed as a result). */
+async function probeHl7(config: Config): Promise<string> {
+  const target = parseMllpUrl(config.hl7.destination ?? '');
+  if (!target) throw new Error('RADDRAFT_HL7_DESTINATION is not mllp://host:port or mllps://host:port');
+  await new MllpClient(target, { ackTimeoutMs: config.hl7.ackTimeoutMs, connectTimeoutMs: 10_000, maxReplyBytes: 1 << 20 }).probe().catch((err: unknown) => {
+    throw new Error(`${(err as Error).message.replace(/; waiting for it$/, '')}; check RADDRAFT_HL7_DESTINATION and that the RIS listens there`);
+  });
+  return `${config.hl7.destination} accepts connections${target.tls ? ' (TLS, certificate verified)' : ''}; no message was sent`;
 }
 
 export function formatDoctor(config: Config, checks: Check[]): string {

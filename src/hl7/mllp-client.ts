@@ -60,6 +60,12 @@ export class MllpClient {
     return next;
   }
 
+  /** Opens a connection (TLS handshake included) and closes it: whether the receiver can be reached as configured. */
+  async probe(): Promise<void> {
+    const socket = await this.connect();
+    socket.destroy();
+  }
+
   async close(): Promise<void> {
     const c = this.connection;
     this.connection = undefined;

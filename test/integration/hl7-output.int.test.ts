@@ -14,7 +14,7 @@ import { cloneStudies } from '../harness/dcmtk.js';
 import { create, search } from '../harness/fhir-queries.js';
 import { startHl7Peer, type Hl7Peer, type PeerEntry } from '../harness/hl7-peer.js';
 import { fixture, serviceEnv, startPeers, type Peers } from '../harness/peers.js';
-import { startServe, type ServeProcess } from '../harness/serve-process.js';
+import { runCli, startServe, type ServeProcess } from '../harness/serve-process.js';
 import { startTokenIssuer, type TokenIssuer } from '../harness/token-issuer.js';
 
 jest.setTimeout(180_000);
@@ -201,6 +201,19 @@ describe('the hl7 output delivers every report event to an independent MLLP peer
     expect(got[1]!.control_id).toBe(got[0]!.control_id);
     expect(got[0]!.control_id).toBe(controlIdOf(`${hl7Of(done, 'drafted').reportKey}:0`));
     expect(got[1]!.raw).toBe(got[0]!.raw);
+  });
+
+  it('has raddraft doctor connect to the RIS without sending a message, and say when it cannot', async () => {
+    const ris = await peer();
+    const down = await freePort();
+    const doctor = async (destination: string) => {
+      const run = runCli(['doctor'], serviceEnv(peers, path.join(dir, 'doctor'), { RADDRAFT_OUTPUTS: 'fhir,hl7', RADDRAFT_HL7_DESTINATION: destination }));
+      await run.exited;
+      return run.output().split('\n').find((l) => l.includes('HL7 receiver (MLLP)'));
+    };
+    expect(await doctor(`mllp://127.0.0.1:${ris.port}`)).toBe(`OK   HL7 receiver (MLLP): mllp://127.0.0.1:${ris.port} accepts connections; no message was sent`);
+    expect(await doctor(`mllp://127.0.0.1:${down}`)).toBe(`FAIL HL7 receiver (MLLP): cannot reach the HL7 receiver at mllp://127.0.0.1:${down} (ECONNREFUSED); check RADDRAFT_HL7_DESTINATION and that the RIS listens there`);
+    expect(ris.received()).toEqual([]);
   });
 
   it('delivers over TLS (mllps://) to a peer whose certificate a private CA signed', async () => {
