@@ -143,10 +143,10 @@ describe('asking for samples', () => {
   it('says how many samples came back when some requests fail, and never throws', async () => {
     const sampler = new Sampler(4, 0.7);
     let calls = 0;
-    const send = async (extra: { n?: number }): Promise<SampleReply> => {
+    const send = (extra: { n?: number }): Promise<SampleReply> => {
       calls += 1;
-      if (extra.n) return { texts: ['one'] };
-      return calls % 2 ? { texts: [], failed: { status: 503, reason: 'HTTP 503' } } : { texts: ['again'] };
+      if (extra.n) return Promise.resolve({ texts: ['one'] });
+      return Promise.resolve(calls % 2 ? { texts: [], failed: { status: 503, reason: 'HTTP 503' } } : { texts: ['again'] });
     };
     const result = await sampler.sample(send);
     expect(sampler.usesN).toBe(false);
@@ -155,9 +155,7 @@ describe('asking for samples', () => {
   });
 
   it('asks nothing when sampling is off', async () => {
-    const result = await new Sampler(0, 0.7).sample(async () => {
-      throw new Error('no request expected');
-    });
+    const result = await new Sampler(0, 0.7).sample(() => Promise.reject(new Error('no request expected')));
     expect(result).toEqual({ texts: [], shortfall: undefined });
   });
 });
