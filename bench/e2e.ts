@@ -113,11 +113,12 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   const sampler = setInterval(() => void rssOf(child.pid!).then((m) => samples.push(m.rss), () => undefined), 1000);
   const started = Date.now();
   let jobs: ApiJob[] = [];
+  // Polled every two seconds: each poll lists the jobs, CPU that raddraft spends on the bench, not on studies.
   await waitFor(`${count} reports`, async () => {
     jobs = ((await (await fetch(`${api}/api/jobs?limit=1000`)).json()) as { jobs: ApiJob[] }).jobs;
     // Done: drafted and delivered to the FHIR server (the job then carries the report's reference), or dead.
     return jobs.length >= count && jobs.every((j) => (j.state === 'drafted' && j.reportRef) || j.state === 'dead');
-  }, 3_600_000, 500).catch((err: unknown) => {
+  }, 3_600_000, 2000).catch((err: unknown) => {
     clearInterval(sampler);
     return abandon(err);
   });
