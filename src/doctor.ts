@@ -2,6 +2,7 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import type { Config } from './config/load.js';
 import { describeConfig } from './config/load.js';
 import { DicomWebClient } from './dicom/dicomweb.js';
+import { cEcho } from './dicom/dimse-store.js';
 import { FhirGateway } from './fhir/client.js';
 import { MllpClient, parseMllpUrl } from './hl7/mllp-client.js';
 import type { Logger } from './log.js';
@@ -73,7 +74,19 @@ export async function runDoctor(config: Config, log: Logger): Promise<Check[]> {
       }
     }),
     ...(config.outputs.includes('hl7') && config.mode !== 'shadow' ? [check('HL7 receiver (MLLP)', () => probeHl7(config))] : []),
+    ...(config.outputs.includes('dicom-sr') && config.mode !== 'shadow' ? [check('PACS for SRs (dicom-sr)', () => probeSrDestination(config))] : []),
   ]);
+}
+
+/** Asks the SR destination what raddraft will need of it, without storing anything. */
+async function probeSrDestination(config: Config): Promise<string> {
+  const d = config.sr.destination;
+  if (d.kind === 'dimse') {
+    await cEcho(d, Math.min(config.sr.timeoutMs, 15_000));
+    return `${d.calledAet} at ${d.host}:${d.port} accepts associations from ${d.callingAet} and answers C-ECHO; nothing was stored`;
+  }
+  await new DicomWebClient({ url: d.url, auth: d.auth, timeoutMs: 15_000 }).ping();
+  return `${d.url} answers DICOMweb; SRs go there by STOW-RS (nothing was stored)`;
 }
 
 /** Connects to the RIS (no message is sent: a test message would be filed as a result). */

@@ -1,5 +1,5 @@
 import dimse from 'dcmjs-dimse';
-import type { responses as Responses } from 'dcmjs-dimse';
+import type { requests as Requests, responses as Responses } from 'dcmjs-dimse';
 import type { Fault, FaultKind } from '../util/faults.js';
 
 const { Client, requests, constants } = dimse;
@@ -51,15 +51,16 @@ const REJECT_REASONS: Record<number, string> = {
   [constants.RejectReason.LocalLimitExceeded]: 'local limit exceeded',
 };
 
+type Operation = 'C-STORE' | 'C-ECHO';
+
 /**
- * Stores one Part 10 file at a C-STORE SCP in its own association, within `timeoutMs` from connect to release.
- * Resolves once the SCP answered a success or warning status; throws DimseStoreError naming the archive's answer.
+ * One request in its own association, within `timeoutMs` from connect to release. Resolves with the SCP's answer;
+ * throws DimseStoreError when there is none (not listening, association rejected, timed out, closed early).
  */
-export function cStore(target: DimseTarget, file: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<string> {
+function exchange(target: DimseTarget, operation: Operation, request: Requests.CStoreRequest | Requests.CEchoRequest, options: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<{ status: number; comment: string }> {
   const where = `the C-STORE SCP ${target.calledAet} at ${target.host}:${target.port}`;
-  return new Promise<string>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const client = new Client();
-    const request = new requests.CStoreRequest(file);
     let answer: { status: number; comment: string } | undefined;
     let failure: DimseStoreError | undefined;
     let settled = false;
@@ -69,12 +70,11 @@ export function cStore(target: DimseTarget, file: string, options: { timeoutMs: 
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', stop);
       if (failure) reject(failure);
-      else if (!answer) reject(new DimseStoreError(`${where} closed the association without answering the C-STORE`, 'retry'));
-      else if (stored(answer.status)) resolve(`status ${hex(answer.status)}`);
-      else reject(new DimseStoreError(`${where} answered C-STORE status ${hex(answer.status)} (${statusMeaning(answer.status)})${answer.comment ? `: ${answer.comment.slice(0, 200)}` : ''}`, 'retry'));
+      else if (!answer) reject(new DimseStoreError(`${where} closed the association without answering the ${operation}`, 'retry'));
+      else resolve(answer);
     };
     const stop = () => {
-      failure ??= new DimseStoreError(`${where} did not complete the C-STORE within ${Math.round(options.timeoutMs / 1000)} s`, 'retry');
+      failure ??= new DimseStoreError(`${where} did not complete the ${operation} within ${Math.round(options.timeoutMs / 1000)} s`, 'retry');
       try {
         client.abort();
       } catch {
@@ -84,7 +84,7 @@ export function cStore(target: DimseTarget, file: string, options: { timeoutMs: 
     };
     const timer = setTimeout(stop, options.timeoutMs);
     options.signal?.addEventListener('abort', stop, { once: true });
-    request.on('response', (response: Responses.CStoreResponse) => {
+    request.on('response', (response: Responses.CStoreResponse | Responses.CEchoResponse) => {
       answer = { status: response.getStatus(), comment: response.getErrorComment() ?? '' };
     });
     client.on('associationRejected', (r: { result: number; reason: number }) => {
@@ -92,9 +92,10 @@ export function cStore(target: DimseTarget, file: string, options: { timeoutMs: 
       failure = new DimseStoreError(`${where} rejected the association (${reason}; calling AE title ${target.callingAet})`, 'retry');
     });
     client.on('networkError', (err: Error & { code?: string }) => {
-      const cause = `${err.code ?? ''} ${err.message}`;
-      const down = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/.test(cause);
-      failure ??= new DimseStoreError(`${where} cannot be reached (${err.code ?? err.message})`, down ? 'wait' : 'retry');
+      // The library wraps the socket error in words of its own; the code is what an administrator can look up.
+      const code = err.code ?? /\bE[A-Z_]{3,}\b/.exec(err.message)?.[0];
+      const down = !!code && /^(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code);
+      failure ??= new DimseStoreError(`${where} cannot be reached (${code ?? err.message})`, down ? 'wait' : 'retry');
       finish();
     });
     client.on('closed', finish);
@@ -102,4 +103,21 @@ export function cStore(target: DimseTarget, file: string, options: { timeoutMs: 
     const ms = Math.max(1000, options.timeoutMs);
     client.send(target.host, target.port, target.callingAet, target.calledAet, { connectTimeout: ms, associationTimeout: ms, pduTimeout: ms });
   });
+}
+
+/**
+ * Stores one Part 10 file at a C-STORE SCP in its own association. Resolves once the SCP answered a success or
+ * warning status; throws DimseStoreError naming the archive's answer.
+ */
+export async function cStore(target: DimseTarget, file: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<string> {
+  const answer = await exchange(target, 'C-STORE', new requests.CStoreRequest(file), options);
+  if (stored(answer.status)) return `status ${hex(answer.status)}`;
+  const where = `the C-STORE SCP ${target.calledAet} at ${target.host}:${target.port}`;
+  throw new DimseStoreError(`${where} answered C-STORE status ${hex(answer.status)} (${statusMeaning(answer.status)})${answer.comment ? `: ${answer.comment.slice(0, 200)}` : ''}`, 'retry');
+}
+
+/** Asks the SCP for a verification (C-ECHO): it accepts raddraft's association and answers. Stores nothing. */
+export async function cEcho(target: DimseTarget, timeoutMs: number): Promise<void> {
+  const answer = await exchange(target, 'C-ECHO', new requests.CEchoRequest(), { timeoutMs });
+  if (answer.status !== 0) throw new DimseStoreError(`the C-STORE SCP ${target.calledAet} at ${target.host}:${target.port} answered C-ECHO status ${hex(answer.status)}`, 'retry');
 }

@@ -5,6 +5,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import type { SrDestination } from '../../src/config/sr.js';
 import { DicomWebClient } from '../../src/dicom/dicomweb.js';
+import { cEcho } from '../../src/dicom/dimse-store.js';
 import { PacsSource } from '../../src/dicom/study-source.js';
 import { Tag, str, type DicomJson } from '../../src/dicom/tags.js';
 import { freePort } from '../../src/demo/ports.js';
@@ -142,6 +143,13 @@ describe('the dicom-sr output stores into each kind of destination and says what
       for (const s of sockets) s.destroy();
       silent.close();
     }
+  });
+
+  it('checks a C-STORE destination with C-ECHO for doctor, and names one that is not listening', async () => {
+    await expect(cEcho({ host: '127.0.0.1', port: orthanc.dicomPort, calledAet: orthanc.aet, callingAet: 'RADDRAFT' }, 5000)).resolves.toBeUndefined();
+    const port = await freePort();
+    await expect(cEcho({ host: '127.0.0.1', port, calledAet: 'NOBODY', callingAet: 'RADDRAFT' }, 5000))
+      .rejects.toThrow(`the C-STORE SCP NOBODY at 127.0.0.1:${port} cannot be reached (ECONNREFUSED)`);
   });
 
   it('stores no VERIFIED SR for a signature that names no authenticated Practitioner', async () => {
