@@ -1,4 +1,4 @@
-import type { Attachment, DiagnosticReport } from '@medplum/fhirtypes';
+import type { Attachment, DiagnosticReport, Patient } from '@medplum/fhirtypes';
 import type { StudySource } from '../dicom/study-source.js';
 import type { FhirGateway } from '../fhir/client.js';
 import { resolveLinks } from '../fhir/publish.js';
@@ -37,13 +37,32 @@ function sectionsOf(report: DiagnosticReport): { findings: string; impression: s
   return report.conclusion ? { findings: '', impression: report.conclusion } : undefined;
 }
 
+/**
+ * The prior's text without the identifiers raddraft knows of the patient and the report (name, Patient ID, birth
+ * date, accession and report identifiers), which a radiologist may have typed into it: none of them goes to the model.
+ */
+function withoutIdentifiers(text: string, identifiers: readonly string[]): string {
+  let out = text;
+  for (const id of [...identifiers].sort((a, b) => b.length - a.length)) {
+    out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'giu'), '[removed]');
+  }
+  return out;
+}
+
+function identifiersOf(patient: Patient | undefined, report: DiagnosticReport, ctx: { patientId?: string | undefined; accession?: string | undefined; birthDate?: string | undefined }): string[] {
+  const birth = ctx.birthDate && /^\d{8}$/.test(ctx.birthDate) ? [ctx.birthDate, `${ctx.birthDate.slice(0, 4)}-${ctx.birthDate.slice(4, 6)}-${ctx.birthDate.slice(6)}`] : [];
+  const names = (patient?.name ?? []).flatMap((n) => [n.text, n.family, ...(n.given ?? [])]);
+  const ids = [...(patient?.identifier ?? []), ...(report.identifier ?? [])].map((i) => i.value);
+  return [ctx.patientId, ctx.accession, patient?.birthDate, ...birth, ...names, ...ids].filter((v): v is string => typeof v === 'string' && v.trim().length >= 2);
+}
+
 const isoDate = (dicomDate: string | undefined) => (dicomDate && /^\d{8}$/.test(dicomDate) ? `${dicomDate.slice(0, 4)}-${dicomDate.slice(4, 6)}-${dicomDate.slice(6, 8)}` : undefined);
 
 /**
  * Finds the patient's latest signed chest X-ray report dated before this study's day on the FHIR server
  * (RADDRAFT_PROMPT=prior-report). No patient, no study date, several patients for one ID, or no such report: none,
  * and the draft is made without a prior (its comparison wording then stays flagged). The patient's identifiers are
- * used for the search and dropped.
+ * used for the search, taken out of the prior's text, and dropped.
  */
 export function priorReportSource(studies: StudySource, fhir: FhirGateway, log: Logger) {
   return async (job: Job): Promise<PriorReport | undefined> => {
@@ -67,7 +86,13 @@ export function priorReportSource(studies: StudySource, fhir: FhirGateway, log: 
         return undefined;
       }
       log.info({ priorReport: `DiagnosticReport/${prior.report.id}` }, 'prior report found for the prompt');
-      return { date: prior.report.effectiveDateTime!.slice(0, 10), ...prior.sections! };
+      const patient = await fhir.read<Patient>('Patient', subject.slice('Patient/'.length)).catch(() => undefined);
+      const identifiers = identifiersOf(patient, prior.report, ctx);
+      return {
+        date: prior.report.effectiveDateTime!.slice(0, 10),
+        findings: withoutIdentifiers(prior.sections!.findings, identifiers),
+        impression: withoutIdentifiers(prior.sections!.impression, identifiers),
+      };
     });
   };
 }

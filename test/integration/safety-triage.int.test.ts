@@ -26,16 +26,17 @@ describe('urgent triage, sentence flags and prior-report context in the running 
   let jobs: ApiJob[];
   const clean = fixture('chest-ap-mono1');
   const urgent = fixture('chest-pa-lat');
-  const studyDate = FIXTURE_STUDIES.find((s) => s.key === 'chest-pa-lat')!.date;
+  const { date: studyDate, patient: person, accession } = FIXTURE_STUDIES.find((s) => s.key === 'chest-pa-lat')!;
   // Thirty days before the study: the latest signed chest X-ray report before it.
   const priorDate = new Date(Date.UTC(Number(studyDate.slice(0, 4)), Number(studyDate.slice(4, 6)) - 1, Number(studyDate.slice(6, 8)) - 30)).toISOString().slice(0, 10);
 
   beforeAll(async () => {
     peers = await startPeers();
     dataDir = await mkdtemp(path.join(tmpdir(), 'raddraft-triage-'));
-    const patientId = FIXTURE_STUDIES.find((s) => s.key === 'chest-pa-lat')!.patient.id;
-    const patient = await create<Patient>(peers.fhir.url, { resourceType: 'Patient', identifier: [{ value: patientId }] });
-    const text = 'FINDINGS:\nSmall left pleural effusion.\n\nIMPRESSION:\nSmall left effusion.';
+    const [family, given] = person.name.split('^') as [string, string];
+    const patient = await create<Patient>(peers.fhir.url, { resourceType: 'Patient', identifier: [{ value: person.id }], name: [{ family, given: [given] }] });
+    // A radiologist typed the patient's name, ID and accession into the prior: none of them may reach the model.
+    const text = `FINDINGS:\nSmall left pleural effusion. Patient ${given} ${family}, ${person.id}, accession ${accession}.\n\nIMPRESSION:\nSmall left effusion.`;
     await create<DiagnosticReport>(peers.fhir.url, {
       resourceType: 'DiagnosticReport', status: 'final', subject: { reference: `Patient/${patient.id}` },
       code: { coding: [{ system: 'http://loinc.org', code: '36643-5', display: 'XR Chest 2 Views' }] },
@@ -91,6 +92,9 @@ describe('urgent triage, sentence flags and prior-report context in the running 
     expect(greedy.some((r) => r.texts.some((t) => t.includes('<prior_report>') && t.includes(`"date":"${priorDate}"`) && t.includes('Small left pleural effusion.')))).toBe(true);
     expect(greedy.some((r) => r.texts.includes(NO_PRIOR_NOTE))).toBe(true);
     expect(greedy.flatMap((r) => r.texts).filter((t) => /Later report|Unsigned draft|CT report/.test(t))).toEqual([]);
+    const quoted = greedy.flatMap((r) => r.texts).find((t) => t.includes('<prior_report>'))!;
+    for (const identifier of [person.id, accession, ...person.name.split('^')]) expect(quoted.toLowerCase()).not.toContain(identifier.toLowerCase());
+    expect(quoted).toContain('Patient [removed] [removed], [removed], accession [removed].');
     expect(peers.model.requests.filter((r) => r.temperature !== 0).map((r) => r.n)).toEqual([3, 3]);
   });
 
