@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { SrDestination } from '../../src/config/sr.js';
 import { DicomWebClient } from '../../src/dicom/dicomweb.js';
 import { cEcho } from '../../src/dicom/dimse-store.js';
+import { documentUid } from '../../src/dicom/sr-uids.js';
 import { PacsSource } from '../../src/dicom/study-source.js';
 import { Tag, str, type DicomJson } from '../../src/dicom/tags.js';
 import { freePort } from '../../src/demo/ports.js';
@@ -72,6 +73,20 @@ describe('the dicom-sr output stores into each kind of destination and says what
     expect(series).toHaveLength(1);
     const instances = (await (await fetch(`${orthanc.dicomWebUrl}/studies/${study.studyUid}/series/${str(series[0]!, Tag.SeriesInstanceUID)}/instances`)).json()) as DicomJson[];
     expect(instances.map((i) => str(i, Tag.SOPInstanceUID))).toEqual([(first as { reference: string }).reference.split('/').pop()]);
+  });
+
+  it('stores a signed SR by STOW-RS once however often it is sent', async () => {
+    const signed: SignedEvent = {
+      id: `${REPORT_KEY}:1`, reportKey: REPORT_KEY, seq: 1, studyUid: study.studyUid, jobId: 'job-1', at: '2026-12-01T11:00:00.000Z', kind: 'signed',
+      findings: 'The heart size is normal.', impression: 'Normal chest.', by: { reference: 'Practitioner/ada', display: 'Dr Ada Example' }, reviewedVersion: '2',
+    };
+    const stow: SrDestination = { kind: 'dicomweb', url: orthanc.dicomWebUrl, auth: { kind: 'none' } };
+    const first = await deliver(stow, signed);
+    expect(first).toMatchObject({ kind: 'delivered', note: 'stored by STOW-RS' });
+    expect(await deliver(stow, signed)).toEqual(first);
+    const sopUid = (first as { reference: string }).reference.split('/').pop();
+    const found = (await (await fetch(`${orthanc.dicomWebUrl}/studies/${study.studyUid}/instances?SOPInstanceUID=${sopUid}`)).json()) as DicomJson[];
+    expect(found).toHaveLength(1);
   });
 
   it('stores the draft SR at DCMTK storescp, where dciodvfy finds no error and dsrdump reads it', async () => {
@@ -154,12 +169,12 @@ describe('the dicom-sr output stores into each kind of destination and says what
 
   it('stores no VERIFIED SR for a signature that names no authenticated Practitioner', async () => {
     const unsigned: SignedEvent = {
-      id: `${REPORT_KEY}:1`, reportKey: REPORT_KEY, seq: 1, studyUid: study.studyUid, jobId: 'job-1', at: '2026-12-01T11:00:00.000Z', kind: 'signed',
+      id: `${REPORT_KEY}:2`, reportKey: REPORT_KEY, seq: 2, studyUid: study.studyUid, jobId: 'job-1', at: '2026-12-01T11:00:00.000Z', kind: 'signed',
       findings: 'x', impression: 'y', by: { reference: 'raddraft-api-token', display: 'automation' }, reviewedVersion: '2',
     };
     const outcome = await deliver({ kind: 'dicomweb', url: orthanc.dicomWebUrl, auth: { kind: 'none' } }, unsigned);
     expect(outcome).toMatchObject({ kind: 'permanent', reason: expect.stringContaining('no VERIFIED SR without one') });
-    const verified = (await (await fetch(`${orthanc.dicomWebUrl}/studies/${study.studyUid}/series?Modality=SR`)).json()) as DicomJson[];
-    expect(verified).toHaveLength(1);
+    const stored = (await (await fetch(`${orthanc.dicomWebUrl}/studies/${study.studyUid}/instances?SOPInstanceUID=${documentUid(unsigned.id)}`)).json()) as DicomJson[];
+    expect(stored).toEqual([]);
   });
 });
