@@ -52,20 +52,22 @@ export function hl7Output(deps: Hl7OutputDeps): ReportOutput {
   if (!target) throw new Error('RADDRAFT_OUTPUTS names hl7, but RADDRAFT_HL7_DESTINATION is not set; for example RADDRAFT_HL7_DESTINATION=mllp://ris.hospital.example:2575');
   const client = new MllpClient(target, { ackTimeoutMs: hl7.ackTimeoutMs, connectTimeoutMs: 10_000, maxReplyBytes: 1 << 20 });
 
-  async function message(event: ReportEvent): Promise<string> {
+  /** Builds and sends the event's message; the study's identifiers are scrubbed from anything said about it. */
+  async function send(event: ReportEvent, signal: AbortSignal): Promise<DeliveryOutcome> {
     const events = event.kind === 'drafted' ? [event] : await deps.reportEvents(event.reportKey);
     const drafted = events.find((e): e is DraftedEvent => e.kind === 'drafted');
     const study = await deps.studies.studyContext(event.studyUid);
-    return phi.during([study.patientId, study.accession], () => Promise.resolve(buildOru({ event, study, origin: originOf(drafted), software: deps.software }, hl7, drafted)));
+    return phi.during([study.patientId, study.accession], async () => {
+      const text = buildOru({ event, study, origin: originOf(drafted), software: deps.software }, hl7, drafted);
+      return outcomeOfAnswer(await client.send(text, signal), controlIdOf(event.id));
+    });
   }
 
   return {
     name: 'hl7',
     async deliver(event: ReportEvent, context: DeliveryContext): Promise<DeliveryOutcome> {
-      const controlId = controlIdOf(event.id);
       try {
-        const text = await message(event);
-        return outcomeOfAnswer(await client.send(text, context.signal), controlId);
+        return await send(event, context.signal);
       } catch (err) {
         if (err instanceof OruInputError) return outcomeOf(new PermanentError(err.message), deps.waitMs);
         if (err instanceof MllpReplyError) return { kind: 'retry', reason: err.message };

@@ -102,6 +102,13 @@ describe('the hl7 output delivers every report event to an independent MLLP peer
     return last!;
   }
 
+  /** The draft's DiagnosticReport id, once its delivery to the FHIR server is done (hl7 may have had it first). */
+  async function reportIdOf(serve: ServeProcess, studyUid: string): Promise<string> {
+    let ref: string | undefined;
+    await waitFor('the draft at the FHIR server', async () => !!(ref = (await job(serve, studyUid))?.reportRef), 60_000, 200);
+    return ref!.split('/')[1]!;
+  }
+
   const hl7Of = (j: JobDetail, event: string) => j.deliveries.find((d) => d.output === 'hl7' && d.event === event)!;
   const segmentNames = (e: PeerEntry) => e.segments.map((s) => s[0]);
   const save = async (name: string, entry: PeerEntry) => {
@@ -111,8 +118,8 @@ describe('the hl7 output delivers every report event to an independent MLLP peer
   it('sends the draft as R, the signature as F and the correction as C, in that order, each parsed whole by the peer', async () => {
     const ris = await peer();
     const s = await scenario(`mllp://127.0.0.1:${ris.port}`);
-    const drafted = await waitForHl7(s.serve, s.studyUid, 'drafted', (d) => d.state === 'delivered');
-    const reportId = drafted.reportRef!.split('/')[1]!;
+    await waitForHl7(s.serve, s.studyUid, 'drafted', (d) => d.state === 'delivered');
+    const reportId = await reportIdOf(s.serve, s.studyUid);
     const token = await issuer.token({ sub: 'ada', name: 'Dr Ada Example', fhirUser: `https://fhir.hospital.example/Practitioner/${radiologist.id}`, roles: ['radiologist'] });
     const post = async (action: string, body: unknown) => s.serve.api(`/api/reports/${reportId}/${action}`, {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
@@ -162,7 +169,7 @@ describe('the hl7 output delivers every report event to an independent MLLP peer
 
     // The radiologist rejects the draft: the RIS is told to delete its observations, and gets no AI text again.
     await ris.answer(['AA']);
-    const reportId = done.reportRef!.split('/')[1]!;
+    const reportId = await reportIdOf(s.serve, s.studyUid);
     const token = await issuer.token({ sub: 'ada', name: 'Dr Ada Example', fhirUser: `https://fhir.hospital.example/Practitioner/${radiologist.id}`, roles: ['radiologist'] });
     const version = (await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${reportId}`))[0]!.meta!.versionId!;
     const rejected = await s.serve.api(`/api/reports/${reportId}/reject`, {
