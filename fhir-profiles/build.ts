@@ -27,23 +27,27 @@ const AIAST = "meta.security.where(system='http://terminology.hl7.org/CodeSystem
 const REVIEW_TAG = "meta.tag.where(system='https://raddraft.dev/fhir/CodeSystem/workflow' and code='review-required')";
 const REPORT_KEY = "identifier.where(system='https://raddraft.dev/fhir/sid/ai-draft-report').exists()";
 const RADIOLOGY = "category.coding.where(system='http://loinc.org' and code='LP29684-5').exists()";
-const CXR_CODE = "code.coding.where(system='http://loinc.org' and (code='36643-5' or code='36554-4' or code='18748-4')).exists()";
+const ORDER_CODE = "code.coding.where(system='http://loinc.org' or system='http://www.radlex.org').exists()";
 const PARTICIPANT = (code: string) => `type.coding.where(system='http://terminology.hl7.org/CodeSystem/provenance-participant-type' and code='${code}').exists()`;
 const AI_ROLE = "role.coding.where(system='http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIdeviceTypeCS' and code='Artificial-Intelligence').exists()";
+const VERSIONED_TARGET = "target.all(reference.contains('/_history/'))";
+// US Core provenance-1, written for the references raddraft makes (no resolve(): the validator sees one resource).
+const ON_BEHALF_OF = "agent.where(who.reference.startsWith('Practitioner/') or who.reference.startsWith('Device/')).all(onBehalfOf.exists())";
 
 const reportCommon = (prefix: string) => [
   { key: `${prefix}-1`, human: 'Carries the AIAST (Artificial Intelligence asserted) security label', expression: AIAST },
   { key: `${prefix}-2`, human: 'Identified by raddraft\'s report key (Study Instance UID and model)', expression: REPORT_KEY },
   { key: `${prefix}-3`, human: 'Category LOINC LP29684-5 Radiology, as US Core DiagnosticReport-note asks', expression: RADIOLOGY },
-  { key: `${prefix}-4`, human: 'Code is a LOINC chest X-ray code (36643-5, 36554-4) or 18748-4', expression: CXR_CODE },
-  { key: `${prefix}-5`, human: 'Subject is a reference or a logical identifier', expression: 'subject.reference.exists() or subject.identifier.exists()' },
+  { key: `${prefix}-4`, human: 'Code is the order\'s LOINC or RadLex Playbook procedure code (LOINC 18748-4 without one)', expression: ORDER_CODE },
+  { key: `${prefix}-5`, human: 'Subject is a Patient: a reference, or a logical reference by Patient ID', expression: "subject.reference.startsWith('Patient/') or (subject.type = 'Patient' and subject.identifier.exists())" },
   { key: `${prefix}-6`, human: 'The imaging study is a reference or its DICOM UID identifier', expression: "imagingStudy.all(reference.exists() or identifier.system = 'urn:dicom:uid')" },
 ];
 
-const reportElements = (status: string): Diff[] => [
+const reportElements = (): Diff[] => [
   { path: 'DiagnosticReport.text', min: 1, mustSupport: true },
   { path: 'DiagnosticReport.identifier', min: 1, mustSupport: true },
-  { path: 'DiagnosticReport.status', fixedCode: status, mustSupport: true },
+  { path: 'DiagnosticReport.status', mustSupport: true },
+  { path: 'DiagnosticReport.effective[x]', min: 1, mustSupport: true },
   { path: 'DiagnosticReport.category', min: 1, mustSupport: true },
   { path: 'DiagnosticReport.subject', min: 1, mustSupport: true },
   { path: 'DiagnosticReport.issued', min: 1, mustSupport: true },
@@ -58,29 +62,33 @@ export const PROFILES: Profile[] = [
     type: 'DiagnosticReport',
     title: 'raddraft AI draft chest X-ray report',
     description:
-      'A preliminary chest radiograph report drafted by an AI model and not yet reviewed. It is labelled AI-asserted (AI Transparency on FHIR), tagged as requiring radiologist review, states in its text and attachment that no radiologist has reviewed it, and has no results interpreter. Category and code follow US Core DiagnosticReport-note.',
+      'An unverified chest radiograph report (R4 partial, or preliminary by site choice) drafted by an AI model and not yet reviewed. It is labelled AI-asserted (AI Transparency on FHIR), tagged as requiring radiologist review, states in its text and attachment that no radiologist has reviewed it, and has no results interpreter. Category and code follow US Core DiagnosticReport-note.',
     invariants: [
       ...reportCommon('rdr'),
       { key: 'rdr-7', human: 'Tagged as requiring radiologist review', expression: `${REVIEW_TAG}.exists()` },
       { key: 'rdr-8', human: 'No results interpreter: nobody has signed a draft', expression: 'resultsInterpreter.empty()' },
       { key: 'rdr-9', human: 'The attached text report is titled as an AI-generated draft', expression: "presentedForm.where(data.exists() and title.contains('AI-generated draft')).exists()" },
-      { key: 'rdr-10', human: 'The narrative opens with the AI-generated draft banner', expression: "text.div.contains('AI-GENERATED DRAFT')" },
+      // `div` is a FHIRPath keyword (integer division), so the element name is quoted.
+      { key: 'rdr-10', human: 'The narrative opens with the AI-generated draft banner', expression: "text.`div`.contains('AI-GENERATED DRAFT')" },
+      { key: 'rdr-11', human: 'Status partial (unverified) or preliminary', expression: "status = 'partial' or status = 'preliminary'" },
+      { key: 'rdr-12', human: 'Attached as text/plain and text/html, each with size and hash', expression: "presentedForm.where(contentType.startsWith('text/plain')).exists() and presentedForm.where(contentType.startsWith('text/html')).exists() and presentedForm.all(size.exists() and hash.exists())" },
     ],
-    elements: [...reportElements('preliminary'), { path: 'DiagnosticReport.resultsInterpreter', max: '0' }],
+    elements: [...reportElements(), { path: 'DiagnosticReport.resultsInterpreter', max: '0' }],
   },
   {
     id: 'raddraft-signed-report',
     type: 'DiagnosticReport',
     title: 'raddraft AI-assisted chest X-ray report, signed',
     description:
-      'A chest radiograph report first drafted by an AI model, then reviewed, edited as needed and signed by a radiologist. It stays labelled AI-asserted, names the signer as results interpreter and no longer carries the review-required tag.',
+      'A chest radiograph report first drafted by an AI model, then reviewed, edited as needed and signed by a radiologist, and possibly corrected or given an addendum since. It stays labelled AI-asserted, names the signer as results interpreter and no longer carries the review-required tag.',
     invariants: [
       ...reportCommon('rsr'),
       { key: 'rsr-7', human: 'No longer tagged as requiring review', expression: `${REVIEW_TAG}.empty()` },
       { key: 'rsr-8', human: 'The signer is a Practitioner or PractitionerRole reference', expression: "resultsInterpreter.all(reference.startsWith('Practitioner/') or reference.startsWith('PractitionerRole/'))" },
       { key: 'rsr-9', human: 'The attached text report says who signed it', expression: "presentedForm.where(data.exists() and title.contains('signed by')).exists()" },
+      { key: 'rsr-10', human: 'Status final, or after a change amended, corrected or appended', expression: "status = 'final' or status = 'amended' or status = 'corrected' or status = 'appended'" },
     ],
-    elements: [...reportElements('final'), { path: 'DiagnosticReport.resultsInterpreter', min: 1, mustSupport: true }],
+    elements: [...reportElements(), { path: 'DiagnosticReport.resultsInterpreter', min: 1, mustSupport: true }],
   },
   {
     id: 'raddraft-ai-device',
@@ -89,6 +97,8 @@ export const PROFILES: Profile[] = [
     description: 'The model that drafted a report (AI Transparency on FHIR AI-Device): type Artificial-Intelligence, identified by its served model name.',
     invariants: [
       { key: 'rad-1', human: 'Identified by raddraft\'s model identifier', expression: "identifier.where(system='https://raddraft.dev/fhir/sid/model').exists()" },
+      { key: 'rad-2', human: 'An AIKind of the current AIdeviceTypeCS says it is a vision-language model', expression: "extension.where(url='http://hl7.org/fhir/uv/aitransparency/StructureDefinition/aitransparency.AIKind').value.ofType(CodeableConcept).coding.where(code='Vision-Language-Models').exists()" },
+      { key: 'rad-3', human: 'Type fixed exactly as the AI Transparency IG fixes it: system and code only', expression: "type.coding.count() = 1 and type.coding.display.empty() and type.text.empty()" },
     ],
     elements: [
       { path: 'Device.identifier', min: 1, mustSupport: true },
@@ -114,6 +124,8 @@ export const PROFILES: Profile[] = [
       { key: 'rap-3', human: 'Reason AIAST', expression: "reason.coding.where(system='http://terminology.hl7.org/CodeSystem/v3-ObservationValue' and code='AIAST').exists()" },
       { key: 'rap-4', human: 'The imaging study is a source', expression: "entity.where(role='source').exists()" },
       { key: 'rap-5', human: 'The prompt is a derivation', expression: "entity.where(role='derivation' and what.reference.exists()).exists()" },
+      { key: 'rap-6', human: 'Points at the version of the report the AI wrote', expression: VERSIONED_TARGET },
+      { key: 'rap-7', human: 'US Core provenance-1: a Practitioner or Device agent says on whose behalf it acted', expression: ON_BEHALF_OF },
     ],
     elements: [
       { path: 'Provenance.target', min: 1, mustSupport: true },
@@ -132,6 +144,9 @@ export const PROFILES: Profile[] = [
       { key: 'rsp-1', human: 'The radiologist is the verifier', expression: `agent.where(${PARTICIPANT('verifier')} and (who.reference.startsWith('Practitioner/') or who.reference.startsWith('PractitionerRole/'))).exists()` },
       { key: 'rsp-2', human: 'The AI model stays an author', expression: `agent.where(${PARTICIPANT('author')} and ${AI_ROLE}).exists()` },
       { key: 'rsp-3', human: 'Reason AIAST', expression: "reason.coding.where(code='AIAST').exists()" },
+      { key: 'rsp-4', human: 'Points at the version the radiologist signed', expression: VERSIONED_TARGET },
+      { key: 'rsp-5', human: 'Names the version it revises (the AI draft, or the report before a change) as a revision entity', expression: "entity.where(role='revision' and what.reference.contains('/_history/')).exists()" },
+      { key: 'rsp-6', human: 'US Core provenance-1: a Practitioner or Device agent says on whose behalf it acted', expression: ON_BEHALF_OF },
     ],
     elements: [
       { path: 'Provenance.target', min: 1, max: '1', mustSupport: true },
@@ -149,6 +164,8 @@ export const PROFILES: Profile[] = [
       { key: 'rrt-2', human: 'Focus is a DiagnosticReport', expression: "focus.reference.startsWith('DiagnosticReport/') or focus.reference.startsWith('urn:uuid:')" },
       { key: 'rrt-3', human: 'Status is requested, in-progress, completed or rejected', expression: "status = 'requested' or status = 'in-progress' or status = 'completed' or status = 'rejected'" },
       { key: 'rrt-4', human: 'A completed task names who completed it', expression: "status = 'completed' implies owner.reference.exists()" },
+      { key: 'rrt-5', human: 'A completed task has the signed report as its output', expression: "status = 'completed' implies output.exists()" },
+      { key: 'rrt-6', human: 'A task in progress names who took it up', expression: "status = 'in-progress' implies owner.reference.exists()" },
     ],
     elements: [
       { path: 'Task.identifier', min: 1, mustSupport: true },
@@ -157,6 +174,8 @@ export const PROFILES: Profile[] = [
       { path: 'Task.focus', min: 1, mustSupport: true },
       { path: 'Task.for', min: 1, mustSupport: true },
       { path: 'Task.authoredOn', min: 1, mustSupport: true },
+      { path: 'Task.priority', min: 1, mustSupport: true },
+      { path: 'Task.requester', min: 1, mustSupport: true },
     ],
   },
   {
@@ -165,7 +184,7 @@ export const PROFILES: Profile[] = [
     title: 'raddraft model prompt',
     description: 'The prompt a draft was made with (AI Transparency on FHIR AI-InputPrompt), identified by its version.',
     invariants: [
-      { key: 'rpr-1', human: 'Typed as an AI input prompt', expression: "type.coding.where(system='http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIinputsCS' and code='AIInputPrompt').exists()" },
+      { key: 'rpr-1', human: 'Typed as an AI input prompt, exactly as the IG fixes it (no display)', expression: "type.coding.where(system='http://hl7.org/fhir/uv/aitransparency/CodeSystem/AIinputsCS' and code='AIInputPrompt' and display.empty()).exists()" },
       { key: 'rpr-2', human: 'Identified by raddraft\'s prompt version', expression: "identifier.where(system='https://raddraft.dev/fhir/sid/prompt').exists()" },
       { key: 'rpr-3', human: 'The prompt text is attached', expression: 'content.attachment.data.exists()' },
     ],

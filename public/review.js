@@ -155,7 +155,7 @@
     localStorage.removeItem(key);
     findings.readOnly = true;
     impression.readOnly = true;
-    form.querySelectorAll('.actions, #reject-box').forEach((el) => el.remove());
+    form.querySelectorAll('.actions, #reject-box, #amend-box').forEach((el) => el.remove());
     say(message, 'ok');
     const back = document.createElement('a');
     back.href = '/review';
@@ -165,6 +165,7 @@
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    if (!document.getElementById('sign')) return;
     if (!impression.value.trim()) { say('Write an impression before signing.', 'error'); impression.focus(); return; }
     const done = await post('sign', { findings: findings.value, impression: impression.value, version });
     if (done && done.status === 'recorded') {
@@ -194,6 +195,31 @@
       banner.className = 'banner cancelled';
       banner.textContent = 'This draft is cancelled';
     }
+  });
+
+  // A signed report: a correction edits the text above, an addendum adds its own; both say why.
+  const amendBox = document.getElementById('amend-box');
+  let amendMode;
+  const openAmend = (mode) => {
+    amendMode = mode;
+    amendBox.hidden = false;
+    document.getElementById('addendum-field').hidden = mode !== 'addendum';
+    findings.readOnly = mode !== 'correction';
+    impression.readOnly = mode !== 'correction';
+    (mode === 'correction' ? findings : document.getElementById('addendum-text')).focus();
+  };
+  document.getElementById('correct')?.addEventListener('click', () => openAmend('correction'));
+  document.getElementById('addendum')?.addEventListener('click', () => openAmend('addendum'));
+  document.getElementById('confirm-amend')?.addEventListener('click', async () => {
+    const reason = document.getElementById('amend-reason').value.trim();
+    if (reason.length < 3) { say('Say briefly why the report is changed.', 'error'); return; }
+    const addendum = document.getElementById('addendum-text').value.trim();
+    if (amendMode === 'addendum' && !addendum) { say('Write the addendum first.', 'error'); return; }
+    if (amendMode === 'correction' && !impression.value.trim()) { say('The corrected report needs an impression.', 'error'); return; }
+    const done = amendMode === 'addendum'
+      ? await post('addendum', { addendum, reason, version })
+      : await post('correct', { findings: findings.value, impression: impression.value, reason, version });
+    if (done) finished(done.status === 'recorded' ? `Your change is recorded. ${done.message ?? ''}` : `Signed. The report is ${done.status}.`);
   });
 
   document.addEventListener('keydown', (e) => {

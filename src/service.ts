@@ -101,6 +101,8 @@ export async function openComponents(config: Config, log: Logger, options: Compo
     outputs = createOutputs(outputNames, {
       fhir, studies, software: SOFTWARE, modelEndpoint: config.lingshu.url, waitMs: Math.max(1000, config.retrySeconds * 1000),
       hl7: config.hl7, sr: config.sr, reportEvents: (key) => store.outbox.events(key),
+      report: { ...config.fhirReport, language: config.lingshu.language }, ...(config.lingshu.apiKey ? { modelApiKey: config.lingshu.apiKey } : {}),
+      audit: auditGateway(config, fhir),
     });
   } catch (err) {
     await store.close();
@@ -144,13 +146,18 @@ export async function openComponents(config: Config, log: Logger, options: Compo
   return { store, dicomweb, received, studies, fhir, lingshu, runner, deliveries, metrics, renderer, close };
 }
 
+/** Where AuditEvents go: RADDRAFT_AUDIT_URL (with the FHIR server's credentials), else the FHIR server. */
+function auditGateway(config: Config, fhir: FhirGateway): FhirGateway {
+  return config.fhirReport.auditUrl ? new FhirGateway({ ...config.fhir, url: config.fhirReport.auditUrl }) : fhir;
+}
+
 async function reviewComponents(config: Config, c: Components, log: Logger): Promise<{ router: Router; auth: ReviewAuth }> {
   const sessions = await SessionKeeper.open(config.sessionSecret, config.dataDir);
   const auth = new ReviewAuth(config.auth, config.localReviewer, sessions, config.apiToken);
   const oidc = config.auth?.clientId && config.publicUrl
     ? new OidcLogin({ ...config.auth, clientId: config.auth.clientId }, config.publicUrl, auth)
     : undefined;
-  return { auth, router: reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir, c.renderer), deliveries: c.deliveries, log }) };
+  return { auth, router: reviewRouter({ fhir: c.fhir, store: c.store, auth, oidc, images: new ViewerImages(c.dicomweb, config.dataDir, c.renderer), deliveries: c.deliveries, log, audit: auditGateway(config, c.fhir), software: SOFTWARE }) };
 }
 
 export interface RunningService extends Components {

@@ -5,7 +5,10 @@ import { validateResource } from '@medplum/core';
 import type { DiagnosticReport, Resource } from '@medplum/fhirtypes';
 import { PROFILES, structureDefinition } from '../fhir-profiles/build.js';
 import { indexFhirDefinitions } from '../src/demo/fhir-server.js';
+import fhirpath from 'fhirpath';
+import r4 from 'fhirpath/fhir-context/r4';
 import { exampleFiles, problemsAgainst, PROFILE_DIR } from './harness/profiles.js';
+import { invariantsOf, schemaProblems, unmetInvariants } from './harness/second-validators.js';
 
 const read = (file: string): unknown => JSON.parse(readFileSync(file, 'utf8'));
 
@@ -27,7 +30,7 @@ describe('fhir-profiles', () => {
     ['its AI label', { meta: { ...draft.meta, security: [] } }, 'Constraint rdr-1 not met: Carries the AIAST (Artificial Intelligence asserted) security label at DiagnosticReport'],
     ['its review tag', { meta: { ...draft.meta, tag: [] } }, 'Constraint rdr-7 not met: Tagged as requiring radiologist review at DiagnosticReport'],
     ['its banner', { presentedForm: [{ ...draft.presentedForm![0]!, title: 'Chest X-ray report' }] }, 'Constraint rdr-9 not met: The attached text report is titled as an AI-generated draft at DiagnosticReport'],
-    ['its preliminary status', { status: 'final' }, 'Value did not match expected pattern at DiagnosticReport.status'],
+    ['its unverified status', { status: 'final' }, 'Constraint rdr-11 not met: Status partial (unverified) or preliminary at DiagnosticReport'],
     ['its subject', { subject: undefined }, 'Missing required property at DiagnosticReport.subject'],
     ['nothing, but names a signer', { resultsInterpreter: [{ reference: 'Practitioner/x' }] }, 'Invalid number of values: expected 0..0, but found 1 at DiagnosticReport.resultsInterpreter'],
   ])('refuses a draft that has lost %s', (_what, change, problem) => {
@@ -47,5 +50,32 @@ describe('fhir-profiles', () => {
     indexFhirDefinitions();
     const cs = read(path.join(PROFILE_DIR, 'CapabilityStatement-raddraft.json')) as Resource;
     expect(validateResource(cs).filter((i) => i.severity === 'error')).toEqual([]);
+  });
+});
+
+describe('fhir-profiles, checked by validators independent of Medplum', () => {
+  const ids = PROFILES.map((p) => p.id);
+
+  it.each(ids)('every invariant of %s is FHIRPath the fhirpath engine parses and evaluates', (id) => {
+    const invariants = invariantsOf(id);
+    expect(invariants.length).toBeGreaterThan(0);
+    for (const inv of invariants) {
+      expect({ key: inv.key, parses: (() => { try { fhirpath.compile(inv.expression, r4); return true; } catch (err) { return (err as Error).message; } })() })
+        .toEqual({ key: inv.key, parses: true });
+    }
+  });
+
+  it.each(exampleFiles().map((f) => [path.basename(f), f]))('example %s meets every invariant by the fhirpath engine and the FHIR R4 JSON schema', (_name, file) => {
+    const resource = read(file) as Resource & { meta: { profile: string[] } };
+    const profileId = resource.meta.profile[0]!.split('/').pop()!;
+    expect(unmetInvariants(resource, profileId)).toEqual([]);
+    expect(schemaProblems(resource)).toEqual([]);
+  });
+
+  it('finds a draft whose narrative lost its banner, and a report with a misspelt element, as broken', () => {
+    const draft = read(path.join(PROFILE_DIR, 'examples', 'DiagnosticReport-raddraft-draft-report.json')) as DiagnosticReport;
+    expect(unmetInvariants({ ...draft, text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Chest</div>' } }, 'raddraft-draft-report')).toEqual(['rdr-10']);
+    expect(unmetInvariants({ ...draft, status: 'final' }, 'raddraft-draft-report')).toEqual(['rdr-11']);
+    expect(schemaProblems({ ...draft, statuss: 'partial' } as DiagnosticReport).join('\n')).toContain('must NOT have additional properties');
   });
 });

@@ -50,6 +50,14 @@ export interface Config {
   readonly mode: 'live' | 'shadow';
   /** Outputs every report event is delivered to (RADDRAFT_OUTPUTS); none in shadow mode. */
   readonly outputs: readonly string[];
+  /** How reports are written to FHIR: the draft's status, the model Device's card, owner and contact, the audit sink. */
+  readonly fhirReport: {
+    readonly draftStatus: 'partial' | 'preliminary';
+    readonly auditUrl: string | undefined;
+    readonly modelCardUrl: string;
+    readonly organization: string | undefined;
+    readonly modelContact: string | undefined;
+  };
   readonly dimse: {
     readonly port: number;
     readonly aet: string;
@@ -324,6 +332,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file?: string, 
     apiToken: opt('RADDRAFT_API_TOKEN'),
     mode: str('RADDRAFT_MODE') === 'shadow' ? 'shadow' : 'live',
     outputs: [...new Set(str('RADDRAFT_OUTPUTS').split(',').map((s) => s.trim()))],
+    fhirReport: {
+      draftStatus: str('RADDRAFT_DRAFT_STATUS') === 'preliminary' ? 'preliminary' : 'partial',
+      auditUrl: opt('RADDRAFT_AUDIT_URL')?.replace(/\/+$/, ''),
+      modelCardUrl: str('RADDRAFT_MODEL_CARD_URL'),
+      organization: opt('RADDRAFT_ORGANIZATION'),
+      modelContact: opt('RADDRAFT_MODEL_CONTACT'),
+    },
     intake: [...new Set(str('RADDRAFT_INTAKE').split(',').map((s) => s.trim() as Intake))],
     dimse: {
       port: int('RADDRAFT_DIMSE_PORT'),

@@ -118,6 +118,28 @@ export const settings = {
     description: 'intake sources (comma list)', examples: ['qido,stow'],
     'x-fault': 'is not a comma list of qido, fhir, stow and dimse',
   },
+  RADDRAFT_DRAFT_STATUS: {
+    type: 'string', pattern: '^(partial|preliminary)$', default: 'partial',
+    description: 'FHIR status of an unverified AI draft: partial (R4: "may be incomplete or unverified") or preliminary (R4: "verified early results"), for worklists that need it',
+    examples: ['partial'], 'x-fault': 'is not partial or preliminary',
+  },
+  RADDRAFT_AUDIT_URL: {
+    type: 'string', pattern: URL_PATTERN, description: 'FHIR base URL that receives raddraft\'s AuditEvents (unset: the FHIR server of RADDRAFT_FHIR_URL)',
+    examples: ['http://audit:8080/fhir'], 'x-fault': 'is not an http(s) URL',
+  },
+  RADDRAFT_MODEL_CARD_URL: {
+    type: 'string', pattern: URL_PATTERN, default: 'https://huggingface.co/lingshu-medical-mllm/Lingshu-7B',
+    description: 'the model card of the served model, linked from the model Device', examples: ['https://huggingface.co/lingshu-medical-mllm/Lingshu-7B'],
+    'x-fault': 'is not an http(s) URL',
+  },
+  RADDRAFT_ORGANIZATION: {
+    type: 'string', minLength: 1, description: 'the organization running raddraft and the model: the model Device\'s owner, and on whose behalf signers and the model act in Provenance (an Organization reference or a name)',
+    examples: ['Organization/radiology'],
+  },
+  RADDRAFT_MODEL_CONTACT: {
+    type: 'string', pattern: '^(mailto:|https?://|tel:).+$', description: 'whom to tell about a problem with the model (Device.contact): mailto:, tel: or a URL',
+    examples: ['mailto:radiology-ai@hospital.example'], 'x-fault': 'is not a mailto:, tel: or http(s) URL',
+  },
   RADDRAFT_OUTPUTS: {
     type: 'string', pattern: '^\\s*[a-z][a-z0-9-]{0,31}(\\s*,\\s*[a-z][a-z0-9-]{0,31})*\\s*$', default: 'fhir',
     description: 'systems every report event is delivered to (comma list of fhir, …)', examples: ['fhir'],

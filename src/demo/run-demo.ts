@@ -225,8 +225,8 @@ export async function runDemo(options: { exitWhenDone: boolean }): Promise<numbe
     say();
     say(`Review and sign:    ${api}/review   (on this machine, signing as ${reviewer})`);
     say(`FHIR server:        ${fhir.url}`);
-    say(`Drafts awaiting sign-off: ${fhir.url}/DiagnosticReport?status=preliminary&_security=${encodeURIComponent(AI_LABEL)}`);
-    say(`Review tasks:       ${fhir.url}/Task?code=approve&status=requested`);
+    say(`Drafts awaiting sign-off: ${fhir.url}/DiagnosticReport?status=partial,preliminary&_security=${encodeURIComponent(AI_LABEL)}`);
+    say(`Review tasks:       ${fhir.url}/Task?code=approve&status=requested,in-progress`);
     say(`Job list:           ${api}/api/jobs`);
     say(`Orthanc:            ${orthanc.httpUrl}`);
     say(`raddraft log:       ${logFile}`);

@@ -61,7 +61,7 @@ export async function signedDraftPairs(fhir: FhirGateway, store: JobStore | unde
     if (!draft) {
       try {
         const versions = await fhir.history<DiagnosticReport>('DiagnosticReport', report.id);
-        const first = versions.filter((v) => v.status === 'preliminary').sort((a, b) => Number(a.meta?.versionId ?? 0) - Number(b.meta?.versionId ?? 0))[0];
+        const first = versions.filter((v) => v.status === 'partial' || v.status === 'preliminary').sort((a, b) => Number(a.meta?.versionId ?? 0) - Number(b.meta?.versionId ?? 0))[0];
         if (first) {
           const s = reportSections(first);
           draft = { findings: s.findings, impression: s.impression, ...draftOrigin(s.text) };

@@ -4,10 +4,9 @@ import type { CorrectionMode } from '../report/report.js';
 import type { FhirGateway } from './client.js';
 import { AIAST, AI_DEVICE_TYPE, System } from './codes.js';
 import { presentedForm, xhtmlDiv, type ReportDocument } from './presented.js';
-import { conflict, readDraft, updateIfMatch, type Signer } from './sign.js';
+import { DEFAULT_SIGN_OPTIONS, SIGNED_STATUSES, SIGNED_TAG, conflict, readDraft, updateIfMatch, type SignOptions, type Signer } from './sign.js';
 
-/** The FHIR statuses of a signed report (R4: `final`, and `amended` with its kinds `corrected` and `appended`). */
-export const SIGNED_REPORT_STATUSES: readonly string[] = ['final', 'amended', 'corrected', 'appended'];
+export { SIGNED_STATUSES as SIGNED_REPORT_STATUSES } from './sign.js';
 
 export interface Change {
   /** The raddraft report event this change is: tagged on the report, so a retry sees it landed. */
@@ -28,11 +27,11 @@ export interface Change {
  */
 const STATUS: Record<CorrectionMode, 'corrected' | 'appended'> = { correction: 'corrected', addendum: 'appended' };
 
-function document(change: Change, model: string, signer: Signer, at: string, language: string): ReportDocument {
+function document(change: Change, origin: { model: string; promptVersion: string }, signer: Signer, at: string, language: string): ReportDocument {
   const who = signer.display ?? signer.reference;
   const what = change.mode === 'correction' ? `CORRECTED by ${who} on ${at}` : `ADDENDUM by ${who} on ${at}`;
   return {
-    headline: [`AI-ASSISTED REPORT — ${what}.`, `Reason: ${change.reason}`, `First drafted by ${model}; every version is kept in the report's history.`],
+    headline: [`AI-ASSISTED REPORT — ${what}.`, `Reason: ${change.reason}`, `First drafted by ${origin.model} (prompt ${origin.promptVersion}); every version is kept in the report's history.`],
     findings: change.findings,
     impression: change.impression,
     addenda: change.addenda,
@@ -51,26 +50,25 @@ function eventTag(eventId: string) {
  * radiologist read), then a verifier Provenance for the new version that names the version it revises. A retry
  * finds its own event's tag on the report and only completes what is missing.
  */
-export async function correctReport(fhir: FhirGateway, id: string, change: Change, signer: Signer, now = new Date(), language = 'en'): Promise<{ reportRef: string; version: string | undefined }> {
+export async function correctReport(fhir: FhirGateway, id: string, change: Change, signer: Signer, now = new Date(), options: SignOptions = DEFAULT_SIGN_OPTIONS): Promise<{ reportRef: string; version: string | undefined; subject: DiagnosticReport['subject'] }> {
   const draft = await readDraft(fhir, id);
   const { report } = draft;
   const at = now.toISOString();
   let current: DiagnosticReport = report;
   const landed = report.meta?.tag?.some((t) => t.system === System.reportEvent && t.code === change.eventId);
   if (!landed) {
-    if (!SIGNED_REPORT_STATUSES.includes(report.status)) {
+    if (!SIGNED_STATUSES.includes(report.status)) {
       throw new OperationOutcomeError(409, 'conflict', `DiagnosticReport/${id} is ${report.status}; only a signed report can be corrected or given an addendum`);
     }
     if (report.meta?.versionId !== change.version) throw conflict(change.version, report.meta?.versionId);
-    const doc = document(change, draft.model, signer, at, language);
+    const doc = document(change, draft, signer, at, options.language);
     const interpreters = change.mode === 'addendum' ? (report.resultsInterpreter ?? []).filter((r) => r.reference !== signer.reference) : [];
     const updated: DiagnosticReport & { id: string } = {
       ...report,
       meta: {
         ...report.meta,
-        tag: [...(report.meta?.tag ?? []).filter((c) => c.system !== System.workflow && c.system !== System.reportEvent),
-          { system: System.workflow, code: STATUS[change.mode], display: change.mode === 'correction' ? 'Corrected by a radiologist' : 'Addendum by a radiologist' },
-          eventTag(change.eventId)],
+        // Still signed (the workflow tag worklists and eval --production search by); the status says how it changed.
+        tag: [...(report.meta?.tag ?? []).filter((c) => c.system !== System.workflow && c.system !== System.reportEvent), SIGNED_TAG, eventTag(change.eventId)],
       },
       status: STATUS[change.mode],
       issued: at,
@@ -83,13 +81,13 @@ export async function correctReport(fhir: FhirGateway, id: string, change: Chang
     current = await updateIfMatch(fhir, updated, change.version);
   }
   const version = current.meta?.versionId;
-  await fhir.createIfNoneExist(changeProvenance(id, version, change, signer, draft.aiAuthor ?? { display: draft.model }, at), `_tag=${encodeURIComponent(`${System.provenanceKey}|${provenanceKey(change.eventId)}`)}`);
-  return { reportRef: `DiagnosticReport/${id}`, version };
+  await fhir.createIfNoneExist(changeProvenance(id, version, change, signer, draft.aiAuthor ?? { display: draft.model }, at, options), `_tag=${encodeURIComponent(`${System.provenanceKey}|${provenanceKey(change.eventId)}`)}`);
+  return { reportRef: `DiagnosticReport/${id}`, version, subject: report.subject };
 }
 
 const provenanceKey = (eventId: string) => `change-${eventId}`;
 
-function changeProvenance(id: string, version: string | undefined, change: Change, signer: Signer, aiAuthor: NonNullable<Provenance['agent'][number]['who']>, at: string): Provenance {
+function changeProvenance(id: string, version: string | undefined, change: Change, signer: Signer, aiAuthor: NonNullable<Provenance['agent'][number]['who']>, at: string, options: SignOptions): Provenance {
   const ref = `DiagnosticReport/${id}`;
   return {
     resourceType: 'Provenance',
@@ -102,11 +100,13 @@ function changeProvenance(id: string, version: string | undefined, change: Chang
       {
         type: { coding: [{ system: System.provenanceParticipantType, code: 'verifier', display: 'Verifier' }] },
         who: { reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) },
+        ...(signer.reference.startsWith('Practitioner/') ? { onBehalfOf: options.onBehalfOf } : {}),
       },
       {
         type: { coding: [{ system: System.provenanceParticipantType, code: 'author', display: 'Author' }] },
         role: [{ coding: [AI_DEVICE_TYPE] }],
         who: aiAuthor,
+        ...(aiAuthor.reference?.startsWith('Device/') ? { onBehalfOf: options.onBehalfOf } : {}),
       },
     ],
     entity: [{ role: 'revision', what: { reference: `${ref}/_history/${change.version}` } }],

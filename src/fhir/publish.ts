@@ -2,7 +2,8 @@ import type { Bundle, ImagingStudy, Patient, Reference, ServiceRequest } from '@
 import { FhirError, type FhirGateway } from './client.js';
 import { System, dicomUidIdentifier } from './codes.js';
 import type { StudyContext } from '../report/study.js';
-import { buildDraftBundle, type ReportInput } from './report.js';
+import { aiProvenance } from './ai-resources.js';
+import { DRAFT_ENTRY, buildDraftBundle, isPriority, type OrderFacts, type ReportInput } from './report.js';
 
 export type { StudyContext };
 
@@ -10,6 +11,8 @@ export interface Links {
   subject: Reference<Patient> | undefined;
   imagingStudy: Reference<ImagingStudy>;
   basedOn: Reference<ServiceRequest> | undefined;
+  /** The order's procedure code and priority, when the ServiceRequest (or the ImagingStudy) gives them. */
+  order: OrderFacts;
   /** How each link was made, for the job record (no identifiers in it). */
   notes: string[];
 }
@@ -54,7 +57,7 @@ export async function resolveLinks(fhir: FhirGateway, ctx: StudyContext): Promis
       subject = ref(patients[0]!);
       notes.push(`subject: Patient found by Patient ID${system ? ' and issuer' : ''}`);
     } else {
-      subject = { identifier: { ...(system ? { system } : {}), value: ctx.patientId, type: { coding: [{ system: System.v2_0203, code: 'MR' }] } } };
+      subject = { type: 'Patient', identifier: { ...(system ? { system } : {}), value: ctx.patientId, type: { coding: [{ system: System.v2_0203, code: 'MR' }] } } };
       notes.push(patients.length > 1 ? 'subject: Patient ID matches several patients; logical reference used' : 'subject: no Patient found; logical reference used');
     }
   } else {
@@ -62,14 +65,17 @@ export async function resolveLinks(fhir: FhirGateway, ctx: StudyContext): Promis
   }
 
   let basedOn: Reference<ServiceRequest> | undefined;
+  let order: ServiceRequest | undefined;
   const fromStudy = study?.basedOn?.find((b) => b.reference?.startsWith('ServiceRequest/'));
   if (fromStudy?.reference) {
     basedOn = { reference: fromStudy.reference };
-    notes.push('basedOn: from the ImagingStudy');
+    order = await readOrder(fhir, fromStudy.reference);
+    notes.push(`basedOn: from the ImagingStudy${order ? '' : ' (the ServiceRequest could not be read)'}`);
   } else if (ctx.accession) {
     const orders = await fhir.search<ServiceRequest>('ServiceRequest', { identifier: ctx.accession });
     if (orders.length === 1 && orders[0]!.id) {
       basedOn = ref(orders[0]!);
+      order = orders[0];
       notes.push('basedOn: ServiceRequest found by accession number');
     } else {
       basedOn = { identifier: { type: { coding: [{ system: System.v2_0203, code: 'ACSN' }] }, value: ctx.accession } };
@@ -78,7 +84,21 @@ export async function resolveLinks(fhir: FhirGateway, ctx: StudyContext): Promis
   } else {
     notes.push('basedOn: the study has no accession number');
   }
-  return { subject, imagingStudy, basedOn, notes };
+  const facts: OrderFacts = {
+    code: order?.code?.coding?.length ? order.code : study?.procedureCode?.[0],
+    priority: isPriority(order?.priority) ? order.priority : undefined,
+  };
+  return { subject, imagingStudy, basedOn, order: facts, notes };
+}
+
+async function readOrder(fhir: FhirGateway, reference: string): Promise<ServiceRequest | undefined> {
+  try {
+    return await fhir.read<ServiceRequest>('ServiceRequest', reference.slice('ServiceRequest/'.length));
+  } catch (err) {
+    // An order that cannot be read leaves the code and priority to their defaults; a server that is down does not.
+    if (err instanceof FhirError && err.status !== undefined && err.status < 500) return undefined;
+    throw err;
+  }
 }
 
 function localOffset(date: Date): string {
@@ -115,18 +135,37 @@ function referenceFromEntry(response: Bundle, index: number, type: string): stri
 
 export interface Published {
   reportRef: string;
+  /** The model Device the report's AI Provenance names as author. */
+  deviceRef: string;
   /** The version the server gave the report (from its Location), when it said. */
   version: string | undefined;
   created: boolean;
 }
 
+/**
+ * Posts the draft's transaction, then its AI Provenance pointing at the version the server gave the report. Both are
+ * conditional creates: a retry after a crash between them completes what is missing and copies nothing.
+ */
 export async function publishDraft(fhir: FhirGateway, input: ReportInput): Promise<Published> {
-  const { bundle } = buildDraftBundle(input);
+  const { bundle, key } = buildDraftBundle(input);
   const response = await fhir.transaction(bundle);
-  const reportRef = referenceFromEntry(response, 2, 'DiagnosticReport');
-  if (!reportRef) throw new FhirError('transaction: the FHIR server answered without the DiagnosticReport location', undefined, true);
-  const status = response.entry?.[2]?.response?.status ?? '';
-  const entry = response.entry?.[2];
+  const located = (index: number, type: string) => {
+    const found = referenceFromEntry(response, index, type);
+    if (!found) throw new FhirError(`transaction: the FHIR server answered without the ${type} location`, undefined, true);
+    return found;
+  };
+  const reportRef = located(DRAFT_ENTRY.report, 'DiagnosticReport');
+  const entry = response.entry?.[DRAFT_ENTRY.report];
+  const status = entry?.response?.status ?? '';
   const version = /\/_history\/([A-Za-z0-9\-.]{1,64})$/.exec(entry?.response?.location ?? '')?.[1] ?? entry?.resource?.meta?.versionId ?? entry?.response?.etag?.replace(/^W\/"|"$/g, '');
-  return { reportRef, version, created: status.startsWith('201') };
+  const deviceRef = located(DRAFT_ENTRY.device, 'Device');
+  const provenance = aiProvenance({
+    key, target: version ? `${reportRef}/_history/${version}` : reportRef,
+    device: { reference: deviceRef, display: input.model.name },
+    prompt: located(DRAFT_ENTRY.prompt, 'DocumentReference'), card: referenceFromEntry(response, DRAFT_ENTRY.card, 'DocumentReference'),
+    imagingStudy: input.imagingStudy, images: input.images, draft: input.draft, software: input.software, owner: input.model.owner,
+    recorded: input.now.toISOString(), contextInputs: input.contextInputs ?? [],
+  });
+  await fhir.createIfNoneExist(provenance, `_tag=${encodeURIComponent(`${System.provenanceKey}|${key}`)}`);
+  return { reportRef, deviceRef, version, created: status.startsWith('201') };
 }

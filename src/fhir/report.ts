@@ -1,213 +1,165 @@
 import { randomUUID } from 'node:crypto';
 import type {
-  Bundle, BundleEntry, Device, DiagnosticReport, DocumentReference, ImagingStudy, Patient, Provenance, Reference,
-  ServiceRequest, Task,
+  Bundle, BundleEntry, CodeableConcept, Coding, DiagnosticReport, ImagingStudy, Patient, Reference, ServiceRequest, Task,
 } from '@medplum/fhirtypes';
 import type { DraftRecord, RenderedRecord } from '../report/report.js';
+import { deviceIdentifier, modelCard, modelDevice, promptDocument, type ModelInfo } from './ai-resources.js';
 import {
-  AIAST, AI_DEVICE_TYPE, AI_KIND_EXTENSION, DRAFT_BANNER, RADIOLOGY_CATEGORY, RAD_V2, REVIEW_REQUIRED, ReportCode, System,
-  dicomUidIdentifier, identifierSafe, reportKey,
+  AIAST, DRAFT_BANNER, RADIOLOGY_CATEGORY, RAD_V2, REVIEW_REQUIRED, ReportCode, System, reportKey,
 } from './codes.js';
+import { plainText, presentedForm, xhtmlDiv, type ReportDocument } from './presented.js';
+
+/** R4 Task/ServiceRequest priorities, lowest first. */
+const PRIORITIES = ['routine', 'urgent', 'asap', 'stat'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+/** What the order says about the exam: its procedure code and priority (from the ServiceRequest or ImagingStudy). */
+export interface OrderFacts {
+  code: CodeableConcept | undefined;
+  priority: Priority | undefined;
+}
 
 /** Everything a draft report is made of, resolved before any resource is built. */
 export interface ReportInput {
   studyUid: string;
-  /** ISO date-time (with zone) of the study, when the study carries a date. */
-  effective: string | undefined;
-  subject: Reference<Patient> | undefined;
+  /** ISO date-time (with zone) of the study. */
+  effective: string;
+  /** The patient: a Patient reference, or a logical reference by the study's Patient ID. */
+  subject: Reference<Patient>;
   imagingStudy: Reference<ImagingStudy>;
   basedOn: Reference<ServiceRequest> | undefined;
+  order: OrderFacts;
   images: RenderedRecord[];
   draft: DraftRecord;
   /** The prompt the model was given (its template, with placeholders for per-study data). */
   prompt: { text: string; description: string };
-  model: { name: string; endpoint: string };
+  model: ModelInfo;
   software: { name: string; version: string };
+  /** `partial` (R4: "may be incomplete or unverified"), or `preliminary` where a site's worklists need it. */
+  status: 'partial' | 'preliminary';
+  /** ISO 639-1 language of the report text. */
+  language: string;
+  /** What the prompt variant added to the images and the prompt, each a Provenance entity (none for the default). */
+  contextInputs?: { what: Reference; display: string }[];
   now: Date;
 }
 
 export interface DraftBundle {
   bundle: Bundle;
   key: string;
-  fullUrls: { device: string; prompt: string; report: string; provenance: string; task: string };
+  fullUrls: { device: string; prompt: string; report: string; task: string; card: string };
 }
 
-function reportCode(images: RenderedRecord[]) {
-  const frontal = images.some((i) => i.view === 'PA' || i.view === 'AP' || i.view === 'UNKNOWN');
-  const lateral = images.some((i) => i.view === 'LATERAL');
-  if (images.length === 1) return ReportCode.singleView;
-  if (images.length === 2 && frontal && lateral) return ReportCode.twoViews;
-  return ReportCode.imaging;
+/** The index of each resource in the draft's transaction (and in the server's answer). */
+export const DRAFT_ENTRY = { device: 0, prompt: 1, report: 2, task: 3, card: 4 } as const;
+
+const CODE_SYSTEMS = [System.loinc, System.radlex];
+
+/**
+ * The report's code: the order's procedure code (ServiceRequest.code, else ImagingStudy.procedureCode) when it has
+ * a LOINC or RadLex Playbook coding; otherwise LOINC's generic diagnostic imaging study. Never guessed from the
+ * images sent, which say what the model saw, not what was ordered.
+ */
+export function reportCode(order: OrderFacts): CodeableConcept {
+  const codings: Coding[] = (order.code?.coding ?? []).filter((c) => c.system && CODE_SYSTEMS.includes(c.system as (typeof CODE_SYSTEMS)[number]) && c.code);
+  if (codings.length) return { coding: codings, ...(order.code?.text ? { text: order.code.text } : {}) };
+  return { coding: [ReportCode.imaging] };
 }
 
-const escapeXml = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+/** The review's priority: the order's, raised to `urgent` when the draft asserts a critical finding. */
+export function taskPriority(order: OrderFacts, draft: DraftRecord): Priority {
+  const fromOrder = order.priority ?? 'routine';
+  const urgent = (draft.urgent?.findings.length ?? 0) > 0;
+  return urgent && PRIORITIES.indexOf(fromOrder) < PRIORITIES.indexOf('urgent') ? 'urgent' : fromOrder;
+}
 
-export function draftText(input: Pick<ReportInput, 'draft' | 'now'>): string {
+export function isPriority(value: unknown): value is Priority {
+  return typeof value === 'string' && (PRIORITIES as readonly string[]).includes(value);
+}
+
+function draftDocument(input: Pick<ReportInput, 'draft' | 'status' | 'language'>): ReportDocument {
   const { draft } = input;
-  return [
-    `*** ${DRAFT_BANNER.toUpperCase()} ***`,
-    `PRELIMINARY. Drafted by ${draft.model} (prompt ${draft.promptVersion}) on ${draft.draftedAt}.`,
-    'This text must be reviewed, edited as needed and signed by a radiologist before any clinical use.',
-    '',
-    'FINDINGS:',
-    draft.findings || '(the model gave no findings)',
-    '',
-    'IMPRESSION:',
-    draft.impression || '(the model gave no impression)',
-    '',
-    ...(draft.flags?.length ? ['REVIEW FLAGS (raddraft checks):', ...draft.flags.map((f) => `- ${f}`), ''] : []),
-  ].join('\n');
-}
-
-function narrative(draft: DraftRecord): string {
-  const para = (s: string) => escapeXml(s).replace(/\n/g, '<br/>');
-  return (
-    '<div xmlns="http://www.w3.org/1999/xhtml">' +
-    `<p><b>${escapeXml(DRAFT_BANNER.toUpperCase())}</b></p>` +
-    `<p>Preliminary report drafted by ${escapeXml(draft.model)} (prompt ${escapeXml(draft.promptVersion)}). ` +
-    'It must be reviewed and signed by a radiologist before clinical use.</p>' +
-    `<p><b>Findings:</b> ${para(draft.findings || '(none given)')}</p>` +
-    `<p><b>Impression:</b> ${para(draft.impression || '(none given)')}</p>` +
-    (draft.flags?.length ? `<p><b>Review flags:</b></p><ul>${draft.flags.map((f) => `<li>${escapeXml(f)}</li>`).join('')}</ul>` : '') +
-    '</div>'
-  );
-}
-
-function modelDevice(input: ReportInput): Device {
-  const { name, endpoint } = input.model;
-  const org = name.includes('/') ? name.split('/')[0] : undefined;
-  const short = name.split('/').pop() ?? name;
   return {
-    resourceType: 'Device',
-    identifier: [{ system: System.model, value: identifierSafe(name) }],
-    status: 'active',
-    type: { coding: [AI_DEVICE_TYPE], text: 'AI vision-language model' },
-    extension: [
-      { url: AI_KIND_EXTENSION, valueCodeableConcept: { coding: [{ system: System.aiDeviceType, code: 'Large-Language-Models' }] } },
-      { url: AI_KIND_EXTENSION, valueCodeableConcept: { coding: [{ system: System.aiDeviceType, code: 'Medical-Image-Analysis' }] } },
+    headline: [
+      `*** ${DRAFT_BANNER.toUpperCase()} ***`,
+      `UNVERIFIED (${input.status}). Drafted by ${draft.model} (prompt ${draft.promptVersion}) on ${draft.draftedAt}.`,
+      'This text must be reviewed, edited as needed and signed by a radiologist before any clinical use.',
+      ...(draft.urgent?.findings.length ? [`Unverified AI suspicion of a critical finding: ${draft.urgent.findings.join(', ')}.`] : []),
     ],
-    deviceName: [
-      { name: short, type: 'model-name' },
-      { name: `${short} chest X-ray report drafting (via raddraft)`, type: 'user-friendly-name' },
-    ],
-    modelNumber: name,
-    version: [{ value: name }],
-    ...(org ? { manufacturer: org } : {}),
-    url: endpoint,
+    findings: draft.findings || '(the model gave no findings)',
+    impression: draft.impression || '(the model gave no impression)',
+    notes: { title: 'REVIEW FLAGS (raddraft checks)', items: draft.flags ?? [] },
+    title: `${DRAFT_BANNER} (${input.status})`,
+    language: input.language,
+    creation: draft.draftedAt,
   };
 }
 
-function promptDocument(promptVersion: string, template: ReportInput['prompt']): DocumentReference {
-  return {
-    resourceType: 'DocumentReference',
-    identifier: [{ system: System.prompt, value: promptVersion }],
-    status: 'current',
-    type: { coding: [{ system: System.aiInputs, code: 'AIInputPrompt', display: 'AI Input Prompt' }] },
-    description: template.description,
-    content: [{ attachment: { contentType: 'text/markdown', data: Buffer.from(template.text, 'utf8').toString('base64'), title: promptVersion } }],
-  };
+export function draftText(input: Pick<ReportInput, 'draft' | 'status' | 'language'>): string {
+  return plainText(draftDocument(input));
 }
 
 /**
- * One transaction Bundle: model Device, prompt DocumentReference, the preliminary DiagnosticReport, its AI
- * Provenance and the review Task. Every entry is a conditional create, so posting the same study twice (a retry,
- * a crash between post and bookkeeping, a server whose transactions are not atomic) never makes a second copy.
+ * One transaction Bundle: model Device, its model card, prompt DocumentReference, the unverified DiagnosticReport and
+ * the review Task. Every entry is a conditional create, so posting the same study twice (a retry, a crash between post
+ * and bookkeeping, a server whose transactions are not atomic) never makes a second copy. The AI Provenance follows
+ * once the report's version is known, since it points at that version.
  */
 export function buildDraftBundle(input: ReportInput): DraftBundle {
   const key = reportKey(input.studyUid, input.model.name);
   const uuid = () => `urn:uuid:${randomUUID()}`;
-  const fullUrls = { device: uuid(), prompt: uuid(), report: uuid(), provenance: uuid(), task: uuid() };
+  const fullUrls = { device: uuid(), prompt: uuid(), report: uuid(), task: uuid(), card: uuid() };
   const { draft } = input;
-  const text = draftText(input);
+  const doc = draftDocument(input);
 
   const report: DiagnosticReport = {
     resourceType: 'DiagnosticReport',
     meta: { security: [AIAST], tag: [REVIEW_REQUIRED] },
     identifier: [{ system: System.draftReport, value: key }],
     ...(input.basedOn ? { basedOn: [input.basedOn] } : {}),
-    status: 'preliminary',
+    status: input.status,
     category: [{ coding: [RADIOLOGY_CATEGORY] }, { coding: [RAD_V2] }],
-    code: { coding: [reportCode(input.images)] },
-    ...(input.subject ? { subject: input.subject } : {}),
-    ...(input.effective ? { effectiveDateTime: input.effective } : {}),
+    code: reportCode(input.order),
+    subject: input.subject,
+    effectiveDateTime: input.effective,
     issued: input.now.toISOString(),
     imagingStudy: [input.imagingStudy],
     conclusion: draft.impression || undefined,
-    presentedForm: [{
-      contentType: 'text/plain; charset=utf-8',
-      language: 'en',
-      title: `${DRAFT_BANNER} (preliminary)`,
-      data: Buffer.from(text, 'utf8').toString('base64'),
-      creation: draft.draftedAt,
-    }],
-    text: { status: 'generated', div: narrative(draft) },
+    presentedForm: presentedForm(doc),
+    text: { status: 'generated', div: xhtmlDiv(doc) },
   };
   if (!report.conclusion) delete report.conclusion;
-
-  const provenance: Provenance = {
-    resourceType: 'Provenance',
-    meta: { tag: [{ system: System.provenanceKey, code: key }] },
-    target: [{ reference: fullUrls.report }],
-    occurredDateTime: draft.draftedAt,
-    recorded: input.now.toISOString(),
-    reason: [{ coding: [AIAST] }],
-    activity: { coding: [{ system: System.v3DataOperation, code: 'CREATE', display: 'create' }] },
-    agent: [
-      {
-        type: { coding: [{ system: System.provenanceParticipantType, code: 'author', display: 'Author' }] },
-        role: [{ coding: [AI_DEVICE_TYPE] }],
-        who: { reference: fullUrls.device, display: input.model.name },
-      },
-      {
-        type: { coding: [{ system: System.provenanceParticipantType, code: 'assembler', display: 'Assembler' }] },
-        who: { display: `${input.software.name} ${input.software.version}` },
-      },
-    ],
-    entity: [
-      { role: 'source', what: input.imagingStudy },
-      { role: 'derivation', what: { reference: fullUrls.prompt, display: `prompt ${draft.promptVersion}` } },
-      ...input.images.map((img, i) => ({
-        role: 'source' as const,
-        what: {
-          identifier: dicomUidIdentifier(img.sopUid),
-          display: `<image_${i + 1}> ${img.view} ${img.width}x${img.height} PNG sha256:${img.sha256}`,
-        },
-      })),
-    ],
-  };
 
   const task: Task = {
     resourceType: 'Task',
     identifier: [{ system: System.reviewTask, value: key }],
     status: 'requested',
     intent: 'order',
-    priority: 'routine',
+    priority: taskPriority(input.order, draft),
     code: { coding: [{ system: System.taskCode, code: 'approve', display: 'Activate/approve the focal resource' }] },
     description: 'Review, edit and sign the AI-generated draft chest X-ray report',
     focus: { reference: fullUrls.report },
-    ...(input.subject ? { for: input.subject } : {}),
+    for: input.subject,
     ...(input.basedOn ? { basedOn: [input.basedOn] } : {}),
     authoredOn: input.now.toISOString(),
+    // The model that drafted the report asks for its review.
+    requester: { reference: fullUrls.device, display: input.model.name },
   };
 
-  const device = modelDevice(input);
+  const device = modelDevice(input.model, fullUrls.card);
+  const card = modelCard(input.model);
   const prompt = promptDocument(draft.promptVersion, input.prompt);
   const entry = (fullUrl: string, resource: BundleEntry['resource'], ifNoneExist: string): BundleEntry => ({
     fullUrl,
     resource,
     request: { method: 'POST', url: resource!.resourceType, ifNoneExist },
   });
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'transaction',
-    entry: [
-      entry(fullUrls.device, device, `identifier=${encodeURIComponent(`${System.model}|${device.identifier![0]!.value}`)}`),
-      entry(fullUrls.prompt, prompt, `identifier=${encodeURIComponent(`${System.prompt}|${draft.promptVersion}`)}`),
-      entry(fullUrls.report, report, `identifier=${encodeURIComponent(`${System.draftReport}|${key}`)}`),
-      entry(fullUrls.provenance, provenance, `_tag=${encodeURIComponent(`${System.provenanceKey}|${key}`)}`),
-      entry(fullUrls.task, task, `identifier=${encodeURIComponent(`${System.reviewTask}|${key}`)}`),
-    ],
-  };
-  return { bundle, key, fullUrls };
+  const byIdentifier = (system: string, value: string) => `identifier=${encodeURIComponent(`${system}|${value}`)}`;
+  const entries: BundleEntry[] = [];
+  entries[DRAFT_ENTRY.device] = entry(fullUrls.device, device, byIdentifier(System.model, deviceIdentifier(input.model)));
+  entries[DRAFT_ENTRY.prompt] = entry(fullUrls.prompt, prompt, byIdentifier(System.prompt, draft.promptVersion));
+  entries[DRAFT_ENTRY.report] = entry(fullUrls.report, report, byIdentifier(System.draftReport, key));
+  entries[DRAFT_ENTRY.task] = entry(fullUrls.task, task, byIdentifier(System.reviewTask, key));
+  entries[DRAFT_ENTRY.card] = entry(fullUrls.card, card, byIdentifier(System.modelCard, input.model.cardUrl));
+  return { bundle: { resourceType: 'Bundle', type: 'transaction', entry: entries }, key, fullUrls };
 }

@@ -3,7 +3,9 @@ import { OperationOutcomeError } from '../util/operation-outcome.js';
 import { parseReport } from '../report/sections.js';
 import { editDistance, reportText } from '../report/edit-distance.js';
 import { FhirError, type FhirGateway } from './client.js';
-import { AIAST, AI_DEVICE_TYPE, DRAFT_BANNER, REVIEW_REQUIRED, System } from './codes.js';
+import { AIAST, AI_DEVICE_TYPE, REVIEW_REQUIRED, System } from './codes.js';
+import { presentedForm, xhtmlDiv, type ReportDocument } from './presented.js';
+import { moveTask } from './review-task.js';
 
 export interface Signer {
   /** Practitioner/<id> or PractitionerRole/<id>, from the signer's token, never from a request body. */
@@ -20,13 +22,23 @@ export interface ReviewedDraft {
   studyUid: string;
   task: (Task & { id: string }) | undefined;
   aiAuthor: ProvenanceAgent['who'] | undefined;
+  /** The report version the AI Provenance points at: the AI's own text. */
+  aiVersion: string | undefined;
 }
 
-const SIGNED_TAG = { system: System.workflow, code: 'signed', display: 'Reviewed and signed by a radiologist' };
-const REJECTED_TAG = { system: System.workflow, code: 'rejected', display: 'Rejected by a radiologist' };
+/** Where raddraft's Provenances attach: to a version of the report, and on whose behalf its agents act. */
+export interface SignOptions {
+  language: string;
+  /** US Core provenance-1: a Practitioner or Device agent names on whose behalf it acted. */
+  onBehalfOf: { reference?: string; display?: string };
+}
 
-const escapeXml = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+export const DEFAULT_SIGN_OPTIONS: SignOptions = { language: 'en', onBehalfOf: { display: 'the organization running raddraft' } };
+
+/** R4 statuses of a draft nobody has verified: `partial` (raddraft's default) or `preliminary` (by site choice). */
+export const DRAFT_STATUSES: readonly string[] = ['partial', 'preliminary'];
+
+export const SIGNED_TAG = { system: System.workflow, code: 'signed', display: 'Reviewed and signed by a radiologist' };
 
 function fromBase64(data: string | undefined): string {
   return data ? Buffer.from(data, 'base64').toString('utf8') : '';
@@ -48,7 +60,7 @@ export function reportSections(report: DiagnosticReport): { text: string; findin
   let findings = '';
   let impression = report.conclusion ?? '';
   try {
-    const parsed = parseReport(text.replace(/^[\s\S]*?(?=FINDINGS:)/, '').replace(/\nREVIEW FLAGS \(raddraft checks\):[\s\S]*$/, ''));
+    const parsed = parseReport(text.replace(/^[\s\S]*?(?=FINDINGS:)/, '').replace(/\n(REVIEW FLAGS \(raddraft checks\)|ADDENDUM \d+):[\s\S]*$/, ''));
     findings = parsed.findings;
     impression = parsed.impression || impression;
   } catch {
@@ -72,13 +84,16 @@ export async function readDraft(fhir: FhirGateway, id: string): Promise<Reviewed
   const key = report.identifier?.find((i) => i.system === System.draftReport)?.value;
   if (!key) throw new OperationOutcomeError(404, 'not-found', `DiagnosticReport/${id} was not drafted by raddraft`);
   const { text, findings, impression } = reportSections(report);
-  const [tasks, provenances] = await Promise.all([
+  // The AI Provenance points at a version of the report, so it is found by its key (older ones by the report).
+  const [tasks, tagged, untagged] = await Promise.all([
     fhir.search<Task>('Task', { focus: `DiagnosticReport/${id}`, code: `${System.taskCode}|approve` }),
+    fhir.search<Provenance>('Provenance', { _tag: `${System.provenanceKey}|${key}` }),
     fhir.search<Provenance>('Provenance', { target: `DiagnosticReport/${id}` }),
   ]);
-  const aiAuthor = provenances
-    .flatMap((p) => p.agent)
-    .find((a) => a.role?.some((r) => r.coding?.some((c) => c.code === AI_DEVICE_TYPE.code)) && a.who.reference)?.who;
+  const isAi = (a: ProvenanceAgent) => a.role?.some((r) => r.coding?.some((c) => c.code === AI_DEVICE_TYPE.code)) && a.who.reference;
+  const ai = [...tagged, ...untagged].find((p) => p.activity?.coding?.some((c) => c.code === 'CREATE') && p.agent.some(isAi));
+  const aiAuthor = ai?.agent.find(isAi)?.who;
+  const aiVersion = ai?.target.map((t) => /\/_history\/([^/]+)$/.exec(t.reference ?? '')?.[1]).find(Boolean);
   const task = tasks.find((t) => t.id) as (Task & { id: string }) | undefined;
   return {
     report: report as DiagnosticReport & { id: string },
@@ -88,6 +103,7 @@ export async function readDraft(fhir: FhirGateway, id: string): Promise<Reviewed
     studyUid: key.slice(0, key.indexOf('_')),
     task,
     aiAuthor,
+    aiVersion,
   };
 }
 
@@ -114,17 +130,16 @@ export function alreadySignedDifferently(id: string): OperationOutcomeError {
   );
 }
 
-function signedText(draft: ReviewedDraft, edit: { findings: string; impression: string }, signer: Signer, at: string): string {
-  return [
-    `AI-ASSISTED REPORT — drafted by ${draft.model} (prompt ${draft.promptVersion}), reviewed and signed by ${signer.display ?? signer.reference} on ${at}.`,
-    '',
-    'FINDINGS:',
-    edit.findings,
-    '',
-    'IMPRESSION:',
-    edit.impression,
-    '',
-  ].join('\n');
+function signedDocument(draft: ReviewedDraft, edit: { findings: string; impression: string }, signer: Signer, at: string, language: string): ReportDocument {
+  const who = signer.display ?? signer.reference;
+  return {
+    headline: [`AI-ASSISTED REPORT — drafted by ${draft.model} (prompt ${draft.promptVersion}), reviewed and signed by ${who} on ${at}.`],
+    findings: edit.findings,
+    impression: edit.impression,
+    title: `AI-assisted report, signed by ${who}`,
+    language,
+    creation: at,
+  };
 }
 
 export interface SignOutcome {
@@ -146,10 +161,57 @@ export async function updateIfMatch(fhir: FhirGateway, resource: DiagnosticRepor
   }
 }
 
+function signedReport(draft: ReviewedDraft, edit: { findings: string; impression: string }, signer: Signer, at: string, language: string): DiagnosticReport & { id: string } {
+  const { report } = draft;
+  const doc = signedDocument(draft, edit, signer, at, language);
+  const signed: DiagnosticReport & { id: string } = {
+    ...report,
+    meta: {
+      ...report.meta,
+      security: [...(report.meta?.security ?? []).filter((c) => c.code !== AIAST.code), AIAST],
+      tag: [...(report.meta?.tag ?? []).filter((c) => !(c.system === System.workflow)), SIGNED_TAG],
+    },
+    status: 'final',
+    issued: at,
+    resultsInterpreter: [{ reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) }],
+    conclusion: edit.impression || undefined,
+    presentedForm: presentedForm(doc),
+    text: { status: 'generated', div: xhtmlDiv(doc) },
+  };
+  if (!signed.conclusion) delete signed.conclusion;
+  return signed;
+}
+
+/** The verifier Provenance of a version a radiologist signed: the AI's version is the `revision` it was made from. */
+export function verifierProvenance(ref: string, version: string | undefined, draft: ReviewedDraft, signer: Signer, at: string, options: SignOptions): Provenance {
+  return {
+    resourceType: 'Provenance',
+    meta: { tag: [{ system: System.provenanceKey, code: `sign-${ref.split('/')[1]}` }] },
+    target: [{ reference: version ? `${ref}/_history/${version}` : ref }],
+    recorded: at,
+    reason: [{ coding: [AIAST] }],
+    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion', code: 'LA', display: 'legally authenticated' }] },
+    agent: [
+      {
+        type: { coding: [{ system: System.provenanceParticipantType, code: 'verifier', display: 'Verifier' }] },
+        who: { reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) },
+        ...(signer.reference.startsWith('Practitioner/') ? { onBehalfOf: options.onBehalfOf } : {}),
+      },
+      {
+        type: { coding: [{ system: System.provenanceParticipantType, code: 'author', display: 'Author' }] },
+        role: [{ coding: [AI_DEVICE_TYPE] }],
+        who: draft.aiAuthor ?? { display: draft.model },
+        ...(draft.aiAuthor?.reference?.startsWith('Device/') ? { onBehalfOf: options.onBehalfOf } : {}),
+      },
+    ],
+    ...(draft.aiVersion ? { entity: [{ role: 'revision' as const, what: { reference: `${ref}/_history/${draft.aiVersion}`, display: 'the AI-generated draft' } }] } : {}),
+  };
+}
+
 /**
  * Signs a draft: the report becomes `final` with the signer as results interpreter (written with If-Match on the
- * version the radiologist reviewed), then a signature Provenance is added and the review Task completed. The
- * report update is the gate: the later steps are repeated safely if they fail, by signing again.
+ * version the radiologist reviewed), then a verifier Provenance on the signed version, and the review Task completed
+ * with the report as its output. The report update is the gate: the later steps are repeated safely by signing again.
  */
 export async function signDraft(
   fhir: FhirGateway,
@@ -157,6 +219,7 @@ export async function signDraft(
   edit: { findings: string; impression: string; version: string },
   signer: Signer,
   now = new Date(),
+  options: SignOptions = DEFAULT_SIGN_OPTIONS,
 ): Promise<SignOutcome> {
   const draft = await readDraft(fhir, id);
   const { report } = draft;
@@ -165,71 +228,22 @@ export async function signDraft(
   const alreadySigned = report.status === 'final' && report.resultsInterpreter?.some((r) => r.reference === signer.reference);
   if (alreadySigned && !sameText(draft, edit)) throw alreadySignedDifferently(id);
   if (!alreadySigned) {
-    if (report.status === 'final') throw alreadySignedDifferently(id);
-    if (report.status !== 'preliminary') {
-      throw new OperationOutcomeError(409, 'conflict', `DiagnosticReport/${id} is ${report.status}; only a preliminary draft can be signed`);
+    if (SIGNED_STATUSES.includes(report.status)) throw alreadySignedDifferently(id);
+    if (!DRAFT_STATUSES.includes(report.status)) {
+      throw new OperationOutcomeError(409, 'conflict', `DiagnosticReport/${id} is ${report.status}; only an unverified draft can be signed`);
     }
     if (report.meta?.versionId !== edit.version) throw conflict(edit.version, report.meta?.versionId);
-    const text = signedText(draft, edit, signer, at);
-    const signed: DiagnosticReport & { id: string } = {
-      ...report,
-      meta: {
-        ...report.meta,
-        security: [...(report.meta?.security ?? []).filter((c) => c.code !== AIAST.code), AIAST],
-        tag: [...(report.meta?.tag ?? []).filter((c) => !(c.system === System.workflow)), SIGNED_TAG],
-      },
-      status: 'final',
-      issued: at,
-      resultsInterpreter: [{ reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) }],
-      conclusion: edit.impression || undefined,
-      presentedForm: [{
-        contentType: 'text/plain; charset=utf-8',
-        language: 'en',
-        title: `AI-assisted report, signed by ${signer.display ?? signer.reference}`,
-        data: Buffer.from(text, 'utf8').toString('base64'),
-        creation: at,
-      }],
-      text: {
-        status: 'generated',
-        div:
-          '<div xmlns="http://www.w3.org/1999/xhtml">' +
-          `<p><b>AI-ASSISTED REPORT</b> — drafted by ${escapeXml(draft.model)}, reviewed and signed by ${escapeXml(signer.display ?? signer.reference)} on ${at}.</p>` +
-          `<p><b>Findings:</b> ${escapeXml(edit.findings).replace(/\n/g, '<br/>')}</p>` +
-          `<p><b>Impression:</b> ${escapeXml(edit.impression).replace(/\n/g, '<br/>')}</p></div>`,
-      },
-    };
-    if (!signed.conclusion) delete signed.conclusion;
-    current = await updateIfMatch(fhir, signed, edit.version);
+    current = await updateIfMatch(fhir, signedReport(draft, edit, signer, at, options.language), edit.version);
   }
-
-  const provenance: Provenance = {
-    resourceType: 'Provenance',
-    meta: { tag: [{ system: System.provenanceKey, code: `sign-${id}` }] },
-    target: [{ reference: `DiagnosticReport/${id}` }],
-    recorded: at,
-    reason: [{ coding: [AIAST] }],
-    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion', code: 'LA', display: 'legally authenticated' }] },
-    agent: [
-      {
-        type: { coding: [{ system: System.provenanceParticipantType, code: 'verifier', display: 'Verifier' }] },
-        who: { reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) },
-      },
-      {
-        type: { coding: [{ system: System.provenanceParticipantType, code: 'author', display: 'Author' }] },
-        role: [{ coding: [AI_DEVICE_TYPE] }],
-        who: draft.aiAuthor ?? { display: draft.model },
-      },
-    ],
-  };
-  await fhir.createIfNoneExist(provenance, `_tag=${encodeURIComponent(`${System.provenanceKey}|sign-${id}`)}`);
-  if (draft.task && draft.task.status !== 'completed') {
-    await completeTask(fhir, draft.task, 'completed', signer, at);
-  }
+  const ref = `DiagnosticReport/${id}`;
+  const version = current.meta?.versionId;
+  await fhir.createIfNoneExist(verifierProvenance(ref, version, draft, signer, at, options), `_tag=${encodeURIComponent(`${System.provenanceKey}|sign-${id}`)}`);
+  if (draft.task) await moveTask(fhir, draft.task, { status: 'completed', output: version ? `${ref}/_history/${version}` : ref }, signer, at);
   const before = reportText(draft.findings, draft.impression);
   const after = reportText(edit.findings, edit.impression);
   return {
-    reportRef: `DiagnosticReport/${id}`,
-    version: current.meta?.versionId,
+    reportRef: ref,
+    version,
     editDistance: alreadySigned ? 0 : editDistance(before, after),
     draftChars: before.length,
     finalChars: after.length,
@@ -237,58 +251,7 @@ export async function signDraft(
   };
 }
 
-async function completeTask(fhir: FhirGateway, task: Task & { id: string }, status: 'completed' | 'rejected', signer: Signer, at: string, reason?: string): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const fresh = attempt === 0 ? task : await fhir.read<Task>('Task', task.id);
-    if (fresh.status === status) return;
-    const updated: Task & { id: string } = {
-      ...fresh,
-      id: task.id,
-      status,
-      owner: { reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) },
-      lastModified: at,
-      executionPeriod: { ...(fresh.executionPeriod ?? {}), end: at },
-      ...(reason ? { statusReason: { text: reason } } : {}),
-    };
-    try {
-      await fhir.update(updated, fresh.meta?.versionId);
-      return;
-    } catch (err) {
-      // The task changed under us (a worklist touched it): read it again and retry.
-      if (!(err instanceof FhirError && err.status === 412) || attempt === 2) throw err;
-    }
-  }
-}
-
-/** Rejects a draft: the report is `cancelled` (If-Match on the reviewed version) and its Task `rejected`. */
-export async function rejectDraft(
-  fhir: FhirGateway,
-  id: string,
-  decision: { reason: string; version: string },
-  signer: Signer,
-  now = new Date(),
-): Promise<{ reportRef: string; draft: ReviewedDraft }> {
-  const draft = await readDraft(fhir, id);
-  const { report } = draft;
-  const at = now.toISOString();
-  if (report.status !== 'cancelled') {
-    if (report.status !== 'preliminary') {
-      throw new OperationOutcomeError(409, 'conflict', `DiagnosticReport/${id} is ${report.status}; only a preliminary draft can be rejected`);
-    }
-    if (report.meta?.versionId !== decision.version) throw conflict(decision.version, report.meta?.versionId);
-    const cancelled: DiagnosticReport & { id: string } = {
-      ...report,
-      meta: { ...report.meta, tag: [...(report.meta?.tag ?? []).filter((c) => c.system !== System.workflow), REJECTED_TAG] },
-      status: 'cancelled',
-      text: {
-        status: 'generated',
-        div: `<div xmlns="http://www.w3.org/1999/xhtml"><p><b>${escapeXml(DRAFT_BANNER.toUpperCase())} — REJECTED</b> by ${escapeXml(signer.display ?? signer.reference)} on ${at}: ${escapeXml(decision.reason)}</p></div>`,
-      },
-    };
-    await updateIfMatch(fhir, cancelled, decision.version);
-  }
-  if (draft.task && draft.task.status !== 'rejected') await completeTask(fhir, draft.task, 'rejected', signer, at, decision.reason);
-  return { reportRef: `DiagnosticReport/${id}`, draft };
-}
+/** Statuses of a signed report (R4 `final`, and `amended` with its kinds `corrected` and `appended`). */
+export const SIGNED_STATUSES: readonly string[] = ['final', 'amended', 'corrected', 'appended'];
 
 export { REVIEW_REQUIRED };

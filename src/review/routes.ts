@@ -4,7 +4,9 @@ import express, { Router, type Request, type Response } from 'express';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { Patient } from '@medplum/fhirtypes';
 import type { FhirGateway } from '../fhir/client.js';
-import { readDraft, type ReviewedDraft } from '../fhir/sign.js';
+import { recordAudit } from '../fhir/audit.js';
+import { moveTask } from '../fhir/review-task.js';
+import { DRAFT_STATUSES, readDraft, type ReviewedDraft } from '../fhir/sign.js';
 import type { DeliveryRunner } from '../jobs/delivery-runner.js';
 import { OperationOutcomeError } from '../util/operation-outcome.js';
 import type { JobStore } from '../jobs/job-store.js';
@@ -78,6 +80,9 @@ export interface ReviewDeps {
   /** Delivers each decision to the FHIR server at once and to the other outputs from the outbox. */
   deliveries: DeliveryRunner;
   log: Logger;
+  /** Where AuditEvents go (the FHIR server, or RADDRAFT_AUDIT_URL's). */
+  audit: FhirGateway;
+  software: { name: string; version: string };
 }
 
 function number(value: unknown): number | undefined {
@@ -96,6 +101,27 @@ async function patientLabel(fhir: FhirGateway, draft: ReviewedDraft): Promise<st
     return [text || undefined, id ? `ID ${id}` : undefined].filter(Boolean).join(' · ') || subject.reference;
   }
   return subject?.identifier?.value ? `ID ${subject.identifier.value} (no Patient record)` : '(no patient)';
+}
+
+/**
+ * A radiologist opening a draft takes up its review Task (requested → in-progress, owner set), and every opening of a
+ * report is audited. Neither holds up the page: a failure is logged and the page is served.
+ */
+async function opened(deps: ReviewDeps, read: ReviewedDraft, session: SessionData): Promise<void> {
+  const who = { ...(session.practitioner ? { reference: session.practitioner } : {}), display: session.name ?? session.practitioner ?? 'signed-in user' };
+  const at = new Date().toISOString();
+  const reportRef = `DiagnosticReport/${read.report.id}`;
+  try {
+    if (session.practitioner && read.task?.status === 'requested' && DRAFT_STATUSES.includes(read.report.status)) {
+      await moveTask(deps.fhir, read.task, { status: 'in-progress' }, { reference: session.practitioner, display: session.name }, at);
+    }
+    await recordAudit(deps.audit, {
+      action: 'opened', report: read.report.meta?.versionId ? `${reportRef}/_history/${read.report.meta.versionId}` : reportRef,
+      patient: read.report.subject, who, software: deps.software, at, detail: `report opened in raddraft's review page (${read.report.status})`,
+    });
+  } catch (err) {
+    deps.log.warn({ reportRef, err: (err as Error).message }, 'could not record the opening of a report (review task or AuditEvent)');
+  }
 }
 
 /** The review pages and the sign/reject API. */
@@ -192,6 +218,7 @@ export function reviewRouter(deps: ReviewDeps): Router {
     // Who drafted it, as raddraft recorded it (the FHIR text says the same in words).
     const draft = job?.draft ? { ...read, model: job.draft.model, promptVersion: job.draft.promptVersion } : read;
     const deliveries = job ? await store.outbox.deliveriesOfJob(job.id) : [];
+    await opened(deps, read, session);
     const view = { draft, job, deliveries, patient: await patientLabel(fhir, draft), canSign: !!session.practitioner };
     return layout(context(session, 'Draft'), reportPage(view));
   }));

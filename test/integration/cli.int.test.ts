@@ -137,7 +137,7 @@ describe('raddraft demo --exit', () => {
     expect(out).toContain('raddraft drafted 2 of 4 sample studies:');
     expect(out).toContain('ModalitiesInStudy is CT: not CR or DX');
     expect(out).toContain('not a chest study: BodyPartExamined is HAND');
-    expect(out).toMatch(/Drafts awaiting sign-off: http:\/\/127\.0\.0\.1:\d+\/fhir\/DiagnosticReport\?status=preliminary&_security=/);
+    expect(out).toMatch(/Drafts awaiting sign-off: http:\/\/127\.0\.0\.1:\d+\/fhir\/DiagnosticReport\?status=partial,preliminary&_security=/);
     expect(out).toMatch(/Review and sign: +http:\/\/127\.0\.0\.1:\d+\/review/);
     expect(out).toContain('Draft SRs in the Orthanc studies');
     expect(out.match(/^ {2}[\d.]+ {2}http:\/\/127\.0\.0\.1:\d+\/app\/explorer\.html#study\?uuid=[0-9a-f-]{20,}$/gm)).toHaveLength(2);

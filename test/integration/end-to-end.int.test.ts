@@ -16,7 +16,7 @@ const AIAST = 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue|AIAST';
 const KEY_SYSTEM = 'https://raddraft.dev/fhir/sid/ai-draft-report';
 const MODEL_KEY = 'lingshu-medical-mllm-Lingshu-7B';
 
-describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () => {
+describe('raddraft serve, from PACS upload to unverified (partial) DiagnosticReport', () => {
   let peers: Peers;
   let serve: ServeProcess;
   let dataDir: string;
@@ -37,11 +37,13 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     orderA = await create<ServiceRequest>(peers.fhir.url, {
       resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: `Patient/${patientA.id}` },
       identifier: [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'ACSN' }] }, value: FIXTURE_PHI.accessions[0]! }],
+      code: { coding: [{ system: 'http://loinc.org', code: '36643-5', display: 'XR Chest 2 Views' }] }, priority: 'asap',
     });
     const patientB = await create<Patient>(peers.fhir.url, { resourceType: 'Patient', identifier: [{ value: 'unrelated-local-id' }] });
     studyB = await create<ImagingStudy>(peers.fhir.url, {
       resourceType: 'ImagingStudy', status: 'available', subject: { reference: `Patient/${patientB.id}` },
       identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${apMono1.studyUid}` }],
+      procedureCode: [{ coding: [{ system: 'http://www.radlex.org', code: 'RPID1486', display: 'XR Chest 1 View' }] }],
     });
     await peers.upload(fixtures());
     serve = await startServe(serviceEnv(peers, dataDir));
@@ -56,7 +58,7 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
 
   const jobOf = (uid: string) => jobs.find((j) => j.studyInstanceUid === uid)!;
 
-  it('posts exactly one preliminary report per eligible chest study and none for the CT or the hand', async () => {
+  it('posts exactly one unverified (partial) report per eligible chest study and none for the CT or the hand', async () => {
     expect(jobOf(paLat.studyUid).state).toBe('drafted');
     expect(jobOf(apMono1.studyUid).state).toBe('drafted');
     const reports = await search<DiagnosticReport>(peers.fhir.url, 'DiagnosticReport?_count=100');
@@ -80,12 +82,13 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     const [report] = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?identifier=${encodeURIComponent(`${KEY_SYSTEM}|${paLat.studyUid}_${MODEL_KEY}`)}`);
     expect(report).toBeDefined();
     const r = report!;
-    expect(r.status).toBe('preliminary');
+    expect(r.status).toBe('partial');
     expect(r.meta?.security).toContainEqual(expect.objectContaining({ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'AIAST' }));
     expect(r.meta?.tag).toContainEqual(expect.objectContaining({ code: 'review-required' }));
     const categories = r.category!.flatMap((c) => c.coding!.map((x) => `${x.system}|${x.code}`));
     expect(categories).toEqual(expect.arrayContaining(['http://loinc.org|LP29684-5', 'http://terminology.hl7.org/CodeSystem/v2-0074|RAD']));
-    expect(r.code.coding![0]).toMatchObject({ system: 'http://loinc.org', code: '36643-5' });
+    // The code and the review's priority come from the order (ServiceRequest), never from the images sent.
+    expect(r.code.coding).toEqual([{ system: 'http://loinc.org', code: '36643-5', display: 'XR Chest 2 Views' }]);
     expect(r.subject).toEqual({ reference: `Patient/${patientA.id}` });
     expect(r.basedOn).toEqual([{ reference: `ServiceRequest/${orderA.id}` }]);
     expect(r.imagingStudy![0]!.identifier).toEqual({ system: 'urn:dicom:uid', value: `urn:oid:${paLat.studyUid}` });
@@ -97,7 +100,7 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     expect(text).toContain('FINDINGS:\nThe cardiomediastinal silhouette is within normal limits.');
     expect(r.text!.div).toContain('AI-GENERATED DRAFT — NOT REVIEWED BY A RADIOLOGIST');
 
-    const [provenance] = await search<Provenance>(peers.fhir.url, `Provenance?target=DiagnosticReport/${r.id}`);
+    const [provenance] = await search<Provenance>(peers.fhir.url, `Provenance?target=DiagnosticReport/${r.id}/_history/${r.meta!.versionId}`);
     expect(provenance!.reason![0]!.coding![0]!.code).toBe('AIAST');
     const author = provenance!.agent.find((a) => a.type?.coding?.[0]?.code === 'author')!;
     expect(author.who?.reference).toMatch(/^Device\//);
@@ -112,26 +115,28 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
     expect(device.url).toBe(peers.model.url);
 
     const [task] = await search<Task>(peers.fhir.url, `Task?focus=DiagnosticReport/${r.id}`);
-    expect(task).toMatchObject({ status: 'requested', intent: 'order', for: { reference: `Patient/${patientA.id}` } });
+    expect(task).toMatchObject({ status: 'requested', intent: 'order', priority: 'asap', for: { reference: `Patient/${patientA.id}` }, requester: { reference: author.who.reference } });
     expect(task!.code!.coding![0]).toMatchObject({ system: 'http://hl7.org/fhir/CodeSystem/task-code', code: 'approve' });
   });
 
-  it('takes subject and order from the ImagingStudy when one exists, and codes a single view', async () => {
+  it('takes subject from the ImagingStudy when one exists, and the code from its procedure code', async () => {
     const ref = jobOf(apMono1.studyUid).reportRef!;
     const [r] = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${ref.split('/')[1]}`);
     expect(r!.imagingStudy).toEqual([{ reference: `ImagingStudy/${studyB.id}` }]);
     expect(r!.subject).toEqual(studyB.subject);
-    expect(r!.code.coding![0]!.code).toBe('36554-4');
+    expect(r!.code.coding).toEqual([{ system: 'http://www.radlex.org', code: 'RPID1486', display: 'XR Chest 1 View' }]);
+    const [task] = await search<Task>(peers.fhir.url, `Task?focus=DiagnosticReport/${r!.id}`);
+    expect(task!.priority).toBe('routine');
   });
 
   it('writes only resources that validate against the profiles in fhir-profiles/', async () => {
     const checks: [string, string][] = [
       ['DiagnosticReport', 'raddraft-draft-report'], ['Provenance', 'raddraft-ai-provenance'], ['Task', 'raddraft-review-task'],
-      ['Device', 'raddraft-ai-device'], ['DocumentReference', 'raddraft-prompt'],
+      ['Device', 'raddraft-ai-device'], ['DocumentReference?type=AIInputPrompt', 'raddraft-prompt'],
     ];
     let checked = 0;
     for (const [type, profile] of checks) {
-      for (const resource of await search(peers.fhir.url, `${type}?_count=100`)) {
+      for (const resource of await search(peers.fhir.url, `${type}${type.includes('?') ? '&' : '?'}_count=100`)) {
         expect({ id: `${type}/${resource.id}`, problems: problemsAgainst(resource, profile) }).toEqual({ id: `${type}/${resource.id}`, problems: [] });
         checked++;
       }
@@ -140,13 +145,13 @@ describe('raddraft serve, from PACS upload to preliminary DiagnosticReport', () 
   });
 
   it('lets other systems find the drafts with ordinary FHIR queries', async () => {
-    const drafts = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?status=preliminary&_security=${encodeURIComponent(AIAST)}`);
+    const drafts = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?status=partial,preliminary&_security=${encodeURIComponent(AIAST)}`);
     expect(drafts).toHaveLength(2);
     expect(await search(peers.fhir.url, 'DiagnosticReport?status=final')).toHaveLength(0);
     expect(await search(peers.fhir.url, `DiagnosticReport?_security=${encodeURIComponent('http://terminology.hl7.org/CodeSystem/v3-ObservationValue|AIAST-NOT')}`)).toHaveLength(0);
-    const tasks = await search<Task>(peers.fhir.url, 'Task?code=approve&status=requested');
+    const tasks = await search<Task>(peers.fhir.url, 'Task?code=approve&status=requested,in-progress');
     expect(tasks).toHaveLength(2);
-    const forPatient = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?subject=Patient/${patientA.id}&status=preliminary`);
+    const forPatient = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?subject=Patient/${patientA.id}&status=partial`);
     expect(forPatient).toHaveLength(1);
   });
 

@@ -71,11 +71,12 @@ describe('shadow mode and eval --production against the FHIR test server', () =>
     const fhir = new FhirGateway({ url: peers.fhir.url, auth: { kind: 'none' } });
     const signer = await create<Practitioner>(peers.fhir.url, { resourceType: 'Practitioner', name: [{ family: 'Reader' }] });
     const published = await publishDraft(fhir, {
-      studyUid: liveStudy, effective: undefined, subject: { reference: `Patient/${patient.id}` },
-      imagingStudy: { identifier: { system: 'urn:dicom:uid', value: `urn:oid:${liveStudy}` } }, basedOn: undefined, prompt: promptTemplate('medevalkit-report-1'),
+      studyUid: liveStudy, effective: new Date().toISOString(), subject: { reference: `Patient/${patient.id}` },
+      imagingStudy: { identifier: { system: 'urn:dicom:uid', value: `urn:oid:${liveStudy}` } }, basedOn: undefined, order: { code: undefined, priority: undefined }, prompt: promptTemplate('medevalkit-report-1'),
       images: [{ sopUid: '1.2.3.1', seriesUid: '1.2.3', view: 'PA', file: 'x.png', sha256: 'ab', width: 896, height: 1092, sourceWidth: 2048, sourceHeight: 2500, window: { center: 1, width: 2, source: 'file' }, photometric: 'MONOCHROME2', transferSyntaxUid: '1.2.840.10008.1.2.1' }],
       draft: { findings: 'The lungs are clear. No pleural effusion.', impression: 'No acute disease.', text: '', model: 'lingshu-medical-mllm/Lingshu-32B', promptVersion: 'clinical-context-1', requestId: undefined, draftedAt: new Date().toISOString(), flags: [] },
-      model: { name: 'lingshu-medical-mllm/Lingshu-32B', endpoint: 'http://vllm:8000/v1' }, software: { name: 'raddraft', version: 'test' }, now: new Date(),
+      model: { name: 'lingshu-medical-mllm/Lingshu-32B', endpoint: 'http://vllm:8000/v1', revision: undefined, cardUrl: 'https://huggingface.co/lingshu-medical-mllm/Lingshu-32B', owner: undefined, contact: undefined },
+      software: { name: 'raddraft', version: 'test' }, status: 'partial', language: 'en', now: new Date(),
     });
     const id = published.reportRef.split('/')[1]!;
     const current = await fhir.read<DiagnosticReport>('DiagnosticReport', id);

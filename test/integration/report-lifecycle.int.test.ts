@@ -3,7 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Bundle, DiagnosticReport, Practitioner, Provenance } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Device, DiagnosticReport, Practitioner, Provenance, Task } from '@medplum/fhirtypes';
+import { waitFor } from '../../src/demo/ports.js';
+import { stowFiles } from '../../src/demo/stow.js';
+import { cloneStudies } from '../harness/dcmtk.js';
+import { problemsAgainst } from '../harness/profiles.js';
+import { schemaProblems, unmetInvariants } from '../harness/second-validators.js';
 import { create, search } from '../harness/fhir-queries.js';
 import { fixture, serviceEnv, startPeers, type Peers } from '../harness/peers.js';
 import { startServe, waitForJobs, type ApiJob, type ServeProcess } from '../harness/serve-process.js';
@@ -13,11 +18,40 @@ jest.setTimeout(120_000);
 
 const text = (r: DiagnosticReport, i = 0) => Buffer.from(r.presentedForm![i]!.data!, 'base64').toString('utf8');
 
+// One FHIR server and Orthanc for the file; raddraft runs twice on the same data directory, first with sign-in by
+// bearer tokens (two radiologists), then restarted with a local reviewer for the review page.
+let peers: Peers;
+let dataDir: string;
+
+beforeAll(async () => {
+  // Compiling the FHIR R4 JSON schema takes seconds of CPU: done before any server is listening in this process.
+  schemaProblems({ resourceType: 'AuditEvent' } as AuditEvent);
+  peers = await startPeers();
+  dataDir = await mkdtemp(path.join(tmpdir(), 'raddraft-lifecycle-'));
+});
+
+afterAll(async () => {
+  await peers?.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const historyOf = async (id: string) => {
+  const res = await fetch(`${peers.fhir.url}/DiagnosticReport/${id}/_history`);
+  return ((await res.json()) as Bundle<DiagnosticReport>).entry!.map((e) => e.resource!);
+};
+/** Provenances point at versions of the report: those of every version in its history. */
+const provenancesOf = async (id: string) => {
+  const targets = [`DiagnosticReport/${id}`, ...(await historyOf(id)).map((v) => `DiagnosticReport/${id}/_history/${v.meta!.versionId}`)];
+  return (await Promise.all(targets.map((t) => search<Provenance>(peers.fhir.url, `Provenance?target=${t}`)))).flat();
+};
+const auditsOf = async (id: string) =>
+  (await search<AuditEvent>(peers.fhir.url, 'AuditEvent?_count=500')).filter((a) => a.entity?.some((e) => e.what?.reference?.startsWith(`DiagnosticReport/${id}`)));
+/** The first version of a report: the AI's own (version ids need not be numbers; the times say the order). */
+const aiVersionOf = async (id: string) => (await historyOf(id)).sort((a, b) => Date.parse(a.meta!.lastUpdated!) - Date.parse(b.meta!.lastUpdated!))[0]!;
+
 describe('a signed report corrected and given an addendum through the API', () => {
-  let peers: Peers;
   let issuer: TokenIssuer;
   let serve: ServeProcess;
-  let dataDir: string;
   let jobs: ApiJob[];
   let radiologist: Practitioner & { id: string };
   let colleague: Practitioner & { id: string };
@@ -25,9 +59,7 @@ describe('a signed report corrected and given an addendum through the API', () =
   const study = fixture('chest-pa-lat');
 
   beforeAll(async () => {
-    peers = await startPeers();
     issuer = await startTokenIssuer();
-    dataDir = await mkdtemp(path.join(tmpdir(), 'raddraft-lifecycle-'));
     radiologist = await create<Practitioner>(peers.fhir.url, { resourceType: 'Practitioner', name: [{ family: 'Example', given: ['Ada'] }] });
     colleague = await create<Practitioner>(peers.fhir.url, { resourceType: 'Practitioner', name: [{ family: 'Example', given: ['Ben'] }] });
     await peers.upload([study]);
@@ -44,8 +76,6 @@ describe('a signed report corrected and given an addendum through the API', () =
   afterAll(async () => {
     await serve?.kill('SIGTERM');
     await issuer?.stop();
-    await peers?.stop();
-    await rm(dataDir, { recursive: true, force: true });
   });
 
   const reportId = () => jobs.find((j) => j.studyInstanceUid === study.studyUid)!.reportRef!.split('/')[1]!;
@@ -57,16 +87,8 @@ describe('a signed report corrected and given an addendum through the API', () =
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
     });
   const diagnostics = async (res: Response) => ((await res.json()) as { issue: { diagnostics: string }[] }).issue[0]!.diagnostics;
-  const history = async () => {
-    const res = await fetch(`${peers.fhir.url}/DiagnosticReport/${reportId()}/_history`);
-    return ((await res.json()) as Bundle<DiagnosticReport>).entry!.map((e) => e.resource!);
-  };
-  /** Provenances point at versions of the report: those of every version in its history. */
-  const provenances = async () => {
-    const targets = [`DiagnosticReport/${reportId()}`, ...(await history()).map((v) => `DiagnosticReport/${reportId()}/_history/${v.meta!.versionId}`)];
-    return (await Promise.all(targets.map((t) => search<Provenance>(peers.fhir.url, `Provenance?target=${t}`)))).flat();
-  };
-  const verifierProvenances = async () => (await provenances()).filter((p) => p.agent.some((a) => a.type?.coding?.[0]?.code === 'verifier'));
+  const history = () => historyOf(reportId());
+  const verifierProvenances = async () => (await provenancesOf(reportId())).filter((p) => p.agent.some((a) => a.type?.coding?.[0]?.code === 'verifier'));
 
   it('refuses a correction of a draft nobody has signed, pointing to signing', async () => {
     const draft = await current();
@@ -80,6 +102,13 @@ describe('a signed report corrected and given an addendum through the API', () =
     const signed = await post('sign', { findings: 'Lungs are clear.', impression: 'Normal chest.', version: draft.meta!.versionId }, await tokenFor(radiologist, 'Dr Ada Example'));
     expect(signed.status).toBe(200);
     signedVersion = (await current()).meta!.versionId!;
+    // The signature points at the signed version and names the AI's version as the one it revises.
+    const aiVersion = (await aiVersionOf(reportId())).meta!.versionId!;
+    const [signature] = await verifierProvenances();
+    expect(signature!.target).toEqual([{ reference: `DiagnosticReport/${reportId()}/_history/${signedVersion}` }]);
+    expect(signature!.entity).toEqual([{ role: 'revision', what: { reference: `DiagnosticReport/${reportId()}/_history/${aiVersion}`, display: 'the AI-generated draft' } }]);
+    expect(problemsAgainst(signature!, 'raddraft-signature-provenance')).toEqual([]);
+    expect(unmetInvariants(signature!, 'raddraft-signature-provenance')).toEqual([]);
 
     const res = await post('correct', {
       findings: 'Lungs are clear. Small left pleural effusion.', impression: 'Small left pleural effusion.', reason: 'Effusion missed at first reading', version: signedVersion,
@@ -107,6 +136,10 @@ describe('a signed report corrected and given an addendum through the API', () =
     const correction = verifiers.find((p) => p.entity?.some((e) => e.role === 'revision' && e.what.reference === `DiagnosticReport/${reportId()}/_history/${signedVersion}`))!;
     expect(correction.target).toEqual([{ reference: `DiagnosticReport/${reportId()}/_history/${corrected.meta!.versionId}` }]);
     expect(correction.reason).toContainEqual({ text: 'Effusion missed at first reading' });
+    expect(unmetInvariants(correction, 'raddraft-signature-provenance')).toEqual([]);
+    expect(problemsAgainst(corrected, 'raddraft-signed-report')).toEqual([]);
+    expect(unmetInvariants(corrected, 'raddraft-signed-report')).toEqual([]);
+    expect(schemaProblems(corrected)).toEqual([]);
   });
 
   it('answers a correction sent again (its answer lost) as before, and makes no second version', async () => {
@@ -140,6 +173,20 @@ describe('a signed report corrected and given an addendum through the API', () =
     expect(await verifierProvenances()).toHaveLength(3);
   });
 
+  it('audits the draft, the signature, the correction and the addendum, each once, as IHE BALP AuditEvents', async () => {
+    const audits = await auditsOf(reportId());
+    const byAction = (kind: string) => audits.filter((a) => a.meta?.tag?.some((t) => t.code?.startsWith(`${kind}-`)));
+    expect(byAction('drafted')).toHaveLength(1);
+    expect(byAction('signed')).toHaveLength(1);
+    expect(byAction('corrected')).toHaveLength(2);
+    const signed = byAction('signed')[0]!;
+    expect(signed).toMatchObject({ action: 'U', subtype: [{ code: 'update' }], meta: { profile: ['https://profiles.ihe.net/ITI/BALP/StructureDefinition/IHE.BasicAudit.PatientUpdate'] } });
+    expect(signed.agent.find((a) => a.requestor)!.who).toEqual({ reference: `Practitioner/${radiologist.id}`, display: 'Dr Ada Example' });
+    expect(signed.entity!.map((e) => e.role?.code)).toEqual(['4', '1']);
+    expect(byAction('drafted')[0]!.agent.find((a) => a.requestor)!.who!.reference).toMatch(/^Device\//);
+    for (const a of audits) expect(schemaProblems(a)).toEqual([]);
+  });
+
   it('refuses a correction made on a version that is no longer current, and changes nothing', async () => {
     const now = await current();
     const res = await post('correct', { findings: 'a', impression: 'b', reason: 'stale edit', version: '1' }, await tokenFor(radiologist, 'Dr Ada Example'));
@@ -153,5 +200,108 @@ describe('a signed report corrected and given an addendum through the API', () =
     const res = await post('correct', { findings: 'a', impression: 'b', version: now.meta!.versionId }, await tokenFor(radiologist, 'Dr Ada Example'));
     expect(res.status).toBe(400);
     expect(await diagnostics(res)).toBe("the request body is not valid: body must have required property 'reason'");
+  });
+});
+
+describe('raddraft restarted with a local reviewer: drafts, the review page, rejection, and a study it cannot attach to a patient', () => {
+  let serve: ServeProcess;
+  let jobs: ApiJob[];
+  let noPatient: string;
+  let cloneDir: string;
+  const study = fixture('chest-ap-mono1');
+  const reviewer = 'Practitioner/local-reader';
+
+  beforeAll(async () => {
+    cloneDir = await mkdtemp(path.join(tmpdir(), 'raddraft-lifecycle-nopid-'));
+    // The same image without a Patient ID (and with fresh UIDs), so nothing can say whose it is.
+    const [clone] = await cloneStudies(study.files[0]!, 1, cloneDir, ['(0010,0020)=']);
+    noPatient = clone!.studyUid;
+    await peers.upload([study]);
+    await stowFiles(peers.orthanc.dicomWebUrl, [clone!.file]);
+    serve = await startServe(serviceEnv(peers, dataDir, { RADDRAFT_LOCAL_REVIEWER: reviewer }));
+    jobs = await waitForJobs(serve, [study.studyUid], ['reported']);
+  });
+
+  afterAll(async () => {
+    await serve?.kill('SIGTERM');
+    await rm(cloneDir, { recursive: true, force: true });
+  });
+
+  const reportId = () => jobs.find((j) => j.studyInstanceUid === study.studyUid)!.reportRef!.split('/')[1]!;
+  const current = async () => (await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${reportId()}`))[0]!;
+  const taskOf = async () => (await search<Task>(peers.fhir.url, `Task?focus=DiagnosticReport/${reportId()}`))[0]!;
+  const session = async () => {
+    const page = await serve.api('/review');
+    return { cookie: page.headers.get('set-cookie')!.split(';')[0]!, csrf: /name="csrf-token" content="([^"]+)"/.exec(await page.text())![1]! };
+  };
+
+  it('posts the draft as partial (unverified), its AI provenance on that version with every input, valid by three validators', async () => {
+    const draft = await current();
+    expect(draft.status).toBe('partial');
+    expect(problemsAgainst(draft, 'raddraft-draft-report')).toEqual([]);
+    expect(unmetInvariants(draft, 'raddraft-draft-report')).toEqual([]);
+    expect(schemaProblems(draft)).toEqual([]);
+    const [ai] = await search<Provenance>(peers.fhir.url, `Provenance?target=DiagnosticReport/${reportId()}/_history/${draft.meta!.versionId}`);
+    expect(ai!.entity!.map((e) => e.role)).toEqual(['source', 'source', 'derivation', 'derivation']);
+    expect(ai!.entity!.map((e) => e.what.display ?? e.what.reference)).toEqual([
+      'DICOM study', expect.stringMatching(/^<image_1> AP \d+x\d+ PNG sha256:[0-9a-f]{64}$/), 'prompt medevalkit-report-1', 'model card',
+    ]);
+    expect(problemsAgainst(ai!, 'raddraft-ai-provenance')).toEqual([]);
+    expect(unmetInvariants(ai!, 'raddraft-ai-provenance')).toEqual([]);
+    const device = (await search<Device>(peers.fhir.url, `Device?_id=${ai!.agent[0]!.who.reference!.split('/')[1]}`))[0]!;
+    // The stand-in answers GET /v1/models with `root` as vLLM does: the model's revision.
+    expect(device.version).toEqual([{ value: 'lingshu-medical-mllm/Lingshu-7B' }]);
+    expect(unmetInvariants(device, 'raddraft-ai-device')).toEqual([]);
+    expect((await taskOf()).status).toBe('requested');
+  });
+
+  it('takes up the review task when the reviewer opens the draft, and audits the opening', async () => {
+    const page = await serve.api(`/review/${reportId()}`);
+    expect(page.status).toBe(200);
+    expect(await taskOf()).toMatchObject({ status: 'in-progress', owner: { reference: reviewer } });
+    const opened = (await auditsOf(reportId())).filter((a) => a.action === 'R');
+    expect(opened).toHaveLength(1);
+    expect(opened[0]!.agent.find((a) => a.requestor)!.who).toMatchObject({ reference: reviewer });
+    // The worklist still lists a draft someone has opened.
+    expect(await (await serve.api('/review', { headers: { cookie: (await session()).cookie } })).text()).toContain(reportId());
+  });
+
+  it('rejects: no AI text left in the current version, a rejection provenance, the task rejected, audited', async () => {
+    const draft = await current();
+    const aiText = [draft.conclusion!, ...Buffer.from(draft.presentedForm![0]!.data!, 'base64').toString().split('\n').filter((l) => l.length > 20 && !/raddraft|AI-GENERATED|UNVERIFIED|reviewed/i.test(l))];
+    expect(aiText.length).toBeGreaterThan(1);
+    const { cookie, csrf } = await session();
+    const res = await serve.api(`/api/reports/${reportId()}/reject`, {
+      method: 'POST', headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrf },
+      body: JSON.stringify({ reason: 'Motion artefact; repeat the radiograph.', version: draft.meta!.versionId }),
+    });
+    expect(res.status).toBe(200);
+    const rejected = await current();
+    expect(rejected.status).toBe('cancelled');
+    expect(rejected.conclusion).toBeUndefined();
+    const everything = JSON.stringify(rejected) + rejected.presentedForm!.map((a) => Buffer.from(a.data!, 'base64').toString()).join('\n');
+    for (const line of aiText) expect(everything).not.toContain(line);
+    expect(Buffer.from(rejected.presentedForm![0]!.data!, 'base64').toString()).toContain('Reason: Motion artefact; repeat the radiograph.');
+    expect(schemaProblems(rejected)).toEqual([]);
+
+    const [provenance] = await search<Provenance>(peers.fhir.url, `Provenance?target=DiagnosticReport/${reportId()}/_history/${rejected.meta!.versionId}`);
+    expect(provenance).toMatchObject({ reason: [{ text: 'Motion artefact; repeat the radiograph.' }], entity: [{ role: 'removal', what: { reference: `DiagnosticReport/${reportId()}/_history/${draft.meta!.versionId}` } }] });
+    expect(provenance!.agent[0]!.who.reference).toBe(reviewer);
+    expect(await taskOf()).toMatchObject({ status: 'rejected', statusReason: { text: 'Motion artefact; repeat the radiograph.' }, owner: { reference: reviewer } });
+    const actions = (await auditsOf(reportId())).map((a) => a.meta!.tag?.[0]?.code?.split('-')[0]).sort();
+    expect(actions).toEqual(['drafted', 'opened', 'rejected']);
+  });
+
+  it('posts no report for a study without a Patient ID, and the job says why', async () => {
+    const [job] = await waitForJobs(serve, [noPatient], ['drafted']);
+    let detail = { deliveries: [] as { output: string; state: string; lastError?: string }[] };
+    await waitFor('the draft delivery of the study without a Patient ID to end', async () => {
+      detail = (await (await serve.api(`/api/jobs/${encodeURIComponent(job!.id)}`)).json()) as typeof detail;
+      return detail.deliveries.some((d) => d.output === 'fhir' && d.state === 'dead');
+    }, 30_000);
+    expect(detail.deliveries.find((d) => d.output === 'fhir')!.lastError).toBe(
+      'the study has no Patient ID and no ImagingStudy on the FHIR server names its patient; raddraft posts no report it cannot attach to a patient',
+    );
+    expect(await search(peers.fhir.url, `DiagnosticReport?identifier=${encodeURIComponent(`https://raddraft.dev/fhir/sid/ai-draft-report|${noPatient}_lingshu-medical-mllm-Lingshu-7B`)}`)).toHaveLength(0);
   });
 });

@@ -138,7 +138,7 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
     expect(report).toMatchObject({ status: 'final', resultsInterpreter: [{ reference: `Practitioner/${radiologist.id}`, display: 'Dr Ada Example' }] });
     expect(Buffer.from(report!.presentedForm![0]!.data!, 'base64').toString()).toContain('Edited in the browser.');
     expect(problemsAgainst(report!, 'raddraft-signed-report')).toEqual([]);
-    const provenance = await search<Provenance>(peers.fhir.url, `Provenance?target=DiagnosticReport/${report!.id}`);
+    const provenance = await search<Provenance>(peers.fhir.url, `Provenance?target=DiagnosticReport/${report!.id}/_history/${report!.meta!.versionId}`);
     expect(provenance.some((p) => p.agent.some((a) => a.type?.coding?.[0]?.code === 'verifier' && a.who.reference === `Practitioner/${radiologist.id}`))).toBe(true);
     const [task] = await search<Task>(peers.fhir.url, `Task?focus=DiagnosticReport/${report!.id}`);
     expect(task!.status).toBe('completed');
@@ -161,7 +161,7 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
     expect(await page.inputValue('#findings')).toBe('My careful findings that must not be lost.');
     await screenshot(page, 'draft-conflict');
     const [after] = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${id}`);
-    expect(after).toMatchObject({ status: 'preliminary', conclusion: 'Changed by another system.' });
+    expect(after).toMatchObject({ status: 'partial', conclusion: 'Changed by another system.' });
 
     // Reloading restores the unsaved text for the radiologist to compare and sign again.
     await page.reload();

@@ -108,7 +108,7 @@ describe('without sign-in: forged and stale sessions, DNS rebinding and the job 
     const cookie = await sealedCookie(secret, { practitioner: 'Practitioner/anyone', name: 'Forger', csrf, via: 'oidc' });
     const res = await sign({ cookie, 'x-csrf-token': csrf });
     expect({ status: res.status, diagnostics: diagnostics(res.body) }).toEqual({ status: 401, diagnostics: 'this session comes from a sign-in that is not configured here; sign in again' });
-    expect((await reportOf(peers, reportId)).status).toBe('preliminary');
+    expect((await reportOf(peers, reportId)).status).toBe('partial');
   });
 
   it('refuses pages, sessions and changes to a request addressed to another host name (DNS rebinding)', async () => {
@@ -129,7 +129,7 @@ describe('without sign-in: forged and stale sessions, DNS rebinding and the job 
     const retry = await raw('127.0.0.1', port, 'POST', `/api/jobs/${jobId}/retry`, { host: `127.0.0.1:${port}`, origin: 'http://attacker.example' });
     expect(retry.status).toBe(403);
     expect(diagnostics(retry.body)).toContain('this one came from "http://attacker.example"');
-    expect((await reportOf(peers, reportId)).status).toBe('preliminary');
+    expect((await reportOf(peers, reportId)).status).toBe('partial');
 
     // The same requests addressed to this machine are served.
     expect((await raw('127.0.0.1', port, 'GET', '/api/jobs', { host: `localhost:${port}` })).status).toBe(200);
@@ -162,7 +162,7 @@ describe('without sign-in: forged and stale sessions, DNS rebinding and the job 
     const res = await sign({ cookie: firstReviewer.cookie, 'x-csrf-token': firstReviewer.csrf });
     expect(res.status).toBe(401);
     expect(diagnostics(res.body)).toBe('this session was opened for another local reviewer (RADDRAFT_LOCAL_REVIEWER has changed since); reload the page');
-    expect((await reportOf(peers, reportId)).status).toBe('preliminary');
+    expect((await reportOf(peers, reportId)).status).toBe('partial');
 
     const page = await context.newPage();
     await page.goto(`http://127.0.0.1:${port}/review/${reportId}`);
@@ -185,7 +185,7 @@ describe('without sign-in: forged and stale sessions, DNS rebinding and the job 
     await restart({ RADDRAFT_API_TOKEN: apiToken });
     const res = await sign({ cookie: firstReviewer.cookie, 'x-csrf-token': firstReviewer.csrf });
     expect(res.status).toBe(401);
-    expect((await reportOf(peers, reportId)).status).toBe('preliminary');
+    expect((await reportOf(peers, reportId)).status).toBe('partial');
 
     const jobs = await raw(LAN!, port, 'GET', '/api/jobs', { host: `${LAN}:${port}`, authorization: `bearer ${apiToken}` });
     expect(jobs.status).toBe(200);
@@ -195,7 +195,7 @@ describe('without sign-in: forged and stale sessions, DNS rebinding and the job 
     // The automation token reads and requeues jobs; it never signs.
     const signing = await raw(LAN!, port, 'POST', `/api/reports/${reportId}/sign`, { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` }, JSON.stringify({ findings: 'x', impression: 'y', version: '1' }));
     expect(signing.status).toBe(401);
-    expect((await reportOf(peers, reportId)).status).toBe('preliminary');
+    expect((await reportOf(peers, reportId)).status).toBe('partial');
   });
 
   it('listens only on the address RADDRAFT_HOST names', async () => {
@@ -261,7 +261,7 @@ describe('with sign-in configured: audience, expiry, signer role, sessions and t
   it('refuses a token for another audience although RADDRAFT_AUTH_AUDIENCE is unset (the client id is the audience)', async () => {
     const res = await post(reportIds[0]!, { authorization: `Bearer ${await issuer.token(claims({ roles: ['radiologist'] }), 'another-app')}` });
     expect(res).toEqual({ status: 401, diagnostics: 'the bearer token was refused: unexpected "aud" claim value' });
-    expect((await reportOf(peers, reportIds[0]!)).status).toBe('preliminary');
+    expect((await reportOf(peers, reportIds[0]!)).status).toBe('partial');
   });
 
   it('refuses a token without an expiry', async () => {
@@ -273,7 +273,7 @@ describe('with sign-in configured: audience, expiry, signer role, sessions and t
     const res = await post(reportIds[0]!, { authorization: `Bearer ${await issuer.token(claims({ roles: ['nurse'], scope: 'openid fhirUser' }), CLIENT)}` });
     expect(res.status).toBe(403);
     expect(res.diagnostics).toContain('your sign-in token does not carry the role "radiologist" that signing needs');
-    expect((await reportOf(peers, reportIds[0]!)).status).toBe('preliminary');
+    expect((await reportOf(peers, reportIds[0]!)).status).toBe('partial');
   });
 
   it('refuses session cookies from another issuer or client, and local sessions', async () => {
@@ -287,7 +287,7 @@ describe('with sign-in configured: audience, expiry, signer role, sessions and t
     expect((await post(reportIds[0]!, { cookie: otherClient, 'x-csrf-token': csrf })).status).toBe(401);
     const local = await sealedCookie(secret, { ...base, via: 'local' });
     expect(await post(reportIds[0]!, { cookie: local, 'x-csrf-token': csrf })).toEqual({ status: 401, diagnostics: 'a local session is valid only on this machine without sign-in configured' });
-    expect((await reportOf(peers, reportIds[0]!)).status).toBe('preliminary');
+    expect((await reportOf(peers, reportIds[0]!)).status).toBe('partial');
   });
 
   it('signs with a token for raddraft that carries the signer role, under a lower-case "bearer" scheme', async () => {

@@ -1,6 +1,6 @@
 import type { Job } from '../../jobs/job-store.js';
 import type { Delivery } from '../../jobs/outbox.js';
-import type { ReviewedDraft } from '../../fhir/sign.js';
+import { DRAFT_STATUSES, SIGNED_STATUSES, type ReviewedDraft } from '../../fhir/sign.js';
 import { html, type Html } from './html.js';
 import { draftFlags } from './sentence-flags.js';
 
@@ -41,15 +41,39 @@ ${deliveries.map((d) => html`<tr class="${d.state}"><td>${EVENT_WORDS[d.kind]}</
 </tbody></table></details>`;
 }
 
+const BANNERS: Record<string, string> = {
+  final: 'SIGNED — AI-assisted report',
+  corrected: 'SIGNED AND CORRECTED — AI-assisted report',
+  appended: 'SIGNED, WITH ADDENDUM — AI-assisted report',
+  amended: 'SIGNED AND AMENDED — AI-assisted report',
+};
+
+/** A signed report is changed by a correction (text put right) or an addendum (text added); each needs a reason. */
+function amendControls(): Html {
+  return html`<div class="actions amend">
+<button type="button" id="correct" class="sign">Correct report…</button>
+<button type="button" id="addendum" class="sign">Add addendum…</button>
+</div>
+<div id="amend-box" hidden>
+<div id="addendum-field" hidden><label for="addendum-text">Addendum</label>
+<textarea id="addendum-text" rows="4"></textarea></div>
+<label for="amend-reason">Reason for the change</label>
+<textarea id="amend-reason" rows="2"></textarea>
+<button type="button" id="confirm-amend" class="sign">Sign change</button>
+</div>`;
+}
+
 export function reportPage(view: ReportView): Html {
   const { draft } = view;
   const r = draft.report;
   const status = r.status;
-  const editable = status === 'preliminary' && view.canSign;
+  const unverified = DRAFT_STATUSES.includes(status);
+  const editable = unverified && view.canSign;
+  const amendable = SIGNED_STATUSES.includes(status) && view.canSign;
   return html`<article class="report" data-report="${r.id}" data-version="${r.meta?.versionId ?? ''}">
-<div class="banner ${status === 'preliminary' ? 'draft' : status}" role="note">${status === 'preliminary'
+<div class="banner ${unverified ? 'draft' : SIGNED_STATUSES.includes(status) ? 'final' : status}" role="note">${unverified
     ? 'AI-GENERATED DRAFT — NOT REVIEWED BY A RADIOLOGIST'
-    : status === 'final' ? 'SIGNED — AI-assisted report' : `This draft is ${status}`}</div>
+    : BANNERS[status] ?? `This draft is ${status}`}</div>
 <dl class="facts">
 <dt>Patient</dt><dd>${view.patient}</dd>
 <dt>Study</dt><dd>${r.effectiveDateTime?.replace('T', ' ').slice(0, 16) ?? 'date unknown'} · ${r.code.coding?.[0]?.display ?? ''}</dd>
@@ -76,7 +100,8 @@ ${editable
 <textarea id="reason" rows="2"></textarea>
 <button type="button" id="confirm-reject" class="reject">Reject</button>
 </div>`
-    : html`<p class="message">${status !== 'preliminary' ? `This report is ${status}; it can no longer be changed here.` : 'You can read this draft but not sign it.'}</p>`}
+    : amendable ? amendControls()
+    : html`<p class="message">${!unverified ? `This report is ${status}; it can no longer be changed here.` : 'You can read this draft but not sign it.'}</p>`}
 </form>
 </section>
 </div>
