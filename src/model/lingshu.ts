@@ -226,7 +226,15 @@ export class LingshuClient implements Drafter {
   private async sampleOnce(messages: ChatMessage[], extra: { temperature: number; n?: number }, signal?: AbortSignal): Promise<SampleReply> {
     const outcome = await this.send(messages, signal, extra);
     if (outcome.kind === 'reply') {
-      const texts = choiceTexts(outcome.body);
+      // Samples are read like the draft: JSON from structured output becomes the two sections again.
+      const texts = choiceTexts(outcome.body).map((t) => {
+        try {
+          const p = parseReply(t, this.structured);
+          return `Findings: ${p.findings}\nImpression: ${p.impression}`;
+        } catch {
+          return t;
+        }
+      });
       return texts.length ? { texts } : { texts: [], failed: { status: undefined, reason: 'a reply without text' } };
     }
     const status = outcome.err instanceof OpenAI.APIError && typeof outcome.err.status === 'number' ? outcome.err.status : undefined;

@@ -50,6 +50,17 @@ describe('consistency samples from an OpenAI-compatible server', () => {
     expect(draft.flags).toContain(`findings "${PLANTED}": asserted in 1 of 5 samples: the model does not say this consistently`);
   });
 
+  it('reads samples that come back as structured JSON like text samples', async () => {
+    standIn.script({ kind: 'report', text: GREEDY });
+    standIn.scriptSamples(WITH_NODULE, SAMPLE, SAMPLE, SAMPLE, SAMPLE);
+    const draft = await client({ RADDRAFT_STRUCTURED_OUTPUT: 'on' }).draft(request());
+    expect(standIn.requests.every((r) => r.structured)).toBe(true);
+    expect(draft.sentenceFlags.filter((f) => f.kind === 'unstable').map((f) => [f.section, f.sentence, f.why])).toEqual([
+      ['findings', PLANTED, 'asserted in 1 of 5 samples: the model does not say this consistently'],
+      ['impression', 'Right upper lobe nodule.', 'asserted in 1 of 5 samples: the model does not say this consistently'],
+    ]);
+  });
+
   it('sends the samples as separate requests to a server that ignores n, and remembers it', async () => {
     standIn.nSupport('ignore');
     const c = client({ RADDRAFT_CONSISTENCY_SAMPLES: '3' });
