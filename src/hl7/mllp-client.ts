@@ -1,9 +1,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { Hl7Message } from '@medplum/core';
-import { Hl7Connection, ReturnAckCategory } from '@medplum/hl7';
 import { WaitError } from '../util/faults.js';
 import { readAck, type Ack } from './ack.js';
+import { MllpDeframer } from './mllp-frames.js';
 
 /** `mllp://host:port` or `mllps://host:port` (TLS). */
 export interface MllpTarget {
@@ -39,13 +39,25 @@ export function parseMllpUrl(url: string): MllpTarget | undefined {
   return { tls: m[1] === 'mllps', host: m[2]!.replace(/^\[|\]$/g, ''), port: Number(m[3]) };
 }
 
+/** A connection and the ACKs read from it that nobody has taken yet. */
+interface Connection {
+  socket: net.Socket;
+  acks: Ack[];
+  /** Called when an ACK arrives or the connection ends. */
+  wake: (() => void) | undefined;
+  ended: Error | undefined;
+}
+
+const frame = (text: string) => Buffer.concat([Buffer.from([0x0b]), Buffer.from(text, 'utf8'), Buffer.from([0x1c, 0x0d])]);
+
 /**
  * One MLLP connection to a receiver, kept open between messages and opened again when it closed. Messages go one
- * at a time (a receiver answers in order); the MLLP framing and the ACK matching by control ID are @medplum/hl7's
- * Hl7Connection, over a socket raddraft opens (plain TCP or TLS) and bounds.
+ * at a time (a receiver answers in order) and each waits for the ACK that names its control ID. Replies are read
+ * through the same bounded deframer as the listener's: @medplum/hl7's Hl7Connection reads a TCP chunk that holds two
+ * ACKs (a commit ACK and the application ACK sent together) as one message and loses the second.
  */
 export class MllpClient {
-  private connection: Hl7Connection | undefined;
+  private connection: Connection | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -66,10 +78,10 @@ export class MllpClient {
     socket.destroy();
   }
 
-  async close(): Promise<void> {
-    const c = this.connection;
+  close(): Promise<void> {
+    this.connection?.socket.destroy();
     this.connection = undefined;
-    await c?.close().catch(() => undefined);
+    return Promise.resolve();
   }
 
   private get where(): string {
@@ -78,46 +90,71 @@ export class MllpClient {
 
   private async sendNow(text: string, signal?: AbortSignal): Promise<MllpAnswer> {
     signal?.throwIfAborted();
-    const message = Hl7Message.parse(text);
-    const controlId = message.getSegment('MSH')?.getField(10)?.toString() ?? '';
+    const controlId = Hl7Message.parse(text).getSegment('MSH')?.getField(10)?.toString() ?? '';
     const connection = await this.open();
+    connection.acks = [];
+    connection.socket.write(frame(text));
+    const deadline = Date.now() + this.options.ackTimeoutMs;
     let committed: Ack | undefined;
-    const onMessage = (e: Event) => {
-      const ack = readAck((e as Event & { message: Hl7Message }).message);
-      if (ack?.code === 'CA' && ack.controlId === controlId) committed = ack;
-    };
-    const onAbort = () => void this.close();
-    connection.addEventListener('message', onMessage);
+    const onAbort = () => connection.wake?.();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const closed = new Promise<never>((_, reject) => connection.addEventListener('close', () => reject(new MllpReplyError(`${this.where} closed the connection before it acknowledged the message`)), { once: true }));
-      const reply = await Promise.race([connection.sendAndWait(message, { returnAck: ReturnAckCategory.APPLICATION, timeoutMs: this.options.ackTimeoutMs }), closed]);
-      const ack = readAck(reply);
-      if (!ack) throw new MllpReplyError(`${this.where} answered without an MSA acknowledgement code`);
-      return { kind: 'ack', ack };
-    } catch (err) {
-      // The receiver may have taken a message whose answer never came: another attempt will send the same control ID.
-      await this.close();
-      if (committed) return { kind: 'committed', ack: committed };
-      if (signal?.aborted) throw new MllpReplyError(`the attempt was stopped while ${this.where} had not answered`);
-      if (err instanceof MllpReplyError) throw err;
-      throw new MllpReplyError(`${this.where} did not acknowledge the message within ${Math.round(this.options.ackTimeoutMs / 1000)} s (${describe(err)})`);
+      for (;;) {
+        const ack = connection.acks.shift();
+        // An ACK for another control ID is a late answer to an earlier attempt: not this message's.
+        if (ack?.controlId === controlId) {
+          if (ack.code !== 'CA') return { kind: 'ack', ack };
+          committed = ack;
+          continue;
+        }
+        if (ack) continue;
+        const why = connection.ended ? `${this.where} closed the connection before it acknowledged the message`
+          : signal?.aborted ? `the attempt was stopped while ${this.where} had not answered`
+            : Date.now() >= deadline ? `${this.where} did not acknowledge the message within ${Math.round(this.options.ackTimeoutMs / 1000)} s` : undefined;
+        if (why) {
+          // The receiver may have taken a message whose answer never came: another attempt sends the same control ID.
+          await this.close();
+          if (committed) return { kind: 'committed', ack: committed };
+          throw new MllpReplyError(why);
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, deadline - Date.now());
+          connection.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
     } finally {
-      connection.removeEventListener('message', onMessage);
+      connection.wake = undefined;
       signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  private async open(): Promise<Hl7Connection> {
-    if (this.connection && !this.connection.isClosed() && !this.connection.socket.destroyed) return this.connection;
+  private async open(): Promise<Connection> {
+    const current = this.connection;
+    if (current && !current.ended && !current.socket.destroyed) return current;
     const socket = await this.connect();
-    this.guard(socket);
-    const connection = new Hl7Connection(socket, 'utf-8');
-    // Errors reach the waiting send (as a timeout or a closed connection); the event only needs a listener.
-    connection.addEventListener('error', () => undefined);
-    connection.addEventListener('close', () => {
-      if (this.connection === connection) this.connection = undefined;
+    const connection: Connection = { socket, acks: [], wake: undefined, ended: undefined };
+    const deframer = new MllpDeframer(this.options.maxReplyBytes);
+    socket.on('data', (data: Buffer) => {
+      for (const event of deframer.push(data)) {
+        if (event.kind !== 'frame') {
+          socket.destroy(new Error(event.kind === 'oversize' ? `a reply exceeded ${this.options.maxReplyBytes} bytes` : 'the reply is not MLLP-framed'));
+          return;
+        }
+        const ack = parseAck(event.bytes);
+        if (ack) connection.acks.push(ack);
+      }
+      connection.wake?.();
     });
+    const end = (err?: Error) => {
+      connection.ended ??= err ?? new Error('closed');
+      if (this.connection === connection) this.connection = undefined;
+      connection.wake?.();
+    };
+    socket.on('error', end);
+    socket.on('close', () => end());
     this.connection = connection;
     return connection;
   }
@@ -144,15 +181,14 @@ export class MllpClient {
       });
     });
   }
+}
 
-  /** A receiver that sends more than a reply may hold, with no end of block, is cut off. */
-  private guard(socket: net.Socket): void {
-    let pending = 0;
-    socket.on('data', (data: Buffer) => {
-      const end = data.lastIndexOf(0x1c);
-      pending = end >= 0 ? data.length - end - 1 : pending + data.length;
-      if (pending > this.options.maxReplyBytes) socket.destroy(new Error(`the reply exceeded ${this.options.maxReplyBytes} bytes`));
-    });
+/** An ACK from a reply's bytes (UTF-8), or undefined for a reply that is not one. */
+function parseAck(bytes: Buffer): Ack | undefined {
+  try {
+    return readAck(Hl7Message.parse(bytes.toString('utf8').replace(/\r?\n/g, '\r')));
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,4 +1,7 @@
-import { CR, FS, VT } from '@medplum/hl7';
+/** MLLP's start of block, end of block and the carriage return that follows it. */
+const VT = 0x0b;
+const FS = 0x1c;
+const CR = 0x0d;
 
 /** What a listener's byte stream holds: a whole MLLP block, bytes outside any block, or a block past the limit. */
 export type FrameEvent =
@@ -11,9 +14,9 @@ export type FrameEvent =
 const LF = 0x0a;
 
 /**
- * Splits a listener's stream into MLLP blocks (<VT> message <FS><CR>), holding at most `maxBytes` of a block.
- * @medplum/hl7's Hl7Connection frames well for a client that waits for one reply, but a listener must also bound
- * what a sender may pile up and keep the bytes of a message it cannot parse, so the listener frames with this.
+ * Splits a stream into MLLP blocks (<VT> message <FS><CR>), holding at most `maxBytes` of a block. @medplum/hl7's
+ * Hl7Connection keeps every byte until a TCP chunk happens to end with <FS><CR> and reads two blocks in one chunk as
+ * one message; a listener must bound what a sender may pile up and keep the bytes of a message it cannot parse.
  * After `garbage` or `oversize` the stream has lost its place and the connection should close.
  */
 export class MllpDeframer {

@@ -25,7 +25,7 @@ function originOf(drafted: DraftedEvent | undefined): DraftOrigin | undefined {
 }
 
 /** What the receiver's answer means for the delivery: AA/CA delivered, AE/CE tried again, AR/CR refused for good. */
-function outcomeOfAnswer(answer: MllpAnswer, controlId: string): DeliveryOutcome {
+export function outcomeOfAnswer(answer: MllpAnswer, controlId: string): DeliveryOutcome {
   const { ack } = answer;
   const said = phi.scrub(ack.text) || 'no reason given';
   if (answer.kind === 'committed') return { kind: 'delivered', reference: `hl7/${controlId}`, note: 'the receiver committed it (CA) and sent no application ACK in time' };

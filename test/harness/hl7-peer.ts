@@ -26,6 +26,8 @@ export interface PeerEntry {
   pid3: string[];
   answer: string;
   copy: number;
+  /** Which TCP connection (numbered from 1) brought it. */
+  connection: number;
   at: number;
   raw: string;
 }

@@ -80,8 +80,11 @@ def ack_of(message, code, text):
 
 async def serve(args):
     seen = {}
+    connections = [0]
 
     async def on_client(reader, writer):
+        connections[0] += 1
+        connection = connections[0]
         try:
             while not writer.is_closing():
                 try:
@@ -94,7 +97,7 @@ async def serve(args):
                 control = read_control(args.control)
                 answers = control.get("answers") or ["AA"]
                 answer = answers[min(n, len(answers) - 1)]
-                entry.update({"answer": answer, "copy": n + 1, "at": time.time(), "raw": str(message)})
+                entry.update({"answer": answer, "copy": n + 1, "connection": connection, "at": time.time(), "raw": str(message)})
                 log_line(args.log, entry)
                 if answer == "none":
                     continue
