@@ -91,8 +91,9 @@ function notice(event: ReportEvent, origin: DraftOrigin | undefined): string {
     case 'drafted':
       return `UNVERIFIED AI-GENERATED DRAFT by ${ai}: not reviewed by a radiologist. It is a draft until a radiologist signs it.`;
     case 'signed':
-    case 'corrected':
       return `Drafted by ${ai}; reviewed, edited as needed and signed by ${event.by.display ?? event.by.reference}.`;
+    case 'corrected':
+      return `Drafted by ${ai}; signed, then ${event.mode === 'addendum' ? 'given an addendum' : 'corrected'} by ${event.by.display ?? event.by.reference}.`;
     case 'rejected':
       return `The AI-generated draft was withdrawn by ${event.by.display ?? event.by.reference}; it must not be used.`;
   }

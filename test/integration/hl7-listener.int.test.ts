@@ -61,6 +61,8 @@ describe('the HL7 listener takes final reports from the RIS and answers every me
   });
 
   afterAll(async () => {
+    // Every exchange as the peer logged it, for the record.
+    if (REPORT_DIR) await writeFile(path.join(REPORT_DIR, 'inbound-exchanges-all.jsonl'), await readFile(exchanges, 'utf8').catch(() => ''));
     await serve?.kill('SIGTERM');
     await peers?.stop();
     await rm(dir, { recursive: true, force: true });
