@@ -17,3 +17,15 @@ export async function create<T extends Resource>(fhirUrl: string, resource: T): 
   if (res.status !== 201) throw new Error(`FHIR create ${resource.resourceType} answered HTTP ${res.status}`);
   return (await res.json()) as T & { id: string };
 }
+
+/**
+ * The Provenances of a report: raddraft's point at versions of it (`DiagnosticReport/<id>/_history/<n>`), so they are
+ * searched for every version in its history (and the report itself, for older ones).
+ */
+export async function provenancesOfReport<T extends Resource>(fhirUrl: string, id: string): Promise<T[]> {
+  const res = await fetch(`${fhirUrl}/DiagnosticReport/${id}/_history`);
+  if (!res.ok) throw new Error(`FHIR history of DiagnosticReport/${id} answered HTTP ${res.status}`);
+  const versions = ((await res.json()) as Bundle).entry?.map((e) => e.resource?.meta?.versionId).filter(Boolean) ?? [];
+  const targets = [`DiagnosticReport/${id}`, ...versions.map((v) => `DiagnosticReport/${id}/_history/${v}`)];
+  return (await Promise.all(targets.map((t) => search<T>(fhirUrl, `Provenance?target=${t}`)))).flat();
+}

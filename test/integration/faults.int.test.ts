@@ -6,7 +6,7 @@ import type { DiagnosticReport, Provenance, Task } from '@medplum/fhirtypes';
 import { waitFor } from '../../src/demo/ports.js';
 import { stowFiles } from '../../src/demo/stow.js';
 import { cloneStudies } from '../harness/dcmtk.js';
-import { search } from '../harness/fhir-queries.js';
+import { provenancesOfReport, search } from '../harness/fhir-queries.js';
 import { fixture, serviceEnv, startPeers, type Peers } from '../harness/peers.js';
 import { startProxy, type Proxy } from '../harness/proxy.js';
 import { listJobs, startServe, waitForJobs, type ApiJob, type ServeProcess } from '../harness/serve-process.js';
@@ -19,7 +19,7 @@ async function expectWhole(fhirUrl: string, count: number): Promise<void> {
   expect(reports).toHaveLength(count);
   expect(new Set(reports.map((r) => r.identifier![0]!.value)).size).toBe(count);
   for (const r of reports) {
-    expect({ report: r.id, provenance: (await search<Provenance>(fhirUrl, `Provenance?target=DiagnosticReport/${r.id}`)).length }).toEqual({ report: r.id, provenance: 1 });
+    expect({ report: r.id, provenance: (await provenancesOfReport<Provenance>(fhirUrl, r.id!)).length }).toEqual({ report: r.id, provenance: 1 });
     expect({ report: r.id, tasks: (await search<Task>(fhirUrl, `Task?focus=DiagnosticReport/${r.id}`)).length }).toEqual({ report: r.id, tasks: 1 });
   }
 }

@@ -9,7 +9,7 @@ import { waitFor } from '../../src/demo/ports.js';
 import { stowFiles } from '../../src/demo/stow.js';
 import { System } from '../../src/fhir/codes.js';
 import { cloneStudies } from '../harness/dcmtk.js';
-import { create, search } from '../harness/fhir-queries.js';
+import { create, provenancesOfReport, search } from '../harness/fhir-queries.js';
 import { fixture, serviceEnv, startPeers, type Peers } from '../harness/peers.js';
 import { startProxy, type Proxy } from '../harness/proxy.js';
 import { startServe, type ServeProcess } from '../harness/serve-process.js';
@@ -164,7 +164,7 @@ describe('the outbox delivers every report event to every output once, through f
       const reports = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?identifier=${encodeURIComponent(`${System.draftReport}|${key}`)}`);
       expect({ key, reports: reports.length }).toEqual({ key, reports: 1 });
       const id = reports[0]!.id!;
-      expect({ key, provenances: (await search<Provenance>(peers.fhir.url, `Provenance?target=DiagnosticReport/${id}`)).length }).toEqual({ key, provenances: 1 });
+      expect({ key, provenances: (await provenancesOfReport<Provenance>(peers.fhir.url, id)).length }).toEqual({ key, provenances: 1 });
       expect({ key, tasks: (await search<Task>(peers.fhir.url, `Task?focus=DiagnosticReport/${id}`)).length }).toEqual({ key, tasks: 1 });
     }
   }
