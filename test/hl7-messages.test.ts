@@ -8,6 +8,7 @@ import { MllpDeframer } from '../src/hl7/mllp-frames.js';
 import { parseMllpUrl } from '../src/hl7/mllp-client.js';
 import { buildOru, OruInputError, type OruOptions } from '../src/hl7/oru.js';
 import { escapeText, unescapeText } from '../src/hl7/text.js';
+import { originOf } from '../src/outputs/hl7.js';
 import type { DraftedEvent, ReportEvent, SignedEvent } from '../src/report/report.js';
 import type { StudyContext } from '../src/report/study.js';
 
@@ -92,6 +93,27 @@ describe('ORU^R01 of a report event', () => {
     const w = built(rejected, { ...options, withdrawAs: 'W' });
     expect(w.getAllSegments('OBX').map((s) => s.getField(11).toString())).toEqual(['W', 'W', 'W']);
     expect(w.toString()).not.toContain('Heart size normal');
+  });
+
+  it('names the draft\'s review flags and sentence flags in NTEs, and its critical findings apart as unverified suspicions', () => {
+    const flagged: DraftedEvent = {
+      ...drafted, draft: {
+        ...drafted.draft, urgent: { findings: ['pneumothorax'] },
+        sentenceFlags: [
+          { section: 'impression', sentence: 'No change.', kind: 'comparison', why: 'cites a prior exam the model was not given' },
+          { section: 'findings', sentence: 'Right pneumothorax.', kind: 'urgent', why: 'a critical finding' },
+        ],
+      },
+    };
+    const origin = originOf(flagged)!;
+    expect(origin.flags).toEqual(['reply cut at the token limit', 'comparison in the impression: "No change." (cites a prior exam the model was not given)']);
+    expect(origin.urgent).toEqual(['pneumothorax']);
+    const m = Hl7Message.parse(buildOru({ event: flagged, study, origin, software }, options));
+    expect(m.getAllSegments('NTE').map((n) => unescapeText(n.getField(3)?.toString() ?? ''))).toEqual([
+      'AI model lingshu-7b, prompt medevalkit-report-1; raddraft 0.1.0', 'Review flag: reply cut at the token limit',
+      'Review flag: comparison in the impression: "No change." (cites a prior exam the model was not given)',
+      'Unverified AI suspicion of a critical finding: pneumothorax',
+    ]);
   });
 
   it('refuses a study without Patient ID or accession, since the RIS could not file the result', () => {

@@ -18,10 +18,13 @@ export interface Hl7OutputDeps {
   waitMs: number;
 }
 
-function originOf(drafted: DraftedEvent | undefined): DraftOrigin | undefined {
+/** What the messages say of the AI that wrote the draft: model, prompt, review notes, critical findings. */
+export function originOf(drafted: DraftedEvent | undefined): DraftOrigin | undefined {
   if (!drafted) return undefined;
   const { draft } = drafted;
-  return { model: draft.model, promptVersion: draft.promptVersion, flags: draft.flags ?? [], urgent: draft.urgent?.findings ?? [] };
+  // Sentence flags are review notes too; the urgent ones go out as the critical-finding note instead.
+  const sentences = (draft.sentenceFlags ?? []).filter((f) => f.kind !== 'urgent').map((f) => `${f.kind} in the ${f.section}: "${f.sentence}" (${f.why})`);
+  return { model: draft.model, promptVersion: draft.promptVersion, flags: [...(draft.flags ?? []), ...sentences], urgent: draft.urgent?.findings ?? [] };
 }
 
 /** What the receiver's answer means for the delivery: AA/CA delivered, AE/CE tried again, AR/CR refused for good. */
