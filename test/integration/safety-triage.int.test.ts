@@ -84,6 +84,13 @@ describe('urgent triage, sentence flags and prior-report context in the running 
     expect(plain.sentenceFlags).toBeUndefined();
   });
 
+  it('keeps the flags with the report on the FHIR server, in its text', async () => {
+    const [report] = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${jobOf(urgent.studyUid).reportRef!.split('/')[1]}`);
+    const text = Buffer.from(report!.presentedForm!.find((f) => f.contentType?.startsWith('text/plain'))!.data!, 'base64').toString('utf8');
+    expect(text).toContain('- findings "Moderate right pneumothorax.": URGENT? Unverified AI suspicion: the draft asserts pneumothorax; a radiologist has not confirmed it');
+    expect(report!.text!.div).toContain('Unverified AI suspicion');
+  });
+
   it('quotes the patient\'s signed prior report with its date, so comparison wording is not flagged; tells the model when there is none', async () => {
     const flagged = await draftOf(urgent.studyUid);
     expect(flagged.promptVersion).toBe('prior-report-1');
