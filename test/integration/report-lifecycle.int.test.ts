@@ -195,6 +195,18 @@ describe('a signed report corrected and given an addendum through the API', () =
     expect((await current()).meta!.versionId).toBe(now.meta!.versionId);
   });
 
+  it('refuses a correction or addendum without a token, and one whose text is over the limit', async () => {
+    const now = await current();
+    const anonymous = await serve.api(`/api/reports/${reportId()}/correct`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ findings: 'a', impression: 'b', reason: 'why not', version: now.meta!.versionId }),
+    });
+    expect(anonymous.status).toBe(401);
+    const huge = await post('addendum', { addendum: 'x'.repeat(20_001), reason: 'too long', version: now.meta!.versionId }, await tokenFor(radiologist, 'Dr Ada Example'));
+    expect(huge.status).toBe(400);
+    expect(await diagnostics(huge)).toBe('the request body is not valid: addendum must NOT have more than 20000 characters');
+    expect((await current()).meta!.versionId).toBe(now.meta!.versionId);
+  });
+
   it('refuses a correction without a reason', async () => {
     const now = await current();
     const res = await post('correct', { findings: 'a', impression: 'b', version: now.meta!.versionId }, await tokenFor(radiologist, 'Dr Ada Example'));
@@ -290,6 +302,17 @@ describe('raddraft restarted with a local reviewer: drafts, the review page, rej
     expect(await taskOf()).toMatchObject({ status: 'rejected', statusReason: { text: 'Motion artefact; repeat the radiograph.' }, owner: { reference: reviewer } });
     const actions = (await auditsOf(reportId())).map((a) => a.meta!.tag?.[0]?.code?.split('-')[0]).sort();
     expect(actions).toEqual(['drafted', 'opened', 'rejected']);
+  });
+
+  it('offers a correction and an addendum on the page of a signed report, and no signing', async () => {
+    const signedStudy = fixture('chest-pa-lat').studyUid;
+    const [signed] = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?identifier=${encodeURIComponent(`https://raddraft.dev/fhir/sid/ai-draft-report|${signedStudy}_lingshu-medical-mllm-Lingshu-7B`)}`);
+    expect(signed!.status).toBe('appended');
+    const page = await (await serve.api(`/review/${signed!.id}`, { headers: { cookie: (await session()).cookie } })).text();
+    expect(page).toContain('SIGNED, WITH ADDENDUM — AI-assisted report');
+    expect(page).toContain('<button type="button" id="correct" class="sign">Correct report…</button>');
+    expect(page).toContain('<button type="button" id="addendum" class="sign">Add addendum…</button>');
+    expect(page).not.toContain('id="sign"');
   });
 
   it('posts no report for a study without a Patient ID, and the job says why', async () => {
