@@ -102,7 +102,7 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
     await anonymous.close();
   });
 
-  it('signs in, lists the drafts, shows the images, and signs an edited draft', async () => {
+  it('signs in, lists the drafts, shows the images, signs an edited draft, and appends an addendum to it', async () => {
     const page = await context.newPage();
     await signIn(page);
     expect(await page.locator('#worklist tbody tr').count()).toBe(3);
@@ -142,6 +142,19 @@ describe('a radiologist reviews and signs drafts in Chromium', () => {
     expect(provenance.some((p) => p.agent.some((a) => a.type?.coding?.[0]?.code === 'verifier' && a.who.reference === `Practitioner/${radiologist.id}`))).toBe(true);
     const [task] = await search<Task>(peers.fhir.url, `Task?focus=DiagnosticReport/${report!.id}`);
     expect(task!.status).toBe('completed');
+
+    // The signed report's page offers an addendum, which leaves the signed text as it is.
+    await page.reload();
+    await page.click('#addendum');
+    await page.fill('#addendum-text', 'Compared with the prior study: no change.');
+    await page.fill('#amend-reason', 'Prior study became available');
+    await page.click('#confirm-amend');
+    await page.waitForSelector('#outcome.ok');
+    expect(await page.textContent('#outcome')).toContain('Signed. The report is appended.');
+    const [appended] = await search<DiagnosticReport>(peers.fhir.url, `DiagnosticReport?_id=${reportIdOf(paLat.studyUid)}`);
+    expect(appended!.status).toBe('appended');
+    expect(Buffer.from(appended!.presentedForm![0]!.data!, 'base64').toString()).toContain('Edited in the browser.\n\nIMPRESSION:');
+    expect(Buffer.from(appended!.presentedForm![0]!.data!, 'base64').toString()).toContain('ADDENDUM 1:\nCompared with the prior study: no change.');
     await page.close();
   });
 
