@@ -5,6 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AuditEvent, Bundle, Device, DiagnosticReport, Practitioner, Provenance, Task } from '@medplum/fhirtypes';
 import { waitFor } from '../../src/demo/ports.js';
+import { DicomWebClient } from '../../src/dicom/dicomweb.js';
+import { PacsSource } from '../../src/dicom/study-source.js';
+import { FhirGateway } from '../../src/fhir/client.js';
+import { fhirOutput } from '../../src/outputs/fhir.js';
+import type { DraftedEvent } from '../../src/report/report.js';
 import { stowFiles } from '../../src/demo/stow.js';
 import { cloneStudies } from '../harness/dcmtk.js';
 import { problemsAgainst } from '../harness/profiles.js';
@@ -313,6 +318,25 @@ describe('raddraft restarted with a local reviewer: drafts, the review page, rej
     expect(page).toContain('<button type="button" id="correct" class="sign">Correct report…</button>');
     expect(page).toContain('<button type="button" id="addendum" class="sign">Add addendum…</button>');
     expect(page).not.toContain('id="sign"');
+  });
+
+  it('posts no report for a study without a Study Date: the FHIR output refuses it for good, saying why', async () => {
+    const [undated] = await cloneStudies(study.files[0]!, 1, cloneDir, ['(0008,0020)=', '(0008,0030)=']);
+    await stowFiles(peers.orthanc.dicomWebUrl, [undated!.file]);
+    const output = fhirOutput({
+      fhir: new FhirGateway({ url: peers.fhir.url, auth: { kind: 'none' } }),
+      studies: new PacsSource(new DicomWebClient({ url: peers.orthanc.dicomWebUrl, auth: { kind: 'none' } })),
+      software: { name: 'raddraft', version: 'test' }, modelEndpoint: peers.model.url, waitMs: 1000,
+    });
+    const key = `${undated!.studyUid}_lingshu-medical-mllm-Lingshu-7B`;
+    const event: DraftedEvent = {
+      kind: 'drafted', id: `${key}:0`, reportKey: key, seq: 0, studyUid: undated!.studyUid, jobId: 'undated', at: new Date().toISOString(), images: [],
+      draft: { findings: 'Clear lungs.', impression: 'Normal.', text: '', model: 'lingshu-medical-mllm/Lingshu-7B', promptVersion: 'medevalkit-report-1', requestId: undefined, draftedAt: new Date().toISOString() },
+    };
+    expect(await output.deliver(event, { earlier: [], signal: new AbortController().signal })).toEqual({
+      kind: 'permanent', reason: 'the study has no valid Study Date (0008,0020); raddraft posts no report without the time of the exam (effective[x])',
+    });
+    expect(await search(peers.fhir.url, `DiagnosticReport?identifier=${encodeURIComponent(`https://raddraft.dev/fhir/sid/ai-draft-report|${key}`)}`)).toHaveLength(0);
   });
 
   it('posts no report for a study without a Patient ID, and the job says why', async () => {
