@@ -37,6 +37,11 @@ export interface ProductionPairs {
 const SIGNED = new Set(['final', 'amended', 'corrected', 'appended']);
 const isRaddraftReport = (r: DiagnosticReport) => r.identifier?.some((i) => i.system === System.draftReport) === true;
 
+/** Oldest version first. Version ids are opaque (a server may use UUIDs), so the version's time orders them. */
+function byLastUpdated(a: DiagnosticReport, b: DiagnosticReport): number {
+  return Date.parse(a.meta?.lastUpdated ?? '') - Date.parse(b.meta?.lastUpdated ?? '');
+}
+
 /**
  * Live mode: raddraft's reports signed between `since` and `until` (tag workflow|signed, by `issued`), each compared
  * with the preliminary version it was signed from, read from the report's history. Where the server keeps no
@@ -61,7 +66,7 @@ export async function signedDraftPairs(fhir: FhirGateway, store: JobStore | unde
     if (!draft) {
       try {
         const versions = await fhir.history<DiagnosticReport>('DiagnosticReport', report.id);
-        const first = versions.filter((v) => v.status === 'partial' || v.status === 'preliminary').sort((a, b) => Number(a.meta?.versionId ?? 0) - Number(b.meta?.versionId ?? 0))[0];
+        const first = versions.filter((v) => v.status === 'partial' || v.status === 'preliminary').sort(byLastUpdated)[0];
         if (first) {
           const s = reportSections(first);
           draft = { findings: s.findings, impression: s.impression, ...draftOrigin(s.text) };
