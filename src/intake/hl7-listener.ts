@@ -29,7 +29,8 @@ const frame = (ack: Hl7Message): Buffer => Buffer.concat([Buffer.from([0x0b]), B
 export function startHl7Listener(options: Hl7ListenerOptions): Promise<Hl7Listener> {
   const { log } = options;
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => serve(socket, options, sockets));
+  // Half-open: a sender that ends its side right after a message still gets the ACK before the connection closes.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => serve(socket, options, sockets));
   server.maxConnections = options.maxConnections ?? 32;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -63,6 +64,11 @@ function serve(socket: net.Socket, options: Hl7ListenerOptions, sockets: Set<net
   });
   socket.on('error', (err) => log.debug({ err: err.message, address }, 'HL7 connection error'));
   socket.on('close', () => sockets.delete(socket));
+  socket.on('end', () => {
+    queue = queue.then(() => {
+      socket.end();
+    });
+  });
   const answer = (work: () => Promise<Hl7Message>, thenClose: boolean) => {
     socket.pause();
     queue = queue.then(async () => {

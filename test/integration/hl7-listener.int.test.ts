@@ -61,9 +61,9 @@ describe('the HL7 listener takes final reports from the RIS and answers every me
   });
 
   afterAll(async () => {
-    // Every exchange as the peer logged it, for the record.
-    if (REPORT_DIR) await writeFile(path.join(REPORT_DIR, 'inbound-exchanges-all.jsonl'), await readFile(exchanges, 'utf8').catch(() => ''));
     await serve?.kill('SIGTERM');
+    // Every exchange as the peer logged it, for the record.
+    if (REPORT_DIR) await writeFile(path.join(REPORT_DIR, 'inbound-exchanges-all.jsonl'), await readFile(exchanges, 'utf8')).catch(() => undefined);
     await peers?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -161,6 +161,19 @@ describe('the HL7 listener takes final reports from the RIS and answers every me
     const garbage = 'bytes outside an MLLP block: each message must be framed as <VT> message <FS><CR>';
     const answer = await sendRaw(Buffer.from('GET / HTTP/1.1\r\nHost: raddraft\r\n\r\n'));
     expect(msaErr(answer)).toEqual({ msa: ['MSA', 'AR', '', garbage.slice(0, 80)], err: [['ERR', '', '', '100^Segment sequence error^HL70357', 'E', '', '', '', garbage]] });
+  });
+
+  it('still answers a sender that ends its side of the connection right after its message', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.on('error', () => undefined);
+    socket.end(framed(oru('HALF-1', 'HL7IN-1')));
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 15 s')), 15_000))]);
+    const answer = Buffer.concat(chunks).toString('utf8');
+    expect([answer.at(0), answer.slice(-2)]).toEqual(['\u000b', '\u001c\r']);
+    expect(answer.slice(1, -2).split('\r')[1]).toBe('MSA|AA|HALF-1');
   });
 
   it('closes a connection that goes quiet in the middle of a message, and goes on answering others', async () => {
