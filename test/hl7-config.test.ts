@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, loadConfig } from '../src/config/load.js';
+import { ConfigError, describeConfig, loadConfig } from '../src/config/load.js';
 
 const base = { RADDRAFT_DICOMWEB_URL: 'http://pacs/dicom-web', RADDRAFT_FHIR_URL: 'http://fhir/R4', RADDRAFT_LINGSHU_URL: 'http://vllm:8000/v1' };
 const problems = (env: Record<string, string>) => {
@@ -23,6 +23,12 @@ describe('HL7 settings', () => {
       draftStatus: 'R', accessionIn: ['filler', 'obr18'], withdrawAs: 'D', ackTimeoutMs: 30_000, listenPort: 2576,
       senders: [{ facility: 'RIS_MAIN', address: '10.1.2.3' }, { facility: 'DICTATION', address: undefined }], maxMessageBytes: 1024 * 1024, idleMs: 60_000,
     });
+  });
+
+  it('names the RIS destination and the listener in the start-up line and doctor', () => {
+    const shown = describeConfig(loadConfig({ ...base, RADDRAFT_OUTPUTS: 'fhir,hl7', RADDRAFT_HL7_DESTINATION: 'mllp://ris:2575', RADDRAFT_HL7_LISTEN_PORT: '2576', RADDRAFT_HL7_SENDERS: 'RIS_MAIN@10.1.2.3' }));
+    expect(shown).toMatchObject({ hl7Destination: 'mllp://ris:2575', hl7Listener: 'port 2576, senders RIS_MAIN@10.1.2.3' });
+    expect(describeConfig(loadConfig(base)).hl7Destination).toBeUndefined();
   });
 
   it('refuses to start without a destination for hl7 or an allow-list for the listener, naming the setting and an example', () => {

@@ -411,6 +411,8 @@ export function describeConfig(config: Config): Record<string, string | number> 
     intake: config.intake.join(','),
     outputs: config.mode === 'shadow' ? 'none (shadow mode)' : config.outputs.join(','),
     ...(config.outputs.includes('dicom-sr') ? { srDestination: describeSrDestination(config.sr) } : {}),
+    ...(config.outputs.includes('hl7') ? { hl7Destination: config.hl7.destination ?? 'unset' } : {}),
+    ...(config.hl7.listenPort !== undefined ? { hl7Listener: `port ${config.hl7.listenPort}, senders ${config.hl7.senders.map((s) => (s.address ? `${s.facility}@${s.address}` : s.facility)).join(',')}` } : {}),
     mode: config.mode === 'shadow' ? 'shadow: drafts kept in the job store, nothing posted' : 'live',
     signIn: config.auth ? `${config.auth.issuer}${config.auth.clientId ? '' : ' (API tokens only)'}` : `none: review pages only on 127.0.0.1${config.localReviewer ? `, signing as ${config.localReviewer}` : ', read-only'}`,
   };
