@@ -21,8 +21,8 @@ const metadata: DicomJson[] = [{
   '00280010': { vr: 'US', Value: [2500] },
 }];
 
-function draftInput(eventId: string): ReportSrInput {
-  const algorithm = { model: 'lingshu-medical-mllm/Lingshu-7B', promptVersion: 'medevalkit-v1', software: { name: 'raddraft', version: '0.1.0' } };
+function draftInput(eventId: string, revision?: string): ReportSrInput {
+  const algorithm = { model: 'lingshu-medical-mllm/Lingshu-7B', revision, promptVersion: 'medevalkit-v1', software: { name: 'raddraft', version: '0.1.0' } };
   const text = { findings: 'Épanchement pleural gauche — modéré.', impression: 'Pleural effusion.', flags: ['the reply was cut off at the token limit'], urgent: ['pneumothorax'], notes: [] };
   return {
     source: srSourceOf(STUDY, metadata, [IMAGE.sopUid]),
@@ -78,5 +78,14 @@ describe('a draft SR as raddraft writes it', () => {
     expect(dump).toContain('the reply was cut off at the token limit');
     expect(naturalise(bytes).ConceptNameCodeSequence).toEqual([expect.objectContaining({ CodeValue: '36643-5', CodingSchemeDesignator: 'LN', CodeMeaning: 'XR Chest 2 Views' })]);
     expect((await dciodvfy(file)).errors).toEqual([]);
+  });
+
+  it('names the model\'s revision, when the model server states it, as the device\'s model and the algorithm\'s version', async () => {
+    const revised = path.join(dir, 'revised.dcm');
+    await writeFile(revised, reportSr(draftInput('key:0', 'snapshots/5f2c9e1')));
+    const dump = await dsrdump(revised);
+    expect(dump).toContain('"Device Observer Model Name")="lingshu-medical-mllm/Lingshu-7B (snapshots/5f2c9e1)"');
+    expect(dump).toContain('"Algorithm Version")="snapshots/5f2c9e1"');
+    expect(await dsrdump(file)).toContain('"Algorithm Version")="lingshu-medical-mllm/Lingshu-7B"');
   });
 });

@@ -41,6 +41,8 @@ export const Codes = {
 export interface AlgorithmInfo {
   /** The served model's id, e.g. `lingshu-medical-mllm/Lingshu-7B`: its name and revision as served. */
   model: string;
+  /** The weights the server loaded the model from (vLLM's `root`), when the server states it. */
+  revision?: string | undefined;
   promptVersion: string;
   software: { name: string; version: string };
 }
@@ -73,7 +75,7 @@ function deviceObserver(algorithm: AlgorithmInfo): ContentItem[] {
     new UIDRefContentItem({ name: Codes.deviceUid, value: deviceUid(algorithm.model), relationshipType: obs }),
     text(Codes.deviceName, `${short} (via ${algorithm.software.name})`, obs),
     ...(org ? [text(Codes.deviceManufacturer, org, obs)] : []),
-    text(Codes.deviceModel, algorithm.model, obs),
+    text(Codes.deviceModel, algorithm.revision ? `${algorithm.model} (${algorithm.revision})` : algorithm.model, obs),
   ];
 }
 
@@ -110,7 +112,7 @@ export function reportContent(title: CodedConcept, report: ReportText, algorithm
     ...deviceObserver(algorithm),
     ...new AlgorithmIdentification({
       name: algorithm.model.split('/').pop() || algorithm.model,
-      version: algorithm.model,
+      version: algorithm.revision ?? algorithm.model,
       parameters: [`prompt ${algorithm.promptVersion}`, `${algorithm.software.name} ${algorithm.software.version}`],
     }),
     ...sections(report, draft),

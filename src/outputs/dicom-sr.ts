@@ -13,6 +13,7 @@ import type { DeliveryContext, DeliveryOutcome, ReportOutput } from '../report/o
 import type { DraftedEvent, RejectedEvent, ReportEvent, SignedEvent } from '../report/report.js';
 import { phi } from '../log.js';
 import { PermanentError } from '../util/faults.js';
+import { modelRevision } from './model-revision.js';
 import { outcomeOf } from './outcome.js';
 
 export interface DicomSrOutputDeps {
@@ -20,6 +21,9 @@ export interface DicomSrOutputDeps {
   software: { name: string; version: string };
   waitMs: number;
   sr: SrConfig;
+  /** The model server, asked for the revision of the model that wrote the draft (as the FHIR Device states it). */
+  modelEndpoint: string;
+  modelApiKey?: string;
   /** The report's events in order (the draft's images and model for a signed SR). */
   reportEvents(reportKey: string): Promise<ReportEvent[]>;
 }
@@ -97,14 +101,15 @@ export function dicomSrOutput(deps: DicomSrOutputDeps): ReportOutput {
     return draft;
   }
 
-  function algorithmOf(draft: DraftedEvent) {
-    return { model: draft.draft.model, promptVersion: draft.draft.promptVersion, software: deps.software };
+  async function algorithmOf(draft: DraftedEvent) {
+    const revision = await modelRevision(deps.modelEndpoint, draft.draft.model, deps.modelApiKey);
+    return { model: draft.draft.model, revision, promptVersion: draft.draft.promptVersion, software: deps.software };
   }
 
   async function drafted(event: DraftedEvent): Promise<Built> {
     const source = await sourceFor(event, event.images.map((i) => i.sopUid));
     const views = new Set(event.images.map((i) => i.view)).size;
-    const content = reportContent(reportTitle(views), draftText(event), algorithmOf(event), true);
+    const content = reportContent(reportTitle(views), draftText(event), await algorithmOf(event), true);
     const bytes = reportSr({ source, placement: placement(event), software: deps.software, content, evidence: evidenceOf(event, source) });
     return { studyUid: event.studyUid, ref: refOf(event), bytes, identifiers: source.identifiers };
   }
@@ -118,7 +123,7 @@ export function dicomSrOutput(deps: DicomSrOutputDeps): ReportOutput {
     const before = [...context.earlier].reverse().find((e) => e.kind === 'signed' || e.kind === 'corrected') ?? context.earlier.find((e) => e.kind === 'drafted');
     const predecessor = before ? refOf({ id: `${event.reportKey}:${before.seq}`, reportKey: event.reportKey, kind: before.kind }) : undefined;
     const views = new Set(draft.images.map((i) => i.view)).size;
-    const content = reportContent(reportTitle(views), signedText(event), algorithmOf(draft), false);
+    const content = reportContent(reportTitle(views), signedText(event), await algorithmOf(draft), false);
     const verifier = { name: event.by.display ?? event.by.reference, id: event.by.reference, organization: source.institution ?? deps.sr.organization, at: new Date(event.at) };
     const bytes = reportSr({ source, placement: placement(event), software: deps.software, content, evidence: evidenceOf(draft, source), verifier, ...(predecessor ? { predecessor } : {}) });
     return { studyUid: event.studyUid, ref: refOf(event), bytes, identifiers: source.identifiers };

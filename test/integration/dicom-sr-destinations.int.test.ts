@@ -40,6 +40,9 @@ function draftedEvent(metadata: DicomJson[]): DraftedEvent {
   };
 }
 
+// No model server answers here: the SR names the model without a revision.
+const NO_MODEL_SERVER = 'http://127.0.0.1:9/v1';
+
 describe('the dicom-sr output stores into each kind of destination and says what a refusal means', () => {
   let orthanc: OrthancInstance;
   let pacs: PacsSource;
@@ -47,7 +50,7 @@ describe('the dicom-sr output stores into each kind of destination and says what
   const signal = new AbortController().signal;
 
   const outputTo = (destination: SrDestination) => dicomSrOutput({
-    studies: pacs, software: SOFTWARE, waitMs: 1000, sr: { destination, organization: 'Radiology', timeoutMs: 10_000 },
+    studies: pacs, software: SOFTWARE, waitMs: 1000, modelEndpoint: NO_MODEL_SERVER, sr: { destination, organization: 'Radiology', timeoutMs: 10_000 },
     reportEvents: () => Promise.resolve([draft]),
   });
   const dimse = (port: number, calledAet: string): SrDestination => ({ kind: 'dimse', host: '127.0.0.1', port, calledAet, callingAet: 'RADDRAFT' });
@@ -149,7 +152,7 @@ describe('the dicom-sr output stores into each kind of destination and says what
     try {
       const port = (silent.address() as AddressInfo).port;
       const output = dicomSrOutput({
-        studies: pacs, software: SOFTWARE, waitMs: 1000, sr: { destination: dimse(port, 'SILENT'), organization: 'Radiology', timeoutMs: 1000 },
+        studies: pacs, software: SOFTWARE, waitMs: 1000, modelEndpoint: NO_MODEL_SERVER, sr: { destination: dimse(port, 'SILENT'), organization: 'Radiology', timeoutMs: 1000 },
         reportEvents: () => Promise.resolve([draft]),
       });
       const outcome = await output.deliver(draft, { earlier: [], signal });
