@@ -2,9 +2,9 @@ import type { DiagnosticReport, Provenance } from '@medplum/fhirtypes';
 import { OperationOutcomeError } from '../util/operation-outcome.js';
 import type { CorrectionMode } from '../report/report.js';
 import type { FhirGateway } from './client.js';
-import { AIAST, AI_DEVICE_TYPE, System } from './codes.js';
+import { AIAST, System } from './codes.js';
 import { presentedForm, xhtmlDiv, type ReportDocument } from './presented.js';
-import { DEFAULT_SIGN_OPTIONS, SIGNED_STATUSES, SIGNED_TAG, conflict, readDraft, updateIfMatch, type SignOptions, type Signer } from './sign.js';
+import { DEFAULT_SIGN_OPTIONS, SIGNED_STATUSES, SIGNED_TAG, conflict, readDraft, updateIfMatch, type SignOptions, type Signer, verifierAgents } from './sign.js';
 
 export { SIGNED_STATUSES as SIGNED_REPORT_STATUSES } from './sign.js';
 
@@ -96,19 +96,7 @@ function changeProvenance(id: string, version: string | undefined, change: Chang
     recorded: at,
     reason: [{ coding: [AIAST] }, { text: change.reason }],
     activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion', code: 'LA', display: 'legally authenticated' }] },
-    agent: [
-      {
-        type: { coding: [{ system: System.provenanceParticipantType, code: 'verifier', display: 'Verifier' }] },
-        who: { reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) },
-        ...(signer.reference.startsWith('Practitioner/') ? { onBehalfOf: options.onBehalfOf } : {}),
-      },
-      {
-        type: { coding: [{ system: System.provenanceParticipantType, code: 'author', display: 'Author' }] },
-        role: [{ coding: [AI_DEVICE_TYPE] }],
-        who: aiAuthor,
-        ...(aiAuthor.reference?.startsWith('Device/') ? { onBehalfOf: options.onBehalfOf } : {}),
-      },
-    ],
+    agent: verifierAgents(signer, aiAuthor, options),
     entity: [{ role: 'revision', what: { reference: `${ref}/_history/${change.version}` } }],
   };
 }

@@ -182,6 +182,27 @@ function signedReport(draft: ReviewedDraft, edit: { findings: string; impression
   return signed;
 }
 
+/**
+ * The two agents of every version a radiologist legally authenticates: the radiologist as verifier and the model as
+ * author of the text it started from. US Core provenance-1: a Practitioner or Device agent acts on behalf of the
+ * organization.
+ */
+export function verifierAgents(signer: Signer, aiAuthor: NonNullable<ProvenanceAgent['who']>, options: SignOptions): ProvenanceAgent[] {
+  return [
+    {
+      type: { coding: [{ system: System.provenanceParticipantType, code: 'verifier', display: 'Verifier' }] },
+      who: { reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) },
+      ...(signer.reference.startsWith('Practitioner/') ? { onBehalfOf: options.onBehalfOf } : {}),
+    },
+    {
+      type: { coding: [{ system: System.provenanceParticipantType, code: 'author', display: 'Author' }] },
+      role: [{ coding: [AI_DEVICE_TYPE] }],
+      who: aiAuthor,
+      ...(aiAuthor.reference?.startsWith('Device/') ? { onBehalfOf: options.onBehalfOf } : {}),
+    },
+  ];
+}
+
 /** The verifier Provenance of a version a radiologist signed: the AI's version is the `revision` it was made from. */
 export function verifierProvenance(ref: string, version: string | undefined, draft: ReviewedDraft, signer: Signer, at: string, options: SignOptions): Provenance {
   return {
@@ -191,19 +212,7 @@ export function verifierProvenance(ref: string, version: string | undefined, dra
     recorded: at,
     reason: [{ coding: [AIAST] }],
     activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion', code: 'LA', display: 'legally authenticated' }] },
-    agent: [
-      {
-        type: { coding: [{ system: System.provenanceParticipantType, code: 'verifier', display: 'Verifier' }] },
-        who: { reference: signer.reference, ...(signer.display ? { display: signer.display } : {}) },
-        ...(signer.reference.startsWith('Practitioner/') ? { onBehalfOf: options.onBehalfOf } : {}),
-      },
-      {
-        type: { coding: [{ system: System.provenanceParticipantType, code: 'author', display: 'Author' }] },
-        role: [{ coding: [AI_DEVICE_TYPE] }],
-        who: draft.aiAuthor ?? { display: draft.model },
-        ...(draft.aiAuthor?.reference?.startsWith('Device/') ? { onBehalfOf: options.onBehalfOf } : {}),
-      },
-    ],
+    agent: verifierAgents(signer, draft.aiAuthor ?? { display: draft.model }, options),
     ...(draft.aiVersion ? { entity: [{ role: 'revision' as const, what: { reference: `${ref}/_history/${draft.aiVersion}`, display: 'the AI-generated draft' } }] } : {}),
   };
 }
