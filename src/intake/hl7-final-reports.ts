@@ -119,7 +119,8 @@ async function accept(report: ReceivedFinal, message: Hl7Message, raw: string, f
     draftChars: draftText.length, raw,
   };
   try {
-    const { duplicate } = await deps.store.risReports.record(record);
+    // A store error may quote a value it was given: during() scrubs the accession numbers from it, as for the match.
+    const { duplicate } = await phi.during(report.accessions, () => deps.store.risReports.record(record));
     deps.log.info({ studyUid: found.studyUid, jobId: found.jobId, controlId: report.controlId, facility: report.facility, duplicate }, 'recorded the final report the RIS sent');
     return ackFor(message, 'AA');
   } catch (err) {
