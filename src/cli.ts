@@ -228,9 +228,41 @@ function evalInput(opts: EvalCliOptions): EvalInput | string {
   return { kind: 'production', since: opts.since, until };
 }
 
+interface EvalRun {
+  config: Config;
+  log: Logger;
+  out: string;
+  signal: AbortSignal;
+}
+
+/**
+ * What every eval run shares: its settings, a logger on standard error, its output folder, and Ctrl-C stopping it
+ * where the same command resumes; an unusable input or setting ends it with its message, not a stack trace.
+ */
+async function runEvalCommand(opts: EvalCliOptions, required: SettingName[], body: (run: EvalRun) => Promise<void>): Promise<void> {
+  const config = configOrExit(opts.config, required);
+  const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
+  const out = opts.out ?? `eval-${new Date().toISOString().slice(0, 10)}`;
+  const controller = new AbortController();
+  const stop = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await body({ config, log, out, signal: controller.signal });
+  } catch (err) {
+    const { EvalInputError } = await import('./eval/references.js');
+    if (!(err instanceof EvalInputError || err instanceof ConfigError)) throw err;
+    process.stderr.write(`raddraft eval: ${err.message}\n`);
+    process.exitCode = err instanceof ConfigError ? EXIT.config : EXIT.failed;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
 /** eval --prompts: the same set drafted with each prompt variant, side by side. */
 async function evalPromptsCommand(opts: EvalCliOptions, input: EvalInput): Promise<void> {
-  const [{ parsePromptList, promptsTable, runPromptVariants }, { EvalInputError }] = await Promise.all([import('./eval/prompt-variants.js'), import('./eval/references.js')]);
+  const { parsePromptList, promptsTable, runPromptVariants } = await import('./eval/prompt-variants.js');
   const variants = parsePromptList(opts.prompts ?? '');
   const refused = typeof variants === 'string' ? variants
     : opts.models !== undefined ? '--prompts and --models cannot be combined; compare prompts with one model'
@@ -240,16 +272,10 @@ async function evalPromptsCommand(opts: EvalCliOptions, input: EvalInput): Promi
     process.exitCode = EXIT.failed;
     return;
   }
-  const config = configOrExit(opts.config, input.kind === 'dicomweb' ? ['RADDRAFT_LINGSHU_URL', 'RADDRAFT_DICOMWEB_URL'] : ['RADDRAFT_LINGSHU_URL']);
-  const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
-  const out = opts.out ?? `eval-${new Date().toISOString().slice(0, 10)}`;
-  const controller = new AbortController();
-  const stop = () => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
+  const required: SettingName[] = input.kind === 'dicomweb' ? ['RADDRAFT_LINGSHU_URL', 'RADDRAFT_DICOMWEB_URL'] : ['RADDRAFT_LINGSHU_URL'];
+  await runEvalCommand(opts, required, async ({ config, log, out, signal }) => {
     const run = await runPromptVariants(config, log, variants, {
-      input, out, resamples: opts.resamples, seed: opts.seed, signal: controller.signal, ...(opts.limit ? { limit: opts.limit } : {}),
+      input, out, resamples: opts.resamples, seed: opts.seed, signal, ...(opts.limit ? { limit: opts.limit } : {}),
     });
     if (run.interrupted) {
       process.stderr.write(`interrupted; the drafts so far are kept under ${out}. Run the same command again to resume.\n`);
@@ -258,14 +284,7 @@ async function evalPromptsCommand(opts: EvalCliOptions, input: EvalInput): Promi
     }
     process.stdout.write(`${promptsTable(run.variants)}\nresults: ${run.file} (each variant's results.json and report.html in its own folder)\n`);
     process.exitCode = run.variants.every((v) => v.scored > 0) ? EXIT.ok : EXIT.failed;
-  } catch (err) {
-    if (!(err instanceof EvalInputError)) throw err;
-    process.stderr.write(`raddraft eval: ${err.message}\n`);
-    process.exitCode = EXIT.failed;
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  });
 }
 
 async function evalCommand(opts: EvalCliOptions): Promise<void> {
@@ -286,17 +305,10 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
   // Models given with their own endpoints need no default one.
   const lingshu: SettingName[] = models?.every((m) => m.url) ? [] : ['RADDRAFT_LINGSHU_URL'];
   const required: SettingName[] = input.kind === 'pairs' ? [] : input.kind === 'production' ? ['RADDRAFT_FHIR_URL'] : input.kind === 'dicomweb' ? [...lingshu, 'RADDRAFT_DICOMWEB_URL'] : lingshu;
-  const config = configOrExit(opts.config, required);
-  const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
-  const out = opts.out ?? `eval-${new Date().toISOString().slice(0, 10)}`;
-  const controller = new AbortController();
-  const stop = () => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
+  await runEvalCommand(opts, required, async ({ config, log, out, signal }) => {
     const [{ runEval }, { openStore }] = await Promise.all([import('./eval/run-eval.js'), serviceModule()]);
     const outcome = await runEval(config, log, {
-      input, out, resamples: opts.resamples, seed: opts.seed, signal: controller.signal,
+      input, out, resamples: opts.resamples, seed: opts.seed, signal,
       ...(opts.limit ? { limit: opts.limit } : {}),
       ...(opts.scorerUrl ? { scorerUrl: opts.scorerUrl } : {}),
       ...(opts.scorerCommand ? { scorerCommand: opts.scorerCommand } : {}),
@@ -314,18 +326,7 @@ async function evalCommand(opts: EvalCliOptions): Promise<void> {
     process.stdout.write(`${terminalSummary(r)}\n`);
     process.stdout.write(`results: ${outcome.files.json}\nreport:  ${outcome.files.html}\n`);
     process.exitCode = r.counts.scored > 0 ? EXIT.ok : EXIT.failed;
-  } catch (err) {
-    const { EvalInputError } = await import('./eval/references.js');
-    if (err instanceof EvalInputError || err instanceof ConfigError) {
-      process.stderr.write(`raddraft eval: ${err.message}\n`);
-      process.exitCode = err instanceof ConfigError ? EXIT.config : EXIT.failed;
-      return;
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  });
 }
 
 function positiveInt(value: string): number {
