@@ -16,6 +16,9 @@ const shared = {
 };
 
 export default {
+  // Jest's default on two cores is one worker, in band; most integration time is spent waiting on Orthanc, the
+  // service under test and its peers, so two test files at once use the cores that waiting leaves idle.
+  maxWorkers: 2,
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$'] },
     { ...shared, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.int.test.ts'] },
