@@ -4,7 +4,8 @@
  * job store and once with PostgreSQL; then BENCH_J2K_STUDIES (default 100; 0 skips it) of the same studies stored
  * as JPEG 2000 lossless, with SQLite, from a PACS of their own. Prints sustained studies per second, the seconds from
  * a study being found to its draft being delivered to the FHIR server (model time is nil here), raddraft's memory
- * over the run and the CPU seconds per study of raddraft and of its peers. BENCH_PROFILE=DIR writes CPU profiles.
+ * over the run and the CPU seconds per study of raddraft and of its peers. raddraft runs built (`npm run build`, then
+ * `node dist/cli.js serve`), as it is deployed. BENCH_PROFILE=DIR writes CPU profiles.
  */
 import { execFile, spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -90,7 +91,9 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
     ...(databaseUrl ? { RADDRAFT_DATABASE_URL: databaseUrl } : {}),
   };
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/cli.ts', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The built service, as administrators run it: run from source, tsx would transpile and resolve every module on the
+  // way and its loader thread's CPU would be counted as raddraft's.
+  const child = spawn(process.execPath, [...profile, 'dist/cli.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -113,8 +116,11 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   const sampler = setInterval(() => void rssOf(child.pid!).then((m) => samples.push(m.rss), () => undefined), 1000);
   const started = Date.now();
   let jobs: ApiJob[] = [];
-  // Polled every two seconds: each poll lists the jobs, CPU that raddraft spends on the bench, not on studies.
+  // Polled every two seconds, by the counts of jobs per state (one job listed), so that little of raddraft's CPU goes
+  // to the bench; the whole list is read only once every job has ended.
   await waitFor(`${count} reports`, async () => {
+    const { counts } = (await (await fetch(`${api}/api/jobs?limit=1`)).json()) as { counts: Record<string, number> };
+    if ((counts.drafted ?? 0) + (counts.dead ?? 0) < count) return false;
     jobs = ((await (await fetch(`${api}/api/jobs?limit=1000`)).json()) as { jobs: ApiJob[] }).jobs;
     // Done: drafted and delivered to the FHIR server (the job then carries the report's reference), or dead.
     return jobs.length >= count && jobs.every((j) => (j.state === 'drafted' && j.reportRef) || j.state === 'dead');
@@ -141,12 +147,12 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
     const found = events.find((e) => e.to === 'discovered')!.at;
     const delivered = detail.deliveries?.find((d) => d.output === 'fhir' && d.event === 'drafted' && d.state === 'delivered');
     const posted = delivered ? Date.parse(delivered.updatedAt) : undefined;
-    const fetching = events.find((e) => e.to === 'fetching')?.at;
+    const rendering = events.find((e) => e.to === 'rendering')?.at;
     first = Math.min(first, found);
     if (posted) {
       last = Math.max(last, posted);
       latencies.push((posted - found) / 1000);
-      if (fetching) processing.push((posted - fetching) / 1000);
+      if (rendering) processing.push((posted - rendering) / 1000);
     }
   }
   child.kill('SIGTERM');
@@ -157,7 +163,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   console.log(
     `${label.padEnd(10)} ${posted}/${count} delivered in ${((last - first) / 1000).toFixed(1)} s = ${(posted / ((last - first) / 1000)).toFixed(2)} studies/s; ` +
       `found→delivered p50 ${percentile(latencies, 50).toFixed(2)} s, p95 ${percentile(latencies, 95).toFixed(2)} s (all ${count} queued at once, so this includes waiting in the queue); ` +
-      `fetch→delivered p50 ${percentile(processing, 50).toFixed(2)} s, p95 ${percentile(processing, 95).toFixed(2)} s; ` +
+      `rendering→delivered p50 ${percentile(processing, 50).toFixed(2)} s, p95 ${percentile(processing, 95).toFixed(2)} s; ` +
       `RSS first quarter ${mean(samples.slice(0, quarter)).toFixed(0)} MiB, last quarter ${mean(samples.slice(-quarter)).toFixed(0)} MiB, peak ${hwm.toFixed(0)} MiB; dead ${jobs.filter((j) => j.state === 'dead').length}; wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
   console.log(`${''.padEnd(10)} CPU seconds per study: raddraft ${(cpu.raddraft / posted).toFixed(3)}, Orthanc ${(cpu.orthanc / posted).toFixed(3)}, FHIR server + stand-in ${(cpu.peers / posted).toFixed(3)} (2 cores)`);
@@ -185,6 +191,8 @@ async function onPacs(studies: string[][], passes: (dicomWebUrl: string, orthanc
 }
 
 try {
+  console.log('building raddraft (npm run build)...');
+  await run('npm', ['run', 'build'], { cwd: ROOT });
   console.log(`making ${STUDIES} studies of two 2500 x 3000 12-bit images...`);
   await onPacs(await makeStudies(path.join(work, 'native'), STUDIES), async (url, pid) => {
     await pass('SQLite', url, undefined, pid);

@@ -28,15 +28,28 @@ export const TRANSFER_SYNTAXES: Record<string, { name: string; kind: 'native' | 
   '1.2.840.10008.1.2.4.203': { name: 'HTJ2K', kind: 'htj2k' },
 };
 
-let ready: Promise<void> | undefined;
+let nativeCodecs: Promise<void> | undefined;
 
-/** Loads the codecs' WebAssembly once per thread. */
+function loadNativeCodecs(): Promise<void> {
+  nativeCodecs ??= codecs.NativeCodecs.isInitialized() ? Promise.resolve() : codecs.NativeCodecs.initializeAsync();
+  return nativeCodecs;
+}
+
+/** Loads every codec's WebAssembly once per thread. */
 export function initCodecs(): Promise<void> {
-  ready ??= Promise.all([
-    codecs.NativeCodecs.isInitialized() ? Promise.resolve() : codecs.NativeCodecs.initializeAsync(),
-    initSubResolutionCodecs(),
-  ]).then(() => undefined);
-  return ready;
+  return Promise.all([loadNativeCodecs(), initSubResolutionCodecs()]).then(() => undefined);
+}
+
+/**
+ * Loads the codecs a transfer syntax needs, once per thread: none for native pixel data, whose images are most
+ * chest radiographs; compiling all of them takes about half a CPU-second, which `raddraft render` on one file and a
+ * fresh rendering thread would otherwise spend for nothing. An unknown syntax loads nothing (decodeFrame refuses it).
+ */
+export function initCodecsFor(transferSyntaxUid: string | undefined): Promise<void> {
+  const kind = TRANSFER_SYNTAXES[transferSyntaxUid ?? '']?.kind;
+  if (kind === undefined || kind === 'native' || kind === 'big-endian') return Promise.resolve();
+  if (kind === 'jpeg2000' || kind === 'htj2k') return initCodecs();
+  return loadNativeCodecs();
 }
 
 export interface EncodedFrame {

@@ -77,6 +77,21 @@ export class DicomWebClient {
    * written. A partial file is removed on failure.
    */
   async retrieveInstance(studyUid: string, seriesUid: string, sopUid: string, file: string): Promise<number> {
+    let opened: PartSink | undefined;
+    try {
+      return await this.streamInstance(studyUid, seriesUid, sopUid, async () => (opened = await fileSink(file)));
+    } catch (err) {
+      await opened?.end().catch(() => undefined);
+      await rm(file, { force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Streams one instance via WADO-RS (multipart/related, original transfer syntax) into the sink `open` gives,
+   * opened once the PACS has answered with a DICOM part. Returns the bytes written.
+   */
+  async streamInstance(studyUid: string, seriesUid: string, sopUid: string, open: () => Promise<PartSink>): Promise<number> {
     const what = `WADO-RS instance ${sopUid}`;
     const path = `/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}`;
     const res = await this.request(path, 'multipart/related; type="application/dicom"; transfer-syntax=*', what);
@@ -96,13 +111,20 @@ export class DicomWebClient {
         }
         if (sinks > 0) throw new DicomWebError(`${what}: the PACS returned more than one instance`, res.statusCode, false);
         sinks += 1;
-        return fileSink(file, (n) => (bytes += n));
+        const sink = await open();
+        return {
+          write: (chunk) => {
+            bytes += chunk.length;
+            return sink.write(chunk);
+          },
+          end: () => sink.end(),
+        };
       });
       if (parts === 0) throw new DicomWebError(`${what}: the PACS returned no instance`, res.statusCode, true);
     } catch (err) {
-      await rm(file, { force: true });
       res.body.destroy();
-      if (err instanceof DicomWebError) throw err;
+      // A sink's own refusal (an instance too large to render, say) is passed on as it is.
+      if (err instanceof DicomWebError || (err as Error).name === 'RenderError') throw err;
       throw new DicomWebError(`${what}: the response broke off (${(err as Error).message})`, res.statusCode, true);
     }
     return bytes;
@@ -154,12 +176,11 @@ function headerOf(res: Dispatcher.ResponseData, name: string): string | undefine
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function fileSink(file: string, count: (n: number) => void): Promise<PartSink> {
+async function fileSink(file: string): Promise<PartSink> {
   const out = createWriteStream(file);
   await once(out, 'open');
   return {
     async write(chunk) {
-      count(chunk.length);
       if (!out.write(chunk)) await once(out, 'drain');
     },
     async end() {

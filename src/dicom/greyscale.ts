@@ -123,7 +123,8 @@ function voiFunction(kind: VoiFunction, center: number, width: number): (x: numb
   };
 }
 
-export function renderGrey(frame: GreyFrame): Rendered8 {
+/** The frame as 8-bit display values, written into `out` when given (at least width × height bytes). */
+export function renderGrey(frame: GreyFrame, out?: Uint8Array): Rendered8 {
   const values = storedValues(frame);
   const n = values.length;
   const padLo = frame.pixelPaddingValue === undefined ? undefined : Math.min(frame.pixelPaddingValue, frame.pixelPaddingLimit ?? frame.pixelPaddingValue);
@@ -191,7 +192,7 @@ export function renderGrey(frame: GreyFrame): Rendered8 {
     const y = voi(toModality(s));
     lut[s - lo] = Math.min(255, Math.max(0, Math.floor(invert ? 255 - y : y)));
   }
-  const pixels = new Uint8Array(n);
+  const pixels = out ? out.subarray(0, n) : new Uint8Array(n);
   for (let i = 0; i < n; i++) pixels[i] = lut[values[i]! - lo]!;
   return { pixels, window };
 }

@@ -2,7 +2,7 @@ import dcmjs from 'dcmjs';
 import { decodeFrame, DecodeError, TRANSFER_SYNTAXES } from './decode.js';
 import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, frameTooLarge, maxPixelDataBytes, type ImageLimits } from './limits.js';
 import {
-  checkHeaderBytes, DEFLATED, EXPLICIT_LE, firstFrameFragments, inflateDeflatedFile, inflateDeflatedHead, PixelDataError, readFileMeta, readPixelData,
+  checkHeaderBytes, DEFLATED, EXPLICIT_LE, firstFrameFragments, headerBytes, inflateDeflatedFile, inflateDeflatedHead, PixelDataError, readFileMeta, readPixelData,
   type FileMeta, type PixelDataElement,
 } from './pixel-data.js';
 import type { GreyFrame, LookupTable, VoiFunction } from './greyscale.js';
@@ -134,9 +134,13 @@ function parseHeader(bytes: Buffer, fileMeta: FileMeta, label: string): { meta: 
   if (!deflated) naming(where, () => checkHeaderBytes(bytes, fileMeta, fileMeta.transferSyntaxUid));
   let dict;
   try {
-    // A file read on its own has its own ArrayBuffer; only a view into a shared one needs copying out.
-    const whole = head.byteOffset === 0 && head.byteLength === head.buffer.byteLength;
-    const ab = (whole ? head.buffer : head.buffer.slice(head.byteOffset, head.byteOffset + head.byteLength)) as ArrayBuffer;
+    // dcmjs wants an ArrayBuffer of its own: a file read on its own is one; from a view into a larger buffer (a
+    // rendering thread's scratch, a staging buffer) only the elements before Pixel Data, and its element header,
+    // are copied out, not the pixels.
+    const whole = head.byteOffset === 0 && head.byteLength === head.buffer.byteLength && head.buffer instanceof ArrayBuffer;
+    const before = deflated ? undefined : headerBytes(head, fileMeta, fileMeta.transferSyntaxUid);
+    const end = before === undefined ? head.byteLength : Math.min(head.byteLength, fileMeta.dataSetStart + before + 12);
+    const ab = whole ? head.buffer as ArrayBuffer : new Uint8Array(head.subarray(0, end)).buffer;
     // The header only: the pixel data is taken from the file's bytes by readPixelData, without a copy.
     dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: false, untilTag: '7FE00010', includeUntilTagValue: false });
   } catch (err) {

@@ -1,8 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { DEFAULT_LIMITS, type ImageLimits } from './limits.js';
+import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, maxPixelDataBytes, type ImageLimits } from './limits.js';
 import { RenderError, type RenderedImage } from './render.js';
 import type { RenderReply, RenderTask } from './render-worker.js';
+import type { SharedInstance } from './staging.js';
 
 /** 1 GiB: the codecs start with 256 MiB of WebAssembly memory, and a 100-megapixel frame needs a few hundred more. */
 export const DEFAULT_RENDER_MEMORY_MB = 1024;
@@ -53,6 +54,16 @@ export class RenderPool {
     this.size = options.size ?? Math.max(1, availableParallelism());
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.memoryLimitMb = options.memoryLimitMb ?? DEFAULT_RENDER_MEMORY_MB;
+  }
+
+  /** Rendering threads the pool runs at most. */
+  get threads(): number {
+    return this.size;
+  }
+
+  /** The most bytes one instance may have: what a rendering thread reads for the largest image it renders. */
+  get maxInstanceBytes(): number {
+    return maxPixelDataBytes(this.limits) + 2 * DATA_SET_ALLOWANCE;
   }
 
   /** Threads started, replaced for their memory, and lost to a crash, since the pool was made. */
@@ -125,11 +136,12 @@ export class RenderPool {
     return this.slots.reduce((a, b) => (b.tasks.size < a.tasks.size ? b : a));
   }
 
-  async render(file: string, label: string, options: { window?: { center: number; width: number }; maxSide?: number } = {}): Promise<RenderedImage> {
+  /** Renders an instance from a file, or from bytes in a buffer shared with the rendering threads (staging.ts). */
+  async render(source: string | SharedInstance, label: string, options: { window?: { center: number; width: number }; maxSide?: number } = {}): Promise<RenderedImage> {
     if (this.closed) throw new Error('the rendering threads have been stopped');
     const slot = this.pick();
     const id = this.nextId++;
-    const task: RenderTask = { id, file, label, limits: this.limits, ...options };
+    const task: RenderTask = { id, ...(typeof source === 'string' ? { file: source } : { shared: source }), label, limits: this.limits, ...options };
     return new Promise<RenderedImage>((resolve, reject) => {
       this.pending.set(id, { label, resolve, reject });
       slot.tasks.add(id);

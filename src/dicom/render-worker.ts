@@ -4,11 +4,14 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { ImageLimits } from './limits.js';
-import { fitWithin, renderInstance, type RenderedImage } from './render.js';
+import { fitWithin, renderBytes, renderInstance, type RenderedImage, type RenderOptions } from './render.js';
+import { RenderScratch } from './scratch.js';
 
 export interface RenderTask {
   id: number;
-  file: string;
+  /** The instance: a file, or `length` bytes at the start of a buffer shared with the thread that fetched it. */
+  file?: string;
+  shared?: { buffer: SharedArrayBuffer; length: number };
   label: string;
   limits: ImageLimits;
   window?: { center: number; width: number };
@@ -28,19 +31,33 @@ function memoryBytes(): number {
   return heapUsed + external;
 }
 
+const scratch = new RenderScratch();
+
+async function render(task: RenderTask): Promise<RenderReply> {
+  try {
+    const options: RenderOptions = {
+      limits: task.limits,
+      scratch,
+      ...(task.window ? { window: task.window } : {}),
+      ...(task.maxSide ? { size: fitWithin(task.maxSide) } : {}),
+    };
+    const image = task.shared
+      ? await renderBytes(Buffer.from(task.shared.buffer, 0, task.shared.length), task.label, options)
+      : await renderInstance(task.file!, task.label, options);
+    const { png, ...rest } = image;
+    const copy = png.buffer.slice(png.byteOffset, png.byteOffset + png.byteLength) as ArrayBuffer;
+    return { id: task.id, ok: true, image: rest, png: copy, memoryBytes: memoryBytes() };
+  } catch (err) {
+    return { id: task.id, ok: false, name: (err as Error).name, message: (err as Error).message, memoryBytes: memoryBytes() };
+  }
+}
+
+// One image at a time, in the order asked: the scratch buffers are reused from one image to the next, and a thread
+// is one core's worth of work whatever the number of images queued on it.
+let queue: Promise<void> = Promise.resolve();
 parentPort?.on('message', (task: RenderTask) => {
-  void (async () => {
-    try {
-      const image = await renderInstance(task.file, task.label, {
-        limits: task.limits,
-        ...(task.window ? { window: task.window } : {}),
-        ...(task.maxSide ? { size: fitWithin(task.maxSide) } : {}),
-      });
-      const { png, ...rest } = image;
-      const copy = png.buffer.slice(png.byteOffset, png.byteOffset + png.byteLength) as ArrayBuffer;
-      parentPort!.postMessage({ id: task.id, ok: true, image: rest, png: copy, memoryBytes: memoryBytes() } satisfies RenderReply, [copy]);
-    } catch (err) {
-      parentPort!.postMessage({ id: task.id, ok: false, name: (err as Error).name, message: (err as Error).message, memoryBytes: memoryBytes() } satisfies RenderReply);
-    }
-  })();
+  queue = queue.then(async () => {
+    const reply = await render(task);
+    parentPort!.postMessage(reply, reply.ok ? [reply.png] : []);
+  });
 });

@@ -1,10 +1,12 @@
-import { readFile, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { initCodecs } from './decode.js';
+import { initCodecsFor } from './decode.js';
 import { renderGrey, type GreyFrame, type WindowUsed } from './greyscale.js';
 import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, maxPixelDataBytes, type ImageLimits } from './limits.js';
 import { readFrame, RenderError } from './pixel-module.js';
+import { transferSyntaxOf } from './pixel-data.js';
+import type { RenderScratch } from './scratch.js';
 import { modelImageSize, QWEN_BUDGET } from './resize.js';
 
 export { RenderError, readFrame } from './pixel-module.js';
@@ -38,6 +40,8 @@ export interface RenderOptions {
   exact?: boolean;
   /** Size ceilings checked before anything is inflated or decoded; RADDRAFT_MAX_PIXELS by default. */
   limits?: ImageLimits;
+  /** Buffers kept from one image to the next by a thread that renders one image at a time. */
+  scratch?: RenderScratch;
   /** Told how long each stage took, in milliseconds: for bench:images and profiling. */
   onStage?: (stage: RenderStage, ms: number) => void;
 }
@@ -51,7 +55,7 @@ export type RenderStage = 'read' | 'decode' | 'greyscale' | 'encode';
  * scaling it resamples before the VOI transform: value transforms are point-wise, so the order changes pixels only
  * where the window clips. Frames with padding values, signed samples or bits above BitsStored take the exact path.
  */
-export function shrinkFirst(frame: GreyFrame, size: { width: number; height: number }): GreyFrame | undefined {
+export function shrinkFirst(frame: GreyFrame, size: { width: number; height: number }, scratch?: RenderScratch): GreyFrame | undefined {
   const k = Math.floor(Math.min(frame.width / size.width, frame.height / size.height));
   if (k < 2 || frame.signed || frame.pixelPaddingValue !== undefined) return undefined;
   const w = Math.floor(frame.width / k);
@@ -61,17 +65,17 @@ export function shrinkFirst(frame: GreyFrame, size: { width: number; height: num
   const inverse = frame.inverse ?? frame.photometric === 'MONOCHROME1';
   const half = Math.floor((k * k) / 2);
   const bias = (k * k) % 2 === 0 && inverse ? half - 1 : half;
+  const out = scratch ? scratch.uint16(w * h) : new Uint16Array(w * h);
   const shrunk = frame.samples instanceof Uint16Array
-    ? k === 2 ? halve16(frame.samples, frame.width, w, h, bias) : blockAverage16(frame.samples, frame.width, k, w, h, bias)
-    : blockAverage8(frame.samples, frame.width, k, w, h, bias);
+    ? k === 2 ? halve16(frame.samples, frame.width, w, h, bias, out) : blockAverage16(frame.samples, frame.width, k, w, h, bias, out)
+    : blockAverage8(frame.samples, frame.width, k, w, h, bias, out);
   if ((shrunk.bits & ~((1 << frame.bitsStored) - 1)) !== 0) return undefined;
   return { ...frame, width: w, height: h, samples: shrunk.out };
 }
 
 // Two copies of one loop, so that each reads a single array type and the JIT keeps it monomorphic (several times
 // faster on a 3000 × 2500 frame than one loop over a union).
-function blockAverage16(src: Uint16Array, stride: number, k: number, w: number, h: number, bias: number): { out: Uint16Array; bits: number } {
-  const out = new Uint16Array(w * h);
+function blockAverage16(src: Uint16Array, stride: number, k: number, w: number, h: number, bias: number, out: Uint16Array): { out: Uint16Array; bits: number } {
   const sums = new Uint32Array(w);
   const area = k * k;
   let bits = 0;
@@ -99,8 +103,7 @@ function blockAverage16(src: Uint16Array, stride: number, k: number, w: number, 
  * The 2 × 2 case of blockAverage16, the one a 2000–3500-pixel radiograph takes on its way to the model's size,
  * written out: reading both rows at once without the running sums is about four times faster.
  */
-function halve16(src: Uint16Array, stride: number, w: number, h: number, bias: number): { out: Uint16Array; bits: number } {
-  const out = new Uint16Array(w * h);
+function halve16(src: Uint16Array, stride: number, w: number, h: number, bias: number, out: Uint16Array): { out: Uint16Array; bits: number } {
   let bits = 0;
   for (let by = 0; by < h; by++) {
     let a = 2 * by * stride;
@@ -120,8 +123,7 @@ function halve16(src: Uint16Array, stride: number, w: number, h: number, bias: n
   return { out, bits };
 }
 
-function blockAverage8(src: Uint8Array, stride: number, k: number, w: number, h: number, bias: number): { out: Uint16Array; bits: number } {
-  const out = new Uint16Array(w * h);
+function blockAverage8(src: Uint8Array, stride: number, k: number, w: number, h: number, bias: number, out: Uint16Array): { out: Uint16Array; bits: number } {
   const sums = new Uint32Array(w);
   const area = k * k;
   let bits = 0;
@@ -147,28 +149,53 @@ function blockAverage8(src: Uint8Array, stride: number, k: number, w: number, h:
 
 /** Renders a DICOM file to the PNG the model receives (or, with options, the picture a reviewer asked for). */
 export async function renderInstance(file: string, label: string, options: RenderOptions = {}): Promise<RenderedImage> {
-  await initCodecs();
   const started = performance.now();
-  let mark = started;
+  // The whole file is read into memory: one larger than any image raddraft renders is refused unread.
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const most = maxPixelDataBytes(limits) + 2 * DATA_SET_ALLOWANCE;
+  const handle = await open(file, 'r');
+  let bytes: Buffer;
+  try {
+    const { size: fileBytes } = await handle.stat();
+    if (fileBytes > most) throw new RenderError(`${label}: the file has ${fileBytes} bytes, more than the ${most} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`);
+    bytes = options.scratch ? options.scratch.fileBytes(fileBytes) : Buffer.allocUnsafe(fileBytes);
+    let at = 0;
+    while (at < fileBytes) {
+      const { bytesRead } = await handle.read(bytes, at, fileBytes - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    // A file cut short while it was read is rendered as far as it goes, which readFrame reports as truncated.
+    bytes = bytes.subarray(0, at);
+  } finally {
+    await handle.close();
+  }
+  options.onStage?.('read', performance.now() - started);
+  return renderBytes(bytes, label, options, started);
+}
+
+/**
+ * Renders a DICOM Part 10 object held in memory. With `options.scratch` the bytes, the intermediate pixels and the
+ * returned PNG's inputs share that scratch's buffers, so `bytes` may be one of them.
+ */
+export async function renderBytes(bytes: Buffer, label: string, options: RenderOptions = {}, started = performance.now()): Promise<RenderedImage> {
+  let mark = performance.now();
   const lap = (stage: RenderStage) => {
     const now = performance.now();
     options.onStage?.(stage, now - mark);
     mark = now;
   };
-  // The whole file is read into memory: one larger than any image raddraft renders is refused unread.
   const limits = options.limits ?? DEFAULT_LIMITS;
   const most = maxPixelDataBytes(limits) + 2 * DATA_SET_ALLOWANCE;
-  const { size: fileBytes } = await stat(file);
-  if (fileBytes > most) throw new RenderError(`${label}: the file has ${fileBytes} bytes, more than the ${most} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`);
-  const bytes = await readFile(file);
-  lap('read');
+  if (bytes.length > most) throw new RenderError(`${label}: the object has ${bytes.length} bytes, more than the ${most} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`);
+  await initCodecsFor(transferSyntaxOf(bytes));
   const sizeFor = options.size ?? ((w: number, h: number) => modelImageSize(w, h, QWEN_BUDGET));
   const { frame, source, transferSyntaxUid } = readFrame(bytes, label, limits, options.exact ? undefined : sizeFor);
   lap('decode');
   if (options.window && options.window.width >= 1) frame.window = options.window;
   const size = sizeFor(source.width, source.height);
-  const shown = (options.exact ? undefined : shrinkFirst(frame, size)) ?? frame;
-  const { pixels, window } = renderGrey(shown);
+  const shown = (options.exact ? undefined : shrinkFirst(frame, size, options.scratch)) ?? frame;
+  const { pixels, window } = renderGrey(shown, options.scratch?.uint8(shown.width * shown.height));
   lap('greyscale');
   const png = await sharp(pixels, { raw: { width: shown.width, height: shown.height, channels: 1 } })
     .resize(size.width, size.height, { kernel: 'lanczos3', fit: 'fill' })

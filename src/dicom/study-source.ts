@@ -1,6 +1,7 @@
 import type { StudyContext } from '../report/study.js';
 import type { Fault } from '../util/faults.js';
 import { DicomWebError, type DicomWebClient } from './dicomweb.js';
+import type { PartSink } from './multipart.js';
 import { Tag, str, type DicomJson } from './tags.js';
 
 /**
@@ -11,8 +12,16 @@ export interface StudySource {
   metadata(studyUid: string): Promise<DicomJson[]>;
   /** Writes the instance to `dest` and returns its size in bytes. */
   fetchInstance(studyUid: string, seriesUid: string, sopUid: string, dest: string): Promise<number>;
+  /**
+   * The instance for rendering, without a copy where one can be avoided: a file raddraft already holds (a pushed
+   * instance) is named; one in the PACS is streamed into the sink `open` gives.
+   */
+  readInstance(studyUid: string, seriesUid: string, sopUid: string, open: () => Promise<PartSink>): Promise<InstanceBytes>;
   studyContext(studyUid: string): Promise<StudyContext>;
 }
+
+/** Where readInstance left an instance: in a file, or streamed (this many bytes) into the sink it was given. */
+export type InstanceBytes = { file: string } | { streamed: number };
 
 /** Linking context from a study-level dataset (a QIDO result or an instance header). */
 export function contextFromDataset(ds: DicomJson, studyUid: string): StudyContext {
@@ -39,6 +48,10 @@ export class PacsSource implements StudySource {
 
   fetchInstance(studyUid: string, seriesUid: string, sopUid: string, dest: string): Promise<number> {
     return this.dicomweb.retrieveInstance(studyUid, seriesUid, sopUid, dest);
+  }
+
+  async readInstance(studyUid: string, seriesUid: string, sopUid: string, open: () => Promise<PartSink>): Promise<InstanceBytes> {
+    return { streamed: await this.dicomweb.streamInstance(studyUid, seriesUid, sopUid, open) };
   }
 
   /**
@@ -128,6 +141,10 @@ export class PreferLocal implements StudySource {
 
   async fetchInstance(studyUid: string, seriesUid: string, sopUid: string, dest: string): Promise<number> {
     return (await this.pick(studyUid)).fetchInstance(studyUid, seriesUid, sopUid, dest);
+  }
+
+  async readInstance(studyUid: string, seriesUid: string, sopUid: string, open: () => Promise<PartSink>): Promise<InstanceBytes> {
+    return (await this.pick(studyUid)).readInstance(studyUid, seriesUid, sopUid, open);
   }
 
   async studyContext(studyUid: string): Promise<StudyContext> {

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { copyFile, link, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { HeaderError, readHeader } from '../dicom/header.js';
-import { contextFromDataset, type StudySource } from '../dicom/study-source.js';
+import { contextFromDataset, type InstanceBytes, type StudySource } from '../dicom/study-source.js';
 import { Tag, isUid, str, type DicomJson } from '../dicom/tags.js';
 import type { StudyContext } from '../report/study.js';
 
@@ -200,6 +200,13 @@ export class ReceivedStore implements StudySource {
     // A hard link costs no space; across file systems, a copy.
     await link(file, dest).catch(() => copyFile(file, dest));
     return (await stat(dest)).size;
+  }
+
+  /** A pushed instance is rendered from the file it was received into. */
+  async readInstance(studyUid: string, _seriesUid: string, sopUid: string): Promise<InstanceBytes> {
+    const file = path.join(this.dir, studyUid, `${sopUid}.dcm`);
+    await stat(file);
+    return { file };
   }
 
   async studyContext(studyUid: string): Promise<StudyContext> {

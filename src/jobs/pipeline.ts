@@ -1,9 +1,11 @@
-import { mkdir, readFile, rename, rm, writeFile, access } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { StudySource } from '../dicom/study-source.js';
 import { RenderPool } from '../dicom/render-pool.js';
+import type { RenderedImage } from '../dicom/render.js';
+import { StagingBuffers } from '../dicom/staging.js';
 import { assessStudy } from '../dicom/eligibility.js';
 import type { Logger } from '../log.js';
 import { reportKey } from '../report/report.js';
@@ -40,7 +42,6 @@ export function workDir(dataDir: string, jobId: string): string {
   return path.join(dataDir, 'work', jobId);
 }
 
-const exists = (file: string) => access(file).then(() => true, () => false);
 const sha256 = (buf: Buffer) => createHash('sha256').update(buf).digest('hex');
 
 /**
@@ -52,9 +53,12 @@ export class Pipeline {
   /** Rendering is the CPU-heavy step: at most one per core, however many jobs are running, on worker threads. */
   private readonly cpu = new Semaphore(Math.max(1, availableParallelism()));
   private readonly renderer: RenderPool;
+  /** Two instances per rendering thread may be in memory at once: one rendering, one arriving. */
+  private readonly staging: StagingBuffers;
 
   constructor(private readonly deps: PipelineDeps) {
     this.renderer = deps.renderer ?? new RenderPool();
+    this.staging = new StagingBuffers(2 * this.renderer.threads, this.renderer.maxInstanceBytes);
   }
 
   /** Stops the rendering threads. */
@@ -80,9 +84,9 @@ export class Pipeline {
       case 'discovered':
         return this.assess(job, owner, log);
       case 'queued':
-        return go('fetching');
+        return go('rendering', {}, `fetching and rendering ${job.views?.length ?? 0} instance(s)`);
       case 'fetching':
-        await this.fetch(job, log);
+        // Left by an earlier raddraft, which fetched instances to disk in a step of their own.
         return go('rendering');
       case 'rendering': {
         const images = await this.render(job, log);
@@ -91,8 +95,8 @@ export class Pipeline {
       case 'drafting': {
         const images = await this.loadImages(job);
         if (!images) {
-          log.warn('rendered images are missing from the work directory; fetching again');
-          return go('fetching', { images: null }, 'rendered images missing; fetching again');
+          log.warn('rendered images are missing from the work directory; fetching and rendering again');
+          return go('rendering', { images: null }, 'rendered images missing; fetching and rendering again');
         }
         const views = (job.images ?? []).map((i) => i.view);
         const context = this.deps.clinicalContext ? await this.deps.clinicalContext(job, views) : undefined;
@@ -139,28 +143,19 @@ export class Pipeline {
     return this.deps.store.transition(job.id, owner, 'queued', { views: verdict.views, skippedViews: verdict.skipped, reason: null }, `views chosen: ${summary}${left}`);
   }
 
-  private async fetch(job: Job, log: Logger): Promise<void> {
-    const dir = workDir(this.deps.dataDir, job.id);
-    await mkdir(dir, { recursive: true });
-    for (const view of job.views ?? []) {
-      const file = path.join(dir, `${view.sopUid}.dcm`);
-      if (await exists(file)) continue;
-      const partial = `${file}.part`;
-      const bytes = await this.deps.studies.fetchInstance(job.studyUid, view.seriesUid, view.sopUid, partial);
-      await rename(partial, file);
-      log.debug({ sopUid: view.sopUid, bytes }, 'instance fetched');
-    }
-  }
-
+  /**
+   * Fetches and renders each chosen instance. An instance from the PACS goes from the WADO-RS response straight into
+   * a staging buffer the rendering thread reads (never to disk); a pushed instance is rendered from its file. Only
+   * the PNGs are kept, for the drafting step.
+   */
   private async render(job: Job, log: Logger): Promise<RenderedRecord[]> {
     const dir = workDir(this.deps.dataDir, job.id);
+    await mkdir(dir, { recursive: true });
     const out: RenderedRecord[] = [];
     for (const view of job.views ?? []) {
-      const dcm = path.join(dir, `${view.sopUid}.dcm`);
       const png = path.join(dir, `${view.sopUid}.png`);
-      if (!(await exists(dcm))) throw new Error(`instance ${view.sopUid} is missing from the work directory`);
       // A RenderError is a permanent fault: the job ends at once with its reason.
-      const image = await this.cpu.run(() => this.renderer.render(dcm, `instance ${view.sopUid}`));
+      const image = await this.renderView(job, view, log);
       await writeFile(`${png}.part`, image.png);
       await rename(`${png}.part`, png);
       log.debug({ sopUid: view.sopUid, width: image.width, height: image.height, window: image.window }, 'instance rendered');
@@ -172,6 +167,22 @@ export class Pipeline {
     }
     if (out.length === 0) throw new PermanentError('no image was chosen for drafting');
     return out;
+  }
+
+  private async renderView(job: Job, view: { sopUid: string; seriesUid: string }, log: Logger): Promise<RenderedImage> {
+    const label = `instance ${view.sopUid}`;
+    const staging = await this.staging.acquire();
+    try {
+      const got = await this.deps.studies.readInstance(job.studyUid, view.seriesUid, view.sopUid, () => Promise.resolve(staging.sink(label)));
+      if ('file' in got) {
+        staging.release();
+        return await this.cpu.run(() => this.renderer.render(got.file, label));
+      }
+      log.debug({ sopUid: view.sopUid, bytes: got.streamed }, 'instance fetched');
+      return await this.cpu.run(() => this.renderer.render(staging.shared(), label));
+    } finally {
+      staging.release();
+    }
   }
 
   /** The rendered PNGs, checked against their recorded hashes; undefined if any is gone or changed. */

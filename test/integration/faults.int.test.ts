@@ -73,7 +73,7 @@ describe('raddraft through PACS, FHIR server and model faults', () => {
     pacs.set({ kind: 'slow', delayMs: 4000, match: (method, url) => method === 'GET' && /\/instances\//.test(url) });
     const first = await start();
     await stowFiles(peers.orthanc.dicomWebUrl, studies.slice(3).map((s) => s.file));
-    await waitForJobs(first, studies.slice(3).map((s) => s.studyUid), ['fetching'], 60_000);
+    await waitForJobs(first, studies.slice(3).map((s) => s.studyUid), ['rendering'], 60_000);
     await first.kill('SIGKILL');
     pacs.set({ kind: 'pass' });
     const second = await start();

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { renderGrey } from '../../src/dicom/greyscale.js';
 import sharp from 'sharp';
-import { readFrame, renderInstance } from '../../src/dicom/render.js';
+import { readFrame, renderBytes, renderInstance } from '../../src/dicom/render.js';
+import { RenderScratch } from '../../src/dicom/scratch.js';
 import { fixture } from '../harness/peers.js';
 import { dcmtk, readPgm } from '../harness/dcmtk.js';
 
@@ -56,5 +57,28 @@ describe('the model image, resampled before the grey-scale pipeline', () => {
     const a = await sharp(fast.png).raw().toBuffer();
     const b = await sharp(exact.png).raw().toBuffer();
     expect(meanAbsDiff(new Uint8Array(a), new Uint8Array(b))).toBeLessThan(1);
+  });
+});
+
+describe('a rendering thread reusing its buffers from one image to the next', () => {
+  it('renders each image exactly as it renders alone, whatever came before, from a file or from memory', async () => {
+    const files = [
+      path.join(path.dirname(fixture('chest-pa-lat').files[0]!), 'pa-pa.dcm'),
+      path.join(path.dirname(fixture('chest-ap-mono1').files[0]!), 'ap-ap.dcm'),
+      path.join(path.dirname(fixture('chest-pa-lat').files[0]!), 'lat-lat.dcm'),
+      fixture('hand-dx').files[0]!,
+    ];
+    const alone = await Promise.all(files.map((f) => renderInstance(f, path.basename(f))));
+    const scratch = new RenderScratch();
+    // Larger, then smaller, then larger again: a reused buffer longer than the image must not leak into it.
+    for (const i of [0, 3, 1, 2, 0, 3]) {
+      const fromFile = await renderInstance(files[i]!, 'from file', { scratch });
+      expect(fromFile.sha256).toBe(alone[i]!.sha256);
+      const bytes = await readFile(files[i]!);
+      const held = scratch.fileBytes(bytes.length + 4096).subarray(4096);
+      bytes.copy(held);
+      const fromMemory = await renderBytes(held, 'from memory', { scratch });
+      expect(fromMemory.sha256).toBe(alone[i]!.sha256);
+    }
   });
 });

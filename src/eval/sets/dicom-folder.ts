@@ -1,7 +1,7 @@
 import { copyFile, link, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readHeader } from '../../dicom/header.js';
-import type { StudySource } from '../../dicom/study-source.js';
+import type { InstanceBytes, StudySource } from '../../dicom/study-source.js';
 import { Tag, str, type DicomJson } from '../../dicom/tags.js';
 import type { StudyContext } from '../../report/study.js';
 
@@ -69,6 +69,12 @@ export class DicomFolder implements StudySource {
     if (!instance) throw new Error(`instance ${sopUid} of study ${studyUid} is not in the folder`);
     await link(instance.file, dest).catch(() => copyFile(instance.file, dest));
     return (await stat(dest)).size;
+  }
+
+  readInstance(studyUid: string, _seriesUid: string, sopUid: string): Promise<InstanceBytes> {
+    const instance = this.studies.get(studyUid)?.find((i) => str(i.dataset, Tag.SOPInstanceUID) === sopUid);
+    if (!instance) return Promise.reject(new Error(`instance ${sopUid} of study ${studyUid} is not in the folder`));
+    return Promise.resolve({ file: instance.file });
   }
 
   studyContext(): Promise<StudyContext> {
