@@ -140,7 +140,7 @@ function parseHeader(bytes: Buffer, fileMeta: FileMeta, label: string): { meta: 
     const whole = head.byteOffset === 0 && head.byteLength === head.buffer.byteLength && head.buffer instanceof ArrayBuffer;
     const before = deflated ? undefined : headerBytes(head, fileMeta, fileMeta.transferSyntaxUid);
     const end = before === undefined ? head.byteLength : Math.min(head.byteLength, fileMeta.dataSetStart + before + 12);
-    const ab = whole ? head.buffer as ArrayBuffer : new Uint8Array(head.subarray(0, end)).buffer;
+    const ab = whole ? head.buffer : new Uint8Array(head.subarray(0, end)).buffer;
     // The header only: the pixel data is taken from the file's bytes by readPixelData, without a copy.
     dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: false, untilTag: '7FE00010', includeUntilTagValue: false });
   } catch (err) {
