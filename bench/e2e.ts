@@ -8,7 +8,7 @@
  * `node dist/cli.js serve`), as it is deployed. BENCH_PROFILE=DIR writes CPU profiles.
  */
 import { execFile, spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import codecs from 'dcmjs-codecs';
@@ -70,6 +70,33 @@ async function rssOf(pid: number): Promise<{ rss: number; hwm: number }> {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
+/** CPU seconds of each thread of a process, by thread id, with the thread's name. */
+async function threadCpu(pid: number): Promise<Map<number, { name: string; seconds: number }>> {
+  const out = new Map<number, { name: string; seconds: number }>();
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+    if (!stat) continue;
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+  }
+  return out;
+}
+
+/**
+ * Where a process's CPU went between two snapshots: its main thread, libvips's threads (sharp: resampling and PNG
+ * encoding), and its other threads (rendering threads, V8's garbage collection helpers, libuv's pool). Threads that
+ * ended between the snapshots are missing from every group.
+ */
+function cpuByThread(pid: number, before: Map<number, { name: string; seconds: number }>, after: Map<number, { name: string; seconds: number }>): Record<'main' | 'libvips' | 'other', number> {
+  const groups = { main: 0, libvips: 0, other: 0 };
+  for (const [tid, t] of after) {
+    const used = t.seconds - (before.get(tid)?.seconds ?? 0);
+    groups[tid === pid ? 'main' : t.name.startsWith('libvips') ? 'libvips' : 'other'] += used;
+  }
+  return groups;
+}
+
 interface ApiJob { id: string; state: string; reportRef?: string }
 interface ApiDelivery { output: string; event: string; state: string; updatedAt: string }
 
@@ -111,7 +138,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
     if (port) api = `http://127.0.0.1:${port}`;
     return Promise.resolve(!!port);
   }, 180_000, 200).catch(abandon);
-  const cpuAtStart = { raddraft: await cpuSeconds(child.pid!), orthanc: await cpuSeconds(orthancPid), peers: process.cpuUsage() };
+  const cpuAtStart = { raddraft: await cpuSeconds(child.pid!), orthanc: await cpuSeconds(orthancPid), peers: process.cpuUsage(), threads: await threadCpu(child.pid!) };
   const samples: number[] = [];
   const sampler = setInterval(() => void rssOf(child.pid!).then((m) => samples.push(m.rss), () => undefined), 1000);
   const started = Date.now();
@@ -131,6 +158,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   clearInterval(sampler);
   const { hwm } = await rssOf(child.pid!);
   const peers = process.cpuUsage(cpuAtStart.peers);
+  const threads = cpuByThread(child.pid!, cpuAtStart.threads, await threadCpu(child.pid!));
   const cpu = {
     raddraft: (await cpuSeconds(child.pid!)) - cpuAtStart.raddraft,
     orthanc: (await cpuSeconds(orthancPid)) - cpuAtStart.orthanc,
@@ -167,6 +195,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
       `RSS first quarter ${mean(samples.slice(0, quarter)).toFixed(0)} MiB, last quarter ${mean(samples.slice(-quarter)).toFixed(0)} MiB, peak ${hwm.toFixed(0)} MiB; dead ${jobs.filter((j) => j.state === 'dead').length}; wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
   console.log(`${''.padEnd(10)} CPU seconds per study: raddraft ${(cpu.raddraft / posted).toFixed(3)}, Orthanc ${(cpu.orthanc / posted).toFixed(3)}, FHIR server + stand-in ${(cpu.peers / posted).toFixed(3)} (2 cores)`);
+  console.log(`${''.padEnd(10)} raddraft's by thread: main ${(threads.main / posted).toFixed(3)}, libvips (resampling, PNG) ${(threads.libvips / posted).toFixed(3)}, rendering threads and V8/libuv helpers ${(threads.other / posted).toFixed(3)}`);
   if (jobs.some((j) => j.state === 'dead')) console.log(out.split('\n').filter((l) => /dead|error/i.test(l)).slice(0, 5).join('\n'));
   await fhir.stop();
   await model.stop();

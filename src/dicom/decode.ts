@@ -1,7 +1,8 @@
 import codecs, { type Context } from 'dcmjs-codecs';
 import { codestreamFault, rleFault } from './codestream.js';
 import { DEFAULT_LIMITS, frameTooLarge, type ImageLimits } from './limits.js';
-import { decodeAtLevel, initSubResolutionCodecs, levelFor, type Size } from './sub-resolution.js';
+import { decodeJpegScaled, jpegScaleFor } from './jpeg-scaled.js';
+import { decodeAtLevel, initSubResolutionCodec, initSubResolutionCodecs, levelFor, type Size } from './sub-resolution.js';
 
 /**
  * Pixel data decoding for every transfer syntax a chest X-ray archive holds. Native little endian (implicit or
@@ -35,21 +36,9 @@ function loadNativeCodecs(): Promise<void> {
   return nativeCodecs;
 }
 
-/** Loads every codec's WebAssembly once per thread. */
+/** Loads every codec's WebAssembly once per thread (decodeFrame needs them loaded; decodeFrameShown loads its own). */
 export function initCodecs(): Promise<void> {
   return Promise.all([loadNativeCodecs(), initSubResolutionCodecs()]).then(() => undefined);
-}
-
-/**
- * Loads the codecs a transfer syntax needs, once per thread: none for native pixel data, whose images are most
- * chest radiographs; compiling all of them takes about half a CPU-second, which `raddraft render` on one file and a
- * fresh rendering thread would otherwise spend for nothing. An unknown syntax loads nothing (decodeFrame refuses it).
- */
-export function initCodecsFor(transferSyntaxUid: string | undefined): Promise<void> {
-  const kind = TRANSFER_SYNTAXES[transferSyntaxUid ?? '']?.kind;
-  if (kind === undefined || kind === 'native' || kind === 'big-endian') return Promise.resolve();
-  if (kind === 'jpeg2000' || kind === 'htj2k') return initCodecs();
-  return loadNativeCodecs();
 }
 
 export interface EncodedFrame {
@@ -183,4 +172,32 @@ export function decodeFrame(transferSyntaxUid: string, frame: EncodedFrame, limi
     photometric: decoded.getPhotometricInterpretation() ?? frame.photometric,
     planarConfiguration: decoded.getPlanarConfiguration() ?? frame.planarConfiguration,
   };
+}
+
+const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
+
+/**
+ * decodeFrame for a frame shown at `target`, loading only the codecs the frame needs (none for native pixel data,
+ * which most chest radiographs are: compiling every codec costs about half a CPU-second a thread) and decoding only
+ * what the output needs: a JPEG 2000 or HTJ2K frame at its coarsest resolution level that covers `target`, an 8-bit
+ * JPEG baseline frame at the smallest DCT scale that does.
+ */
+export async function decodeFrameShown(transferSyntaxUid: string, frame: EncodedFrame, limits: ImageLimits = DEFAULT_LIMITS, target?: Size): Promise<DecodedFrame> {
+  const kind = TRANSFER_SYNTAXES[transferSyntaxUid]?.kind;
+  if (kind === undefined || kind === 'native' || kind === 'big-endian') return decodeFrame(transferSyntaxUid, frame, limits);
+  if (target && (kind === 'jpeg2000' || kind === 'htj2k') && frame.samplesPerPixel === 1) {
+    checkBeforeDecoding(kind, TRANSFER_SYNTAXES[transferSyntaxUid]!.name, frame, limits);
+    await initSubResolutionCodec(kind);
+    const reduced = decodeReduced(kind, frame, target);
+    if (reduced) return reduced;
+  }
+  if (target && transferSyntaxUid === JPEG_BASELINE && frame.samplesPerPixel === 1 && frame.bitsAllocated === 8) {
+    checkBeforeDecoding(kind, TRANSFER_SYNTAXES[transferSyntaxUid]!.name, frame, limits);
+    const factor = jpegScaleFor(frame, target);
+    const scaled = factor > 1 ? await decodeJpegScaled(frame.data, frame, factor) : undefined;
+    if (scaled) return { ...scaled, photometric: frame.photometric, planarConfiguration: frame.planarConfiguration };
+  }
+  await loadNativeCodecs();
+  // The smaller pictures were tried above: what is left is a whole decode.
+  return decodeFrame(transferSyntaxUid, frame, limits);
 }

@@ -164,12 +164,6 @@ export interface FileMeta {
 }
 
 /** The File Meta Information group of a Part 10 file (always explicit VR little endian), walked without a parser. */
-/** The Transfer Syntax UID a Part 10 object's File Meta Information names; undefined when it is not Part 10. */
-export function transferSyntaxOf(bytes: Uint8Array): string | undefined {
-  if (bytes.length < 132 || bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) return undefined;
-  return readFileMeta(bytes).transferSyntaxUid;
-}
-
 export function readFileMeta(bytes: Uint8Array): FileMeta {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const meta: FileMeta = { dataSetStart: 132 };

@@ -1,5 +1,5 @@
 import dcmjs from 'dcmjs';
-import { decodeFrame, DecodeError, TRANSFER_SYNTAXES } from './decode.js';
+import { decodeFrame, decodeFrameShown, DecodeError, TRANSFER_SYNTAXES, type DecodedFrame, type EncodedFrame } from './decode.js';
 import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, frameTooLarge, maxPixelDataBytes, type ImageLimits } from './limits.js';
 import {
   checkHeaderBytes, DEFLATED, EXPLICIT_LE, firstFrameFragments, headerBytes, inflateDeflatedFile, inflateDeflatedHead, PixelDataError, readFileMeta, readPixelData,
@@ -115,13 +115,17 @@ interface PixelModule {
   ds: Naturalized;
 }
 
+/** The walker's, the inflater's and the decoder's errors as a RenderError naming `where`; others as they are. */
+function named(where: string, err: unknown): unknown {
+  return err instanceof PixelDataError || err instanceof DecodeError ? new RenderError(`${where}: ${err.message}`) : err;
+}
+
 /** Runs a step, turning the walker's, the inflater's and the decoder's errors into a RenderError naming `where`. */
 function naming<T>(where: string, step: () => T): T {
   try {
     return step();
   } catch (err) {
-    if (err instanceof PixelDataError || err instanceof DecodeError) throw new RenderError(`${where}: ${err.message}`);
-    throw err;
+    throw named(where, err);
   }
 }
 
@@ -273,15 +277,15 @@ export interface ReadFrame {
   frames: number;
 }
 
-/**
- * Reads the pixel module of a DICOM Part 10 file and decodes its first frame into a frame for the grey-scale
- * pipeline. Every fault is a RenderError naming the instance, its transfer syntax and what is wrong; every size is
- * checked against `limits` before the pixels are inflated or decoded. With `shownAt` (the output size for a
- * Columns × Rows source), a JPEG 2000 or HTJ2K frame is decoded only as finely as that output needs.
- */
-export function readFrame(
-  bytes: Buffer, label: string, limits: ImageLimits = DEFAULT_LIMITS, shownAt?: (width: number, height: number) => { width: number; height: number },
-): ReadFrame {
+interface PreparedFrame {
+  m: PixelModule;
+  encoded: EncodedFrame;
+  target?: { width: number; height: number };
+  result: Omit<ReadFrame, 'frame'>;
+}
+
+/** Everything readFrame does before decoding: the header parsed and checked, the first frame's bytes found. */
+function prepareFrame(bytes: Buffer, label: string, limits: ImageLimits, shownAt?: (width: number, height: number) => { width: number; height: number }): PreparedFrame {
   if (bytes.length < 132 || bytes.toString('latin1', 128, 132) !== 'DICM') {
     throw new RenderError(`${label}: not a DICOM Part 10 file (no DICM preamble)`);
   }
@@ -289,13 +293,16 @@ export function readFrame(
   const { meta, ds, headBytes } = parseHeader(bytes, fileMeta, label);
   const m = pixelModule(meta, ds, fileMeta, label, limits);
   const file = m.ts === DEFLATED ? inflated(bytes, fileMeta, m, headBytes, limits) : bytes;
-  const encoded = firstFrame(file, m);
   const target = shownAt && !m.colour ? shownAt(m.columns, m.rows) : undefined;
-  const decoded = naming(m.where, () => decodeFrame(m.ts, {
+  const encoded: EncodedFrame = {
     width: m.columns, height: m.rows, bitsAllocated: m.bitsAllocated, bitsStored: m.bitsStored, samplesPerPixel: m.samplesPerPixel,
-    signed: numberOf(ds.PixelRepresentation) === 1, planarConfiguration: m.planar, photometric: m.photometric ?? 'MONOCHROME2', data: encoded,
-  }, limits, target));
-  const result = { source: { width: m.columns, height: m.rows }, transferSyntaxUid: m.ts, sopInstanceUid: m.sop, frames: m.frames };
+    signed: numberOf(ds.PixelRepresentation) === 1, planarConfiguration: m.planar, photometric: m.photometric ?? 'MONOCHROME2', data: firstFrame(file, m),
+  };
+  return { m, encoded, ...(target ? { target } : {}), result: { source: { width: m.columns, height: m.rows }, transferSyntaxUid: m.ts, sopInstanceUid: m.sop, frames: m.frames } };
+}
+
+/** The decoded frame as the grey-scale pipeline takes it: colour scans of film taken to grey. */
+function finishFrame({ m, result }: PreparedFrame, decoded: DecodedFrame): ReadFrame {
   if (!m.colour) return { frame: greyFrame(m, decoded.data, decoded.width, decoded.height), ...result };
   return {
     frame: {
@@ -305,4 +312,35 @@ export function readFrame(
     },
     ...result,
   };
+}
+
+/**
+ * Reads the pixel module of a DICOM Part 10 file and decodes its first frame into a frame for the grey-scale
+ * pipeline. Every fault is a RenderError naming the instance, its transfer syntax and what is wrong; every size is
+ * checked against `limits` before the pixels are inflated or decoded. With `shownAt` (the output size for a
+ * Columns × Rows source), a JPEG 2000 or HTJ2K frame is decoded only as finely as that output needs. The codecs
+ * must have been loaded (initCodecs).
+ */
+export function readFrame(
+  bytes: Buffer, label: string, limits: ImageLimits = DEFAULT_LIMITS, shownAt?: (width: number, height: number) => { width: number; height: number },
+): ReadFrame {
+  const prepared = prepareFrame(bytes, label, limits, shownAt);
+  return finishFrame(prepared, naming(prepared.m.where, () => decodeFrame(prepared.m.ts, prepared.encoded, limits, prepared.target)));
+}
+
+/**
+ * readFrame loading only the codecs the frame needs, and decoding only as finely as `shownAt` needs: a JPEG 2000 or
+ * HTJ2K frame at a resolution level, an 8-bit JPEG baseline frame at a DCT scale (decodeFrameShown).
+ */
+export async function readFrameShown(
+  bytes: Buffer, label: string, limits: ImageLimits = DEFAULT_LIMITS, shownAt?: (width: number, height: number) => { width: number; height: number },
+): Promise<ReadFrame> {
+  const prepared = prepareFrame(bytes, label, limits, shownAt);
+  let decoded: DecodedFrame;
+  try {
+    decoded = await decodeFrameShown(prepared.m.ts, prepared.encoded, limits, prepared.target);
+  } catch (err) {
+    throw named(prepared.m.where, err);
+  }
+  return finishFrame(prepared, decoded);
 }

@@ -1,11 +1,9 @@
 import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { initCodecsFor } from './decode.js';
 import { renderGrey, type GreyFrame, type WindowUsed } from './greyscale.js';
 import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, maxPixelDataBytes, type ImageLimits } from './limits.js';
-import { readFrame, RenderError } from './pixel-module.js';
-import { transferSyntaxOf } from './pixel-data.js';
+import { readFrameShown, RenderError } from './pixel-module.js';
 import type { RenderScratch } from './scratch.js';
 import { modelImageSize, QWEN_BUDGET } from './resize.js';
 
@@ -188,9 +186,8 @@ export async function renderBytes(bytes: Buffer, label: string, options: RenderO
   const limits = options.limits ?? DEFAULT_LIMITS;
   const most = maxPixelDataBytes(limits) + 2 * DATA_SET_ALLOWANCE;
   if (bytes.length > most) throw new RenderError(`${label}: the object has ${bytes.length} bytes, more than the ${most} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`);
-  await initCodecsFor(transferSyntaxOf(bytes));
   const sizeFor = options.size ?? ((w: number, h: number) => modelImageSize(w, h, QWEN_BUDGET));
-  const { frame, source, transferSyntaxUid } = readFrame(bytes, label, limits, options.exact ? undefined : sizeFor);
+  const { frame, source, transferSyntaxUid } = await readFrameShown(bytes, label, limits, options.exact ? undefined : sizeFor);
   lap('decode');
   if (options.window && options.window.width >= 1) frame.window = options.window;
   const size = sizeFor(source.width, source.height);

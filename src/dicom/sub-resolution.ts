@@ -14,20 +14,25 @@ export interface Size {
   height: number;
 }
 
-type Decoders = { openJpeg: { J2KDecoder: new () => WasmJ2kDecoder }; openJph: { HTJ2KDecoder: new () => WasmJ2kDecoder } };
+type Decoders = { openJpeg?: { J2KDecoder: new () => WasmJ2kDecoder }; openJph?: { HTJ2KDecoder: new () => WasmJ2kDecoder } };
 
-let loading: Promise<void> | undefined;
-let decoders: Decoders | undefined;
+const decoders: Decoders = {};
+const loading: Partial<Record<'jpeg2000' | 'htj2k', Promise<void>>> = {};
 
 // OpenJPEG writes "[INFO] …" lines for every codestream to standard output; they say nothing an administrator needs.
 const quiet = { print: () => undefined, printErr: () => undefined };
 
+/** Loads one decoder's WebAssembly once per thread: OpenJPEG for JPEG 2000, OpenJPH for HTJ2K. */
+export function initSubResolutionCodec(kind: 'jpeg2000' | 'htj2k'): Promise<void> {
+  loading[kind] ??= kind === 'jpeg2000'
+    ? openJpegFactory(quiet).then((m) => void (decoders.openJpeg = m))
+    : openJphFactory(quiet).then((m) => void (decoders.openJph = m));
+  return loading[kind];
+}
+
 /** Loads both decoders' WebAssembly once per thread. */
 export function initSubResolutionCodecs(): Promise<void> {
-  loading ??= Promise.all([openJpegFactory(quiet), openJphFactory(quiet)]).then(([openJpeg, openJph]) => {
-    decoders = { openJpeg, openJph };
-  });
-  return loading;
+  return Promise.all([initSubResolutionCodec('jpeg2000'), initSubResolutionCodec('htj2k')]).then(() => undefined);
 }
 
 /** The size of resolution level `level` of a `width` × `height` image with no image offset (T.800 B.5). */
@@ -62,8 +67,9 @@ export interface SubResolutionFrame {
  * width); the caller then decodes the frame whole, which names any fault in the data.
  */
 export function decodeAtLevel(kind: 'jpeg2000' | 'htj2k', encoded: Uint8Array, size: Size, level: number, bytesPerSample: number): SubResolutionFrame | undefined {
-  if (!decoders) throw new Error('the sub-resolution decoders are not loaded (initSubResolutionCodecs() was not awaited)');
-  const decoder = kind === 'jpeg2000' ? new decoders.openJpeg.J2KDecoder() : new decoders.openJph.HTJ2KDecoder();
+  const module = kind === 'jpeg2000' ? decoders.openJpeg?.J2KDecoder : decoders.openJph?.HTJ2KDecoder;
+  if (!module) throw new Error(`the ${kind} sub-resolution decoder is not loaded (initSubResolutionCodec() was not awaited)`);
+  const decoder = new module();
   try {
     decoder.getEncodedBuffer(encoded.length).set(encoded);
     // OpenJPEG's second argument is the number of quality layers to decode: 0 for all of them.
