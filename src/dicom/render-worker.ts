@@ -3,6 +3,7 @@
  * hold the main thread, and a hostile image must be able to take down no more than its own thread.
  */
 import { parentPort } from 'node:worker_threads';
+import sharp from 'sharp';
 import type { ImageLimits } from './limits.js';
 import { fitWithin, renderBytes, renderInstance, type RenderedImage, type RenderOptions } from './render.js';
 import { RenderScratch } from './scratch.js';
@@ -32,6 +33,9 @@ function memoryBytes(): number {
 }
 
 const scratch = new RenderScratch();
+// Parallelism comes from the pool's threads, one per core: libvips's own threads for each picture would only add
+// their start-up and hand-over on top.
+sharp.concurrency(1);
 
 async function render(task: RenderTask): Promise<RenderReply> {
   try {

@@ -53,6 +53,11 @@ export class Pipeline {
   /** Rendering is the CPU-heavy step: at most one per core, however many jobs are running, on worker threads. */
   private readonly cpu = new Semaphore(Math.max(1, availableParallelism()));
   private readonly renderer: RenderPool;
+  /**
+   * The PNGs of a job rendered in this run, for its drafting step straight after; a job resumed in `drafting` reads
+   * them from the work directory, checked against their recorded hashes.
+   */
+  private readonly justRendered = new Map<string, Buffer[]>();
   /** Two instances per rendering thread may be in memory at once: one rendering, one arriving. */
   private readonly staging: StagingBuffers;
 
@@ -68,12 +73,16 @@ export class Pipeline {
 
   async run(job: Job, owner: string, log: Logger, signal: AbortSignal): Promise<Job> {
     let current = job;
-    while (!signal.aborted) {
-      const next = await this.step(current, owner, log, signal);
-      if (!next) return current;
-      current = next;
+    try {
+      while (!signal.aborted) {
+        const next = await this.step(current, owner, log, signal);
+        if (!next) return current;
+        current = next;
+      }
+      return current;
+    } finally {
+      this.justRendered.delete(job.id);
     }
-    return current;
   }
 
   /** Performs the work of the job's current state; returns the job in its next state, or undefined when done. */
@@ -89,11 +98,15 @@ export class Pipeline {
         // Left by an earlier raddraft, which fetched instances to disk in a step of their own.
         return go('rendering');
       case 'rendering': {
-        const images = await this.render(job, log);
-        return go('drafting', { images }, `${images.length} image(s) rendered`);
+        const { records, pngs } = await this.render(job, log);
+        const next = await go('drafting', { images: records }, `${records.length} image(s) rendered`);
+        this.justRendered.set(job.id, pngs);
+        return next;
       }
       case 'drafting': {
-        const images = await this.loadImages(job);
+        const held = this.justRendered.get(job.id);
+        this.justRendered.delete(job.id);
+        const images = held?.length === job.images?.length ? held!.map((png) => ({ png })) : await this.loadImages(job);
         if (!images) {
           log.warn('rendered images are missing from the work directory; fetching and rendering again');
           return go('rendering', { images: null }, 'rendered images missing; fetching and rendering again');
@@ -148,16 +161,18 @@ export class Pipeline {
    * a staging buffer the rendering thread reads (never to disk); a pushed instance is rendered from its file. Only
    * the PNGs are kept, for the drafting step.
    */
-  private async render(job: Job, log: Logger): Promise<RenderedRecord[]> {
+  private async render(job: Job, log: Logger): Promise<{ records: RenderedRecord[]; pngs: Buffer[] }> {
     const dir = workDir(this.deps.dataDir, job.id);
     await mkdir(dir, { recursive: true });
     const out: RenderedRecord[] = [];
+    const pngs: Buffer[] = [];
     for (const view of job.views ?? []) {
       const png = path.join(dir, `${view.sopUid}.png`);
       // A RenderError is a permanent fault: the job ends at once with its reason.
       const image = await this.renderView(job, view, log);
       await writeFile(`${png}.part`, image.png);
       await rename(`${png}.part`, png);
+      pngs.push(image.png);
       log.debug({ sopUid: view.sopUid, width: image.width, height: image.height, window: image.window }, 'instance rendered');
       out.push({
         sopUid: view.sopUid, seriesUid: view.seriesUid, view: view.view, file: path.basename(png), sha256: image.sha256,
@@ -166,7 +181,7 @@ export class Pipeline {
       });
     }
     if (out.length === 0) throw new PermanentError('no image was chosen for drafting');
-    return out;
+    return { records: out, pngs };
   }
 
   private async renderView(job: Job, view: { sopUid: string; seriesUid: string }, log: Logger): Promise<RenderedImage> {
