@@ -4,10 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, describeConfig, type Config } from './config/load.js';
 import { isUid } from './dicom/tags.js';
 import { createLogger, type Logger } from './log.js';
-import { DicomWebClient } from './dicom/dicomweb.js';
-import { describeRender, renderFile, renderStudy } from './dicom/render-command.js';
 import { RenderPool } from './dicom/render-pool.js';
-import { PacsSource } from './dicom/study-source.js';
 import { SOFTWARE } from './version.js';
 import type { EvalInput } from './eval/run-eval.js';
 import type { SettingName } from './config/schema.js';
@@ -123,12 +120,15 @@ async function renderCommand(file: string | undefined, opts: { out?: string; stu
   }
   const out = opts.out ?? (file ? `${path.basename(file).replace(/\.dcm$/i, '')}.png` : `render-${opts.study}`);
   const config = configOrExit(opts.config, opts.study ? ['RADDRAFT_DICOMWEB_URL'] : []);
+  // Loaded here, not at the top: every command would otherwise pay for undici and the rest at start-up.
+  const { describeRender, renderFile, renderStudy } = await import('./dicom/render-command.js');
   const pool = new RenderPool({ size: 1, limits: { maxPixels: config.images.maxPixels }, memoryLimitMb: config.images.renderMemoryMb });
   try {
     if (file) {
       process.stdout.write(`${describeRender(await renderFile(pool, file, out))}\n`);
       return;
     }
+    const [{ DicomWebClient }, { PacsSource }] = await Promise.all([import('./dicom/dicomweb.js'), import('./dicom/study-source.js')]);
     const studies = new PacsSource(new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth }));
     const result = await renderStudy(pool, studies, opts.study!, out);
     if (!result.eligible) {
@@ -163,6 +163,7 @@ async function backfillCommand(opts: { since: Date; until?: Date; config?: strin
   }
   const log = createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel, destination: 'stderr' });
   const store = await (await serviceModule()).openStore(config, log);
+  const { DicomWebClient } = await import('./dicom/dicomweb.js');
   const dicomweb = new DicomWebClient({ url: config.dicomweb.url, auth: config.dicomweb.auth });
   const tty = process.stderr.isTTY;
   try {

@@ -1,4 +1,7 @@
 import dcmjs from 'dcmjs';
+import { RenderError } from './render-error.js';
+
+export { RenderError };
 import { decodeFrame, decodeFrameShown, DecodeError, TRANSFER_SYNTAXES, type DecodedFrame, type EncodedFrame } from './decode.js';
 import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, frameTooLarge, maxPixelDataBytes, type ImageLimits } from './limits.js';
 import {
@@ -6,22 +9,8 @@ import {
   type FileMeta, type PixelDataElement,
 } from './pixel-data.js';
 import type { GreyFrame, LookupTable, VoiFunction } from './greyscale.js';
-import type { Fault } from '../util/faults.js';
 
 dcmjs.log.setLevel('error');
-
-/**
- * An instance that cannot be rendered; the message names the SOP Instance UID, transfer syntax and fault. No retry
- * renders it, so its job ends at once.
- */
-export class RenderError extends Error implements Fault {
-  readonly fault = 'permanent';
-
-  constructor(message: string) {
-    super(message);
-    this.name = 'RenderError';
-  }
-}
 
 type Naturalized = Record<string, unknown>;
 

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { TRANSFER_SYNTAXES } from './decode.js';
+import { TRANSFER_SYNTAXES } from './transfer-syntaxes.js';
 import { assessStudy } from './eligibility.js';
 import type { RenderedImage } from './render.js';
 import type { RenderPool } from './render-pool.js';

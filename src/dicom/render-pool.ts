@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, maxPixelDataBytes, type ImageLimits } from './limits.js';
-import { RenderError, type RenderedImage } from './render.js';
+import { RenderError } from './render-error.js';
+import type { RenderedImage } from './render.js';
 import type { RenderReply, RenderTask } from './render-worker.js';
 import type { SharedInstance } from './staging.js';
 

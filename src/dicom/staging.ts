@@ -1,5 +1,5 @@
 import type { PartSink } from './multipart.js';
-import { RenderError } from './pixel-module.js';
+import { RenderError } from './render-error.js';
 
 /** An instance's bytes in memory shared with a rendering thread: `length` bytes at the start of `buffer`. */
 export interface SharedInstance {
