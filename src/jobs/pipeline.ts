@@ -106,7 +106,7 @@ export class Pipeline {
       case 'drafting': {
         const held = this.justRendered.get(job.id);
         this.justRendered.delete(job.id);
-        const images = held?.length === job.images?.length ? held!.map((png) => ({ png })) : await this.loadImages(job);
+        const images = held && held.length === job.images?.length ? held.map((png) => ({ png })) : await this.loadImages(job);
         if (!images) {
           log.warn('rendered images are missing from the work directory; fetching and rendering again');
           return go('rendering', { images: null }, 'rendered images missing; fetching and rendering again');
