@@ -5,7 +5,7 @@ const bytes = (n: number, fill: number) => Buffer.alloc(n, fill);
 
 describe('StagingBuffers', () => {
   it('holds what was written, across chunks that grow the buffer', async () => {
-    const staging = new StagingBuffers(1, 8 << 20);
+    const staging = new StagingBuffers(1, { maxPixels: 1000 });
     const s = await staging.acquire();
     const sink = s.sink('instance 1.2.3');
     await sink.write(bytes(700_000, 1));
@@ -22,19 +22,21 @@ describe('StagingBuffers', () => {
   });
 
   it('refuses an instance larger than the renderer reads, naming it', async () => {
-    const staging = new StagingBuffers(1, 1000);
+    // 4 bytes for each of 1000 pixels and 32 MiB for the other elements: 33,558,432 bytes.
+    const staging = new StagingBuffers(1, { maxPixels: 1000 });
     const s = await staging.acquire();
     const sink = s.sink('instance 1.2.3');
-    await sink.write(bytes(600, 0));
-    await expect(sink.write(bytes(600, 0))).rejects.toMatchObject({
+    await sink.write(bytes(33_558_000, 0));
+    await sink.write(bytes(432, 0));
+    await expect(sink.write(bytes(1, 0))).rejects.toMatchObject({
       name: 'RenderError',
-      message: 'instance 1.2.3: the instance has more than the 1000 bytes raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)',
+      message: 'instance 1.2.3: the instance has more than the 33558432 bytes raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)',
     });
     s.release();
   });
 
   it('lends at most `count` buffers; the next fetch waits for one to be released, and gets it back for reuse', async () => {
-    const staging = new StagingBuffers(2, 8 << 20);
+    const staging = new StagingBuffers(2, { maxPixels: 1000 });
     const a = await staging.acquire();
     const b = await staging.acquire();
     await a.sink('a').write(bytes(1000, 7));
@@ -61,7 +63,7 @@ describe('StagingBuffers', () => {
   });
 
   it('drops a buffer grown past the size it keeps, instead of holding it for the next instance', async () => {
-    const staging = new StagingBuffers(1, 8 << 20, 2 << 20);
+    const staging = new StagingBuffers(1, { maxPixels: 1000 }, 2 << 20);
     const s = await staging.acquire();
     await s.sink('big').write(bytes(3 << 20, 1));
     const big = s.shared().buffer;

@@ -30,6 +30,25 @@ export function maxPixelDataBytes(limits: ImageLimits): number {
   return 4 * limits.maxPixels;
 }
 
+/** The most bytes raddraft reads for one image: the pixel data at the ceiling and twice the allowance for the rest. */
+export function maxInstanceBytes(limits: ImageLimits): number {
+  return maxPixelDataBytes(limits) + 2 * DATA_SET_ALLOWANCE;
+}
+
+const INSTANCE_CEILING = '4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements';
+
+/**
+ * Why an instance of `bytes` bytes (`what`: the file, the object) is refused unread, or undefined when it is not;
+ * `arriving` for one still arriving, of which only a lower bound is known.
+ */
+export function instanceTooLarge(label: string, what: string, bytes: number, limits: ImageLimits, arriving = false): string | undefined {
+  const most = maxInstanceBytes(limits);
+  if (bytes <= most) return undefined;
+  return arriving
+    ? `${label}: ${what} has more than the ${most} bytes raddraft reads for one image (${INSTANCE_CEILING})`
+    : `${label}: ${what} has ${bytes} bytes, more than the ${most} raddraft reads for one image (${INSTANCE_CEILING})`;
+}
+
 /** Why a frame of `columns` × `rows` (from the header or a codestream) is refused, or undefined when it is not. */
 export function frameTooLarge(rows: number, columns: number, limits: ImageLimits, whose = 'Rows × Columns'): string | undefined {
   const pixels = rows * columns;

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, maxPixelDataBytes, type ImageLimits } from './limits.js';
+import { DEFAULT_LIMITS, type ImageLimits } from './limits.js';
 import { RenderError } from './render-error.js';
 import type { RenderedImage } from './render.js';
 import type { RenderReply, RenderTask } from './render-worker.js';
@@ -62,9 +62,9 @@ export class RenderPool {
     return this.size;
   }
 
-  /** The most bytes one instance may have: what a rendering thread reads for the largest image it renders. */
-  get maxInstanceBytes(): number {
-    return maxPixelDataBytes(this.limits) + 2 * DATA_SET_ALLOWANCE;
+  /** The size ceilings every image is checked against. */
+  get limitsInForce(): ImageLimits {
+    return this.limits;
   }
 
   /** Threads started, replaced for their memory, and lost to a crash, since the pool was made. */

@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { renderGrey, type GreyFrame, type WindowUsed } from './greyscale.js';
-import { DATA_SET_ALLOWANCE, DEFAULT_LIMITS, maxPixelDataBytes, type ImageLimits } from './limits.js';
+import { DEFAULT_LIMITS, instanceTooLarge, type ImageLimits } from './limits.js';
 import { readFrameShown, RenderError } from './pixel-module.js';
 import type { RenderScratch } from './scratch.js';
 import { modelImageSize, QWEN_BUDGET } from './resize.js';
@@ -150,12 +150,12 @@ export async function renderInstance(file: string, label: string, options: Rende
   const started = performance.now();
   // The whole file is read into memory: one larger than any image raddraft renders is refused unread.
   const limits = options.limits ?? DEFAULT_LIMITS;
-  const most = maxPixelDataBytes(limits) + 2 * DATA_SET_ALLOWANCE;
   const handle = await open(file, 'r');
   let bytes: Buffer;
   try {
     const { size: fileBytes } = await handle.stat();
-    if (fileBytes > most) throw new RenderError(`${label}: the file has ${fileBytes} bytes, more than the ${most} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`);
+    const tooLarge = instanceTooLarge(label, 'the file', fileBytes, limits);
+    if (tooLarge) throw new RenderError(tooLarge);
     bytes = options.scratch ? options.scratch.fileBytes(fileBytes) : Buffer.allocUnsafe(fileBytes);
     let at = 0;
     while (at < fileBytes) {
@@ -184,8 +184,8 @@ export async function renderBytes(bytes: Buffer, label: string, options: RenderO
     mark = now;
   };
   const limits = options.limits ?? DEFAULT_LIMITS;
-  const most = maxPixelDataBytes(limits) + 2 * DATA_SET_ALLOWANCE;
-  if (bytes.length > most) throw new RenderError(`${label}: the object has ${bytes.length} bytes, more than the ${most} raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`);
+  const tooLarge = instanceTooLarge(label, 'the object', bytes.length, limits);
+  if (tooLarge) throw new RenderError(tooLarge);
   const sizeFor = options.size ?? ((w: number, h: number) => modelImageSize(w, h, QWEN_BUDGET));
   const { frame, source, transferSyntaxUid } = await readFrameShown(bytes, label, limits, options.exact ? undefined : sizeFor);
   lap('decode');

@@ -1,4 +1,5 @@
 import type { PartSink } from './multipart.js';
+import { instanceTooLarge, maxInstanceBytes, type ImageLimits } from './limits.js';
 import { RenderError } from './render-error.js';
 
 /** An instance's bytes in memory shared with a rendering thread: `length` bytes at the start of `buffer`. */
@@ -29,8 +30,8 @@ export class StagingBuffers {
 
   constructor(
     private readonly count: number,
-    /** The most bytes one instance may have (what the renderer would read). */
-    private readonly maxBytes: number,
+    /** The renderer's ceilings: an instance larger than it would read is refused as it arrives. */
+    private readonly limits: ImageLimits,
     private readonly keepBytes = 64 * 2 ** 20,
   ) {}
 
@@ -51,7 +52,7 @@ export class StagingBuffers {
     let length = 0;
     let released = false;
     const grow = (needed: number) => {
-      const larger = new SharedArrayBuffer(Math.min(this.maxBytes, Math.max(needed, Math.ceil(buffer.byteLength * 1.5), 1 << 20)));
+      const larger = new SharedArrayBuffer(Math.min(maxInstanceBytes(this.limits), Math.max(needed, Math.ceil(buffer.byteLength * 1.5), 1 << 20)));
       const next = new Uint8Array(larger);
       next.set(view.subarray(0, length));
       buffer = larger;
@@ -60,9 +61,8 @@ export class StagingBuffers {
     return {
       sink: (label) => ({
         write: (chunk) => {
-          if (length + chunk.length > this.maxBytes) {
-            return Promise.reject(new RenderError(`${label}: the instance has more than the ${this.maxBytes} bytes raddraft reads for one image (4 bytes × RADDRAFT_MAX_PIXELS, and 32 MiB for the other elements)`));
-          }
+          const tooLarge = instanceTooLarge(label, 'the instance', length + chunk.length, this.limits, true);
+          if (tooLarge) return Promise.reject(new RenderError(tooLarge));
           if (length + chunk.length > buffer.byteLength) grow(length + chunk.length);
           view.set(chunk, length);
           length += chunk.length;

@@ -63,7 +63,7 @@ export class Pipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     this.renderer = deps.renderer ?? new RenderPool();
-    this.staging = new StagingBuffers(2 * this.renderer.threads, this.renderer.maxInstanceBytes);
+    this.staging = new StagingBuffers(2 * this.renderer.threads, this.renderer.limitsInForce);
   }
 
   /** Stops the rendering threads. */
