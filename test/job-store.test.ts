@@ -77,6 +77,17 @@ describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s job store', (_
     expect(await store.getCheckpoint('qido.since')).toBe('20260102');
   });
 
+  it('names the studies a sighting can no longer change: every job past discovered, none still settling or unknown', async () => {
+    await store.observe({ studyUid: '1.2.20', source: 'qido', instanceCount: 2, stableAfter: now + 60_000 });
+    const { job } = await store.observe({ studyUid: '1.2.21', source: 'qido', stableAfter: now });
+    await store.recordIneligible('1.2.22', 'qido', 'CT');
+    expect((await store.claim('w1', 60_000))?.id).toBe(job.id);
+    await store.transition(job.id, 'w1', 'queued', { views: [] });
+    const many = Array.from({ length: 1200 }, (_, i) => `1.2.9.${i}`);
+    expect(await store.settledStudies(['1.2.20', '1.2.21', '1.2.22', '1.2.23', ...many])).toEqual(new Set(['1.2.21', '1.2.22']));
+    expect(await store.settledStudies([])).toEqual(new Set());
+  });
+
   it('keeps jobs across a reopen', async () => {
     const { job } = await store.observe({ studyUid: '1.2.9', source: 'qido', stableAfter: now });
     await store.close();

@@ -42,6 +42,7 @@ export interface SweepResult extends Sightings {
  */
 export async function recordSightings(store: JobStore, studies: DicomJson[], source: string, stableAfter: number, log: Logger): Promise<Sightings> {
   const result: Sightings = { seen: 0, discovered: 0, ineligible: 0 };
+  const settled = await store.settledStudies(studies.map((ds) => str(ds, Tag.StudyInstanceUID)).filter((uid): uid is string => isUid(uid)));
   for (const ds of studies) {
     const studyUid = str(ds, Tag.StudyInstanceUID);
     if (!isUid(studyUid)) {
@@ -49,6 +50,7 @@ export async function recordSightings(store: JobStore, studies: DicomJson[], sou
       continue;
     }
     result.seen += 1;
+    if (settled.has(studyUid)) continue;
     const verdict = eligibleByModalities(strings(ds, Tag.ModalitiesInStudy));
     if (!verdict.eligible) {
       const { created } = await store.recordIneligible(studyUid, source, verdict.reason);

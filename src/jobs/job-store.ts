@@ -126,6 +126,11 @@ export interface JobStore {
    * changed has its stability deadline pushed back. Other jobs are left as they are.
    */
   observe(o: Observation): Promise<{ job: Job; created: boolean }>;
+  /**
+   * Those of `studyUids` whose job a sighting can no longer change (any state past `discovered`), so that a poll
+   * seeing the same day's studies again and again passes over them with one query, not a transaction each.
+   */
+  settledStudies(studyUids: readonly string[]): Promise<Set<string>>;
   /** Records a study that is ineligible before anything was fetched (e.g. a CT by its QIDO modalities). */
   recordIneligible(studyUid: string, source: string, reason: string): Promise<{ job: Job; created: boolean }>;
   /**

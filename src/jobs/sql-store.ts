@@ -91,6 +91,17 @@ export class SqlJobStore implements JobStore {
     });
   }
 
+  async settledStudies(studyUids: readonly string[]): Promise<Set<string>> {
+    const settled = new Set<string>();
+    // In slices, within every database's limit on bound parameters.
+    for (let i = 0; i < studyUids.length; i += 500) {
+      const rows = await this.db.selectFrom('jobs').select('study_uid')
+        .where('study_uid', 'in', studyUids.slice(i, i + 500)).where('state', '<>', 'discovered').execute();
+      for (const row of rows) settled.add(row.study_uid);
+    }
+    return settled;
+  }
+
   async recordIneligible(studyUid: string, source: string, reason: string): Promise<{ job: Job; created: boolean }> {
     return this.db.transaction().execute(async (trx) => {
       const existing = await trx.selectFrom('jobs').selectAll().where('study_uid', '=', studyUid).executeTakeFirst();
