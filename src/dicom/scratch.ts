@@ -2,14 +2,16 @@
  * Memory a rendering thread keeps from one image to the next. A 2500 × 3000 radiograph passes through 15 MB of file
  * bytes and a few MB of intermediate pixels; fresh buffers of that size cost more CPU in page faults and garbage
  * collection than the grey-scale arithmetic on them, so a thread that renders one image at a time reuses them.
- * Each buffer grows to the largest image seen and is dropped when it would exceed `keepBytes`.
+ * Each buffer grows to the largest image seen up to `keepBytes` (64 MiB: a 4,000 × 5,000 16-bit radiograph's
+ * file is 40 MB); a larger image gets buffers of its own, freed after it, so that one outsized image does not leave
+ * its thread holding hundreds of megabytes.
  */
 export class RenderScratch {
   private input = Buffer.alloc(0);
   private words = new Uint16Array(0);
   private bytes = new Uint8Array(0);
 
-  constructor(private readonly keepBytes = 256 * 2 ** 20) {}
+  constructor(private readonly keepBytes = 64 * 2 ** 20) {}
 
   /** `size` bytes to read a file into; valid until the next call. */
   fileBytes(size: number): Buffer {
