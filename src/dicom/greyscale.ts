@@ -124,6 +124,33 @@ function voiFunction(kind: VoiFunction, center: number, width: number): (x: numb
 }
 
 /** The frame as 8-bit display values, written into `out` when given (at least width × height bytes). */
+/** The 8-bit display value of every stored value from `lo` to `hi`; padding values show black. */
+function displayTable(frame: GreyFrame, lo: number, hi: number, voi: (m: number) => number, isPadding: (v: number) => boolean = () => false): Uint8Array {
+  const toModality = modality(frame);
+  const invert = frame.inverse ?? frame.photometric === 'MONOCHROME1';
+  const lut = new Uint8Array(hi - lo + 1);
+  for (let s = lo; s <= hi; s++) {
+    if (isPadding(s)) continue;
+    // Inverted before it is truncated to an integer, so that an image and its inverted twin come out the same;
+    // truncated as DCMTK does, since the standard leaves the rounding open and agreeing with a reference viewer
+    // to the grey level makes real differences stand out.
+    const y = voi(toModality(s));
+    lut[s - lo] = Math.min(255, Math.max(0, Math.floor(invert ? 255 - y : y)));
+  }
+  return lut;
+}
+
+/**
+ * For a frame whose window is known before its pixels are read (in the file, or asked for) and that has no padding
+ * or signed samples: the display value of every stored value BitsStored can hold, so that a pass shrinking the frame
+ * can look each averaged value up as it goes; what renderGrey would give for the same values. Undefined otherwise.
+ */
+export function windowTable(frame: GreyFrame): { table: Uint8Array; window: WindowUsed } | undefined {
+  if (!frame.window || frame.window.width < 1 || frame.signed || frame.pixelPaddingValue !== undefined || frame.bitsStored > 16) return undefined;
+  const voi = voiFunction(frame.voiFunction ?? 'LINEAR', frame.window.center, frame.window.width);
+  return { table: displayTable(frame, 0, 2 ** frame.bitsStored - 1, voi), window: { ...frame.window, source: 'file' } };
+}
+
 export function renderGrey(frame: GreyFrame, out?: Uint8Array): Rendered8 {
   const values = storedValues(frame);
   const n = values.length;
@@ -182,16 +209,7 @@ export function renderGrey(frame: GreyFrame, out?: Uint8Array): Rendered8 {
   // One table entry per stored value present; padding shows black, whatever the photometric interpretation.
   const lo = Math.min(min, allMin === Infinity ? min : allMin);
   const hi = Math.max(max, allMax === -Infinity ? max : allMax);
-  const invert = frame.inverse ?? frame.photometric === 'MONOCHROME1';
-  const lut = new Uint8Array(hi - lo + 1);
-  for (let s = lo; s <= hi; s++) {
-    if (isPadding(s)) continue;
-    // Inverted before it is truncated to an integer, so that an image and its inverted twin come out the same;
-    // truncated as DCMTK does, since the standard leaves the rounding open and agreeing with a reference viewer
-    // to the grey level makes real differences stand out.
-    const y = voi(toModality(s));
-    lut[s - lo] = Math.min(255, Math.max(0, Math.floor(invert ? 255 - y : y)));
-  }
+  const lut = displayTable(frame, lo, hi, voi, isPadding);
   const pixels = out ? out.subarray(0, n) : new Uint8Array(n);
   for (let i = 0; i < n; i++) pixels[i] = lut[values[i]! - lo]!;
   return { pixels, window };

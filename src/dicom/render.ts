@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { renderGrey, type GreyFrame, type WindowUsed } from './greyscale.js';
+import { renderGrey, windowTable, type GreyFrame, type WindowUsed } from './greyscale.js';
 import { DEFAULT_LIMITS, instanceTooLarge, type ImageLimits } from './limits.js';
 import { readFrameShown, RenderError } from './pixel-module.js';
 import type { RenderScratch } from './scratch.js';
@@ -121,6 +121,48 @@ function halve16(src: Uint16Array, stride: number, w: number, h: number, bias: n
   return { out, bits };
 }
 
+/**
+ * shrinkFirst and renderGrey in one pass, for the commonest radiograph: 16-bit samples halved on the way to the
+ * model's size, with the window in the file. Each 2 × 2 average is looked up in the window's table as it is made,
+ * giving the same pixels as the two steps apart without writing and re-reading the shrunk frame. Undefined where
+ * the two steps are needed (another factor, no window, padding, signed samples, bits above BitsStored).
+ */
+export function shrinkThroughWindow(frame: GreyFrame, size: { width: number; height: number }, scratch?: RenderScratch): { width: number; height: number; pixels: Uint8Array; window: WindowUsed } | undefined {
+  const k = Math.floor(Math.min(frame.width / size.width, frame.height / size.height));
+  if (k !== 2 || !(frame.samples instanceof Uint16Array)) return undefined;
+  const table = windowTable(frame);
+  if (!table) return undefined;
+  const w = Math.floor(frame.width / 2);
+  const h = Math.floor(frame.height / 2);
+  const inverse = frame.inverse ?? frame.photometric === 'MONOCHROME1';
+  // The rounding shrinkFirst uses for a 2 × 2 block.
+  const bias = inverse ? 1 : 2;
+  const pixels = scratch ? scratch.uint8(w * h) : new Uint8Array(w * h);
+  const bits = halve16Through(frame.samples, frame.width, w, h, bias, table.table, pixels);
+  if ((bits & ~((1 << frame.bitsStored) - 1)) !== 0) return undefined;
+  return { width: w, height: h, pixels, window: table.window };
+}
+
+function halve16Through(src: Uint16Array, stride: number, w: number, h: number, bias: number, table: Uint8Array, out: Uint8Array): number {
+  let bits = 0;
+  for (let by = 0; by < h; by++) {
+    let a = 2 * by * stride;
+    let b = a + stride;
+    const o = by * w;
+    for (let bx = 0; bx < w; bx++) {
+      const s0 = src[a]!;
+      const s1 = src[a + 1]!;
+      const s2 = src[b]!;
+      const s3 = src[b + 1]!;
+      bits |= s0 | s1 | s2 | s3;
+      out[o + bx] = table[(s0 + s1 + s2 + s3 + bias) >>> 2]!;
+      a += 2;
+      b += 2;
+    }
+  }
+  return bits;
+}
+
 function blockAverage8(src: Uint8Array, stride: number, k: number, w: number, h: number, bias: number, out: Uint16Array): { out: Uint16Array; bits: number } {
   const sums = new Uint32Array(w);
   const area = k * k;
@@ -191,8 +233,12 @@ export async function renderBytes(bytes: Buffer, label: string, options: RenderO
   lap('decode');
   if (options.window && options.window.width >= 1) frame.window = options.window;
   const size = sizeFor(source.width, source.height);
-  const shown = (options.exact ? undefined : shrinkFirst(frame, size, options.scratch)) ?? frame;
-  const { pixels, window } = renderGrey(shown, options.scratch?.uint8(shown.width * shown.height));
+  let shown = options.exact ? undefined : shrinkThroughWindow(frame, size, options.scratch);
+  if (!shown) {
+    const grey = (options.exact ? undefined : shrinkFirst(frame, size, options.scratch)) ?? frame;
+    shown = { width: grey.width, height: grey.height, ...renderGrey(grey, options.scratch?.uint8(grey.width * grey.height)) };
+  }
+  const { pixels, window } = shown;
   lap('greyscale');
   const png = await sharp(pixels, { raw: { width: shown.width, height: shown.height, channels: 1 } })
     .resize(size.width, size.height, { kernel: 'lanczos3', fit: 'fill' })

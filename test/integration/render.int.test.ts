@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { renderGrey } from '../../src/dicom/greyscale.js';
 import sharp from 'sharp';
-import { readFrame, renderBytes, renderInstance } from '../../src/dicom/render.js';
+import { readFrame, renderBytes, renderInstance, shrinkFirst, shrinkThroughWindow } from '../../src/dicom/render.js';
 import { RenderScratch } from '../../src/dicom/scratch.js';
 import { fixture } from '../harness/peers.js';
 import { dcmtk, readPgm } from '../harness/dcmtk.js';
@@ -80,5 +80,35 @@ describe('a rendering thread reusing its buffers from one image to the next', ()
       const fromMemory = await renderBytes(held, 'from memory', { scratch });
       expect(fromMemory.sha256).toBe(alone[i]!.sha256);
     }
+  });
+});
+
+describe('the one-pass shrink through the window', () => {
+  it.each([
+    ['chest-pa-lat', 'pa-pa.dcm', undefined],
+    ['chest-pa-lat', 'lat-lat.dcm', undefined],
+    ['chest-ap-mono1', 'ap-ap.dcm', { center: 6000, width: 9000 }],
+    ['chest-pa-lat', 'pa-pa.dcm', { center: 1000.5, width: 1 }],
+  ])('gives the pixels of shrinkFirst then renderGrey, exactly: %s %s, window %j', async (key, file, window) => {
+    const src = path.join(path.dirname(fixture(key).files[0]!), file);
+    const { frame } = readFrame(await readFile(src), file);
+    if (window) frame.window = window;
+    const size = { width: Math.floor(frame.width / 2.4), height: Math.floor(frame.height / 2.4) };
+    const fused = shrinkThroughWindow(frame, size);
+    if (!fused) throw new Error(`${file}: the one-pass path was not taken`);
+    const apart = renderGrey(shrinkFirst(frame, size)!);
+    expect([fused.width, fused.height]).toEqual([Math.floor(frame.width / 2), Math.floor(frame.height / 2)]);
+    expect(fused.window).toEqual(apart.window);
+    expect(Buffer.from(fused.pixels).equals(Buffer.from(apart.pixels))).toBe(true);
+  });
+
+  it('is not taken without a window in the file, with padding, or for another factor', async () => {
+    const src = path.join(path.dirname(fixture('chest-ap-mono1').files[0]!), 'ap-ap.dcm');
+    const { frame } = readFrame(await readFile(src), 'ap');
+    const half = { width: Math.floor(frame.width / 2.4), height: Math.floor(frame.height / 2.4) };
+    expect(shrinkThroughWindow(frame, half)).toBeUndefined();
+    frame.window = { center: 6000, width: 9000 };
+    expect(shrinkThroughWindow({ ...frame, pixelPaddingValue: 0 }, half)).toBeUndefined();
+    expect(shrinkThroughWindow(frame, { width: Math.floor(frame.width / 3.5), height: Math.floor(frame.height / 3.5) })).toBeUndefined();
   });
 });
