@@ -143,6 +143,8 @@ export function shrinkThroughWindow(frame: GreyFrame, size: { width: number; hei
   return { width: w, height: h, pixels, window: table.window };
 }
 
+// halve16's loop again, with the lookup in its store: a table or callback parameter shared by both would cost the
+// per-pixel indirection this pass exists to avoid.
 function halve16Through(src: Uint16Array, stride: number, w: number, h: number, bias: number, table: Uint8Array, out: Uint8Array): number {
   let bits = 0;
   for (let by = 0; by < h; by++) {
