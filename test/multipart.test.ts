@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { boundaryOf, MultipartError, splitMultipart, type PartSink } from '../src/dicom/multipart.js';
+import { boundaryOf, firstPart, MultipartError, splitMultipart, type PartSink } from '../src/dicom/multipart.js';
 
 function body(parts: { headers: string; data: Buffer }[], boundary: string, preamble = ''): Buffer {
   const chunks: Buffer[] = [Buffer.from(preamble)];
@@ -75,5 +75,40 @@ describe('splitMultipart', () => {
     expect(boundaryOf('multipart/related; type="application/dicom"; boundary="abc def"')).toBe('abc def');
     expect(boundaryOf('multipart/related;boundary=xyz;type=application/dicom')).toBe('xyz');
     expect(boundaryOf('application/dicom')).toBeUndefined();
+  });
+});
+
+describe('firstPart', () => {
+  const boundary = 'a1b2c3';
+  const data = Buffer.concat([Buffer.from('DICM\r\n--a1b2c\r\n'), Buffer.alloc(5000, 7)]);
+  const at = (whole: Buffer, part: ReturnType<typeof firstPart>) => whole.subarray(part!.start, part!.end);
+
+  it('finds the part by searching for the delimiter, or by its own Content-Length, checked against the delimiter', () => {
+    for (const headers of ['Content-Type: application/dicom', `Content-Type: application/dicom\r\nContent-Length: ${data.length}`]) {
+      const whole = body([{ headers, data }], boundary, 'preamble\r\n');
+      const part = firstPart(whole, boundary);
+      expect(at(whole, part).equals(data)).toBe(true);
+      expect(part).toMatchObject({ headers: { 'content-type': 'application/dicom' }, more: false });
+    }
+  });
+
+  it('does not trust a Content-Length that the delimiter does not follow', () => {
+    const whole = body([{ headers: 'Content-Type: application/dicom\r\nContent-Length: 100', data }], boundary);
+    expect(at(whole, firstPart(whole, boundary)).equals(data)).toBe(true);
+  });
+
+  it('says when more parts follow, and when there is none', () => {
+    expect(firstPart(body([{ headers: 'A: 1', data }, { headers: 'A: 2', data }], boundary), boundary)?.more).toBe(true);
+    expect(firstPart(body([], boundary), boundary)).toBeUndefined();
+  });
+
+  it.each([
+    ['no delimiter', Buffer.from('nothing here'), 'multipart body has no boundary delimiter'],
+    ['no closing delimiter', Buffer.from('--a1b2c3\r\nA: 1\r\n\r\npart without end'), 'multipart body ended before its closing boundary (after 0 part(s))'],
+    ['headers that do not end', Buffer.from('--a1b2c3\r\nA: 1\r\n'), 'multipart body ended in the headers of a part'],
+    ['headers of more than 16 KiB', Buffer.from(`--a1b2c3\r\n${'A: 1\r\n'.repeat(3000)}`), 'part headers exceed 16 KiB'],
+    ['a boundary line without CRLF', Buffer.from(`--a1b2c3${' '.repeat(2000)}`), 'boundary line is not terminated by CRLF'],
+  ])('refuses a body with %s', (_what, whole, message) => {
+    expect(() => firstPart(whole, boundary)).toThrow(new MultipartError(message));
   });
 });

@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import { request, type Dispatcher } from 'undici';
 import type { HttpAuth } from '../config/load.js';
 import { authorizationHeader } from '../util/auth-header.js';
-import { boundaryOf, splitMultipart, type PartSink } from './multipart.js';
+import { boundaryOf, firstPart, splitMultipart, type PartSink } from './multipart.js';
+import { HttpGetError, httpGetInto, type GrowableBytes, type HttpGetResult } from '../util/http-get-into.js';
 import type { DicomJson } from './tags.js';
 import { networkCause } from '../util/network-cause.js';
 
@@ -94,7 +95,7 @@ export class DicomWebClient {
   async streamInstance(studyUid: string, seriesUid: string, sopUid: string, open: () => Promise<PartSink>): Promise<number> {
     const what = `WADO-RS instance ${sopUid}`;
     const path = `/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}`;
-    const res = await this.request(path, 'multipart/related; type="application/dicom"; transfer-syntax=*', what);
+    const res = await this.request(path, INSTANCE_ACCEPT, what);
     const contentType = headerOf(res, 'content-type');
     const boundary = boundaryOf(contentType);
     if (!boundary) {
@@ -128,6 +129,39 @@ export class DicomWebClient {
       throw new DicomWebError(`${what}: the response broke off (${(err as Error).message})`, res.statusCode, true);
     }
     return bytes;
+  }
+
+  /**
+   * Reads one instance via WADO-RS (multipart/related, original transfer syntax) into `memory`, where the socket
+   * writes it: no copy on the way to the rendering thread. Returns where the instance lies in what was written.
+   */
+  async readInstanceInto(studyUid: string, seriesUid: string, sopUid: string, memory: GrowableBytes): Promise<{ offset: number; length: number }> {
+    const what = `WADO-RS instance ${sopUid}`;
+    const url = new URL(`${this.options.url}/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}`);
+    let res: HttpGetResult;
+    try {
+      res = await httpGetInto(url, memory, { headers: { accept: INSTANCE_ACCEPT, ...this.headers }, timeoutMs: this.timeoutMs });
+    } catch (err) {
+      if (!(err instanceof HttpGetError)) throw err;
+      if (err.status === undefined) throw new DicomWebError(`${what}: cannot reach the PACS at ${this.options.url} (${err.code ?? err.message})`, undefined, true);
+      if (err.status >= 200 && err.status < 300) throw new DicomWebError(`${what}: the response broke off (${err.message})`, err.status, true);
+      throw statusError(what, err.status);
+    }
+    if (res.status < 200 || res.status >= 300) throw statusError(what, res.status);
+    const contentType = res.headers['content-type'];
+    const boundary = boundaryOf(contentType);
+    if (!boundary) throw new DicomWebError(`${what}: the PACS answered ${contentType ?? 'no Content-Type'}, expected multipart/related with a boundary`, res.status, false);
+    let part;
+    try {
+      part = firstPart(memory.written().subarray(res.bodyStart, res.bodyEnd), boundary);
+    } catch (err) {
+      throw new DicomWebError(`${what}: the response is not a well-formed multipart body (${(err as Error).message})`, res.status, true);
+    }
+    if (!part) throw new DicomWebError(`${what}: the PACS returned no instance`, res.status, true);
+    const type = part.headers['content-type'] ?? '';
+    if (!/^application\/dicom\b/i.test(type)) throw new DicomWebError(`${what}: a part has Content-Type ${type || '(none)'}, expected application/dicom`, res.status, false);
+    if (part.more) throw new DicomWebError(`${what}: the PACS returned more than one instance`, res.status, false);
+    return { offset: res.bodyStart + part.start, length: part.end - part.start };
   }
 
   /** A cheap request proving the endpoint answers DICOMweb: one study of any date. */
@@ -166,9 +200,16 @@ export class DicomWebClient {
     const status = res.statusCode;
     if (status >= 200 && status < 300) return res;
     await res.body.dump().catch(() => undefined);
-    const hint = status === 401 || status === 403 ? '; check RADDRAFT_DICOMWEB_AUTH' : status === 404 ? ' (not found)' : '';
-    throw new DicomWebError(`${what}: the PACS answered HTTP ${status}${hint}`, status, status === 429 || status >= 500);
+    throw statusError(what, status);
   }
+}
+
+const INSTANCE_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*';
+
+/** A PACS's refusal (HTTP 3xx–5xx), with what to check. */
+function statusError(what: string, status: number): DicomWebError {
+  const hint = status === 401 || status === 403 ? '; check RADDRAFT_DICOMWEB_AUTH' : status === 404 ? ' (not found)' : '';
+  return new DicomWebError(`${what}: the PACS answered HTTP ${status}${hint}`, status, status === 429 || status >= 500);
 }
 
 function headerOf(res: Dispatcher.ResponseData, name: string): string | undefined {

@@ -142,3 +142,36 @@ export async function splitMultipart(
   }
   return parts;
 }
+
+/** The first part of a whole multipart body: its headers, where its content lies, and whether other parts follow. */
+export interface FirstPart {
+  headers: Record<string, string>;
+  start: number;
+  end: number;
+  more: boolean;
+}
+
+/**
+ * Finds the first part of a multipart body held whole in memory; undefined when the body has no part. A part's own
+ * Content-Length (Orthanc and dcm4chee give one) is checked against the delimiter it must be followed by, which
+ * spares searching tens of megabytes for the boundary.
+ */
+export function firstPart(body: Buffer, boundary: string): FirstPart | undefined {
+  const delimiter = Buffer.from(`--${boundary}`);
+  const bodyEnd = Buffer.from(`\r\n--${boundary}`);
+  const at = body.indexOf(delimiter);
+  if (at < 0) throw new MultipartError('multipart body has no boundary delimiter');
+  const afterDelimiter = at + delimiter.length;
+  if (body.subarray(afterDelimiter, afterDelimiter + 2).toString('latin1') === '--') return undefined;
+  const lineEnd = body.indexOf(CRLF, afterDelimiter);
+  if (lineEnd < 0 || lineEnd > afterDelimiter + 1024) throw new MultipartError('boundary line is not terminated by CRLF');
+  const headerEnd = body.subarray(0, lineEnd + MAX_HEADER_BYTES + HEADER_END.length).indexOf(HEADER_END, lineEnd);
+  if (headerEnd < 0) throw new MultipartError(body.length - lineEnd > MAX_HEADER_BYTES ? 'part headers exceed 16 KiB' : 'multipart body ended in the headers of a part');
+  const headers = parseHeaders(body.subarray(lineEnd + CRLF.length, Math.max(lineEnd + CRLF.length, headerEnd)));
+  const start = headerEnd + HEADER_END.length;
+  const declared = /^\d{1,15}$/.test(headers['content-length'] ?? '') ? start + Number(headers['content-length']) : -1;
+  const end = declared >= start && body.subarray(declared, declared + bodyEnd.length).equals(bodyEnd) ? declared : body.indexOf(bodyEnd, start);
+  if (end < 0) throw new MultipartError('multipart body ended before its closing boundary (after 0 part(s))');
+  const next = end + bodyEnd.length;
+  return { headers, start, end, more: body.subarray(next, next + 2).toString('latin1') !== '--' };
+}

@@ -7,12 +7,13 @@ import sharp from 'sharp';
 import type { ImageLimits } from './limits.js';
 import { fitWithin, renderBytes, renderInstance, type RenderedImage, type RenderOptions } from './render.js';
 import { RenderScratch } from './scratch.js';
+import type { SharedInstance } from './staging.js';
 
 export interface RenderTask {
   id: number;
-  /** The instance: a file, or `length` bytes at the start of a buffer shared with the thread that fetched it. */
+  /** The instance: a file, or `length` bytes from `offset` in a buffer shared with the thread that fetched it. */
   file?: string;
-  shared?: { buffer: SharedArrayBuffer; length: number };
+  shared?: SharedInstance;
   label: string;
   limits: ImageLimits;
   window?: { center: number; width: number };
@@ -46,7 +47,7 @@ async function render(task: RenderTask): Promise<RenderReply> {
       ...(task.maxSide ? { size: fitWithin(task.maxSide) } : {}),
     };
     const image = task.shared
-      ? await renderBytes(Buffer.from(task.shared.buffer, 0, task.shared.length), task.label, options)
+      ? await renderBytes(Buffer.from(task.shared.buffer, task.shared.offset, task.shared.length), task.label, options)
       : await renderInstance(task.file!, task.label, options);
     const { png, ...rest } = image;
     const copy = png.buffer.slice(png.byteOffset, png.byteOffset + png.byteLength) as ArrayBuffer;

@@ -1,27 +1,34 @@
-import type { PartSink } from './multipart.js';
+import type { GrowableBytes } from '../util/http-get-into.js';
 import { instanceTooLarge, maxInstanceBytes, type ImageLimits } from './limits.js';
 import { RenderError } from './render-error.js';
 
-/** An instance's bytes in memory shared with a rendering thread: `length` bytes at the start of `buffer`. */
+/** An instance's bytes in memory shared with a rendering thread: `length` bytes from `offset` in `buffer`. */
 export interface SharedInstance {
   buffer: SharedArrayBuffer;
+  offset: number;
   length: number;
 }
 
 /** One staging buffer, held from the start of a fetch to the end of its render. */
 export interface Staging {
-  /** A sink for the instance's bytes; refuses more than the limit the buffers were made with. */
-  sink(label: string): PartSink;
-  /** What was written, for the rendering thread. */
+  /** Memory for the response carrying the instance; refuses more than the renderer would read. */
+  bytes(label: string): GrowableBytes;
+  /** Where in what was written the instance itself lies (after the HTTP and multipart framing). */
+  select(offset: number, length: number): void;
+  /** The instance, for the rendering thread. */
   shared(): SharedInstance;
   release(): void;
 }
 
+/** Room for the HTTP head and multipart framing around an instance, beyond the instance's own ceiling. */
+const FRAMING_BYTES = 128 * 1024;
+
 /**
- * A few buffers that instances fetched from the PACS pass through on their way to a rendering thread, shared with
- * it rather than copied or written to disk. Each grows to the largest instance it has held and is reused, since
- * fresh memory of that size costs more CPU in page faults than the copy into it; one grown past `keepBytes` is
- * dropped when released. Fetches wait for a free buffer, which bounds the memory instances take at `count` of them.
+ * A few buffers that instances fetched from the PACS are read into by the socket (http-get-into.ts) and rendered
+ * from, shared with the rendering thread rather than copied or written to disk. Each grows to the largest response
+ * it has held and is reused, since fresh memory of that size costs more CPU in page faults than reading into it;
+ * one grown past `keepBytes` is dropped when released. Fetches wait for a free buffer, which bounds the memory
+ * instances take at `count` of them.
  */
 export class StagingBuffers {
   private readonly free: SharedArrayBuffer[] = [];
@@ -50,27 +57,35 @@ export class StagingBuffers {
     let buffer = initial;
     let view = new Uint8Array(buffer);
     let length = 0;
+    let selected: { offset: number; length: number } | undefined;
     let released = false;
+    const ceiling = maxInstanceBytes(this.limits) + FRAMING_BYTES;
     const grow = (needed: number) => {
-      const larger = new SharedArrayBuffer(Math.min(maxInstanceBytes(this.limits), Math.max(needed, Math.ceil(buffer.byteLength * 1.5), 1 << 20)));
+      const larger = new SharedArrayBuffer(Math.min(ceiling, Math.max(needed, Math.ceil(buffer.byteLength * 1.5), 1 << 20)));
       const next = new Uint8Array(larger);
       next.set(view.subarray(0, length));
       buffer = larger;
       view = next;
     };
     return {
-      sink: (label) => ({
-        write: (chunk) => {
-          const tooLarge = instanceTooLarge(label, 'the instance', length + chunk.length, this.limits, true);
-          if (tooLarge) return Promise.reject(new RenderError(tooLarge));
-          if (length + chunk.length > buffer.byteLength) grow(length + chunk.length);
-          view.set(chunk, length);
-          length += chunk.length;
-          return Promise.resolve();
+      bytes: (label) => ({
+        space: (min) => {
+          if (length + min > buffer.byteLength && buffer.byteLength < ceiling) grow(length + min);
+          return view.subarray(length);
         },
-        end: () => Promise.resolve(),
+        advance: (n) => {
+          length += n;
+        },
+        truncate: (to) => {
+          length = Math.min(length, to);
+        },
+        written: () => Buffer.from(buffer, 0, length),
+        refusal: () => new RenderError(instanceTooLarge(label, 'the instance', maxInstanceBytes(this.limits) + 1, this.limits, true)!),
       }),
-      shared: () => ({ buffer, length }),
+      select: (offset, bytes) => {
+        selected = { offset, length: bytes };
+      },
+      shared: () => ({ buffer, ...(selected ?? { offset: 0, length }) }),
       release: () => {
         if (released) return;
         released = true;

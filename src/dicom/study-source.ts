@@ -1,7 +1,7 @@
 import type { StudyContext } from '../report/study.js';
 import type { Fault } from '../util/faults.js';
 import { DicomWebError, type DicomWebClient } from './dicomweb.js';
-import type { PartSink } from './multipart.js';
+import type { GrowableBytes } from '../util/http-get-into.js';
 import { Tag, str, type DicomJson } from './tags.js';
 
 /**
@@ -14,13 +14,20 @@ export interface StudySource {
   fetchInstance(studyUid: string, seriesUid: string, sopUid: string, dest: string): Promise<number>;
   /**
    * The instance for rendering, without a copy where one can be avoided: a file raddraft already holds (a pushed
-   * instance) is named; one in the PACS is streamed into the sink `open` gives.
+   * instance) is named; one in the PACS is read into the memory `into` gives, which learns where in it the
+   * instance lies.
    */
-  readInstance(studyUid: string, seriesUid: string, sopUid: string, open: () => Promise<PartSink>): Promise<InstanceBytes>;
+  readInstance(studyUid: string, seriesUid: string, sopUid: string, into: InstanceMemory): Promise<InstanceBytes>;
   studyContext(studyUid: string): Promise<StudyContext>;
 }
 
-/** Where readInstance left an instance: in a file, or streamed (this many bytes) into the sink it was given. */
+/** Memory an instance from the PACS is read into (a staging buffer, staging.ts). */
+export interface InstanceMemory {
+  bytes(label: string): GrowableBytes;
+  select(offset: number, length: number): void;
+}
+
+/** Where readInstance left an instance: in a file, or (this many bytes) in the memory it was given. */
 export type InstanceBytes = { file: string } | { streamed: number };
 
 /** Linking context from a study-level dataset (a QIDO result or an instance header). */
@@ -50,8 +57,10 @@ export class PacsSource implements StudySource {
     return this.dicomweb.retrieveInstance(studyUid, seriesUid, sopUid, dest);
   }
 
-  async readInstance(studyUid: string, seriesUid: string, sopUid: string, open: () => Promise<PartSink>): Promise<InstanceBytes> {
-    return { streamed: await this.dicomweb.streamInstance(studyUid, seriesUid, sopUid, open) };
+  async readInstance(studyUid: string, seriesUid: string, sopUid: string, into: InstanceMemory): Promise<InstanceBytes> {
+    const { offset, length } = await this.dicomweb.readInstanceInto(studyUid, seriesUid, sopUid, into.bytes(`instance ${sopUid}`));
+    into.select(offset, length);
+    return { streamed: length };
   }
 
   /**
@@ -143,8 +152,8 @@ export class PreferLocal implements StudySource {
     return (await this.pick(studyUid)).fetchInstance(studyUid, seriesUid, sopUid, dest);
   }
 
-  async readInstance(studyUid: string, seriesUid: string, sopUid: string, open: () => Promise<PartSink>): Promise<InstanceBytes> {
-    return (await this.pick(studyUid)).readInstance(studyUid, seriesUid, sopUid, open);
+  async readInstance(studyUid: string, seriesUid: string, sopUid: string, into: InstanceMemory): Promise<InstanceBytes> {
+    return (await this.pick(studyUid)).readInstance(studyUid, seriesUid, sopUid, into);
   }
 
   async studyContext(studyUid: string): Promise<StudyContext> {

@@ -157,8 +157,8 @@ export class Pipeline {
   }
 
   /**
-   * Fetches and renders each chosen instance. An instance from the PACS goes from the WADO-RS response straight into
-   * a staging buffer the rendering thread reads (never to disk); a pushed instance is rendered from its file. Only
+   * Fetches and renders each chosen instance. An instance from the PACS is read from the socket straight into a
+   * staging buffer the rendering thread reads (never to disk); a pushed instance is rendered from its file. Only
    * the PNGs are kept, for the drafting step.
    */
   private async render(job: Job, log: Logger): Promise<{ records: RenderedRecord[]; pngs: Buffer[] }> {
@@ -188,7 +188,7 @@ export class Pipeline {
     const label = `instance ${view.sopUid}`;
     const staging = await this.staging.acquire();
     try {
-      const got = await this.deps.studies.readInstance(job.studyUid, view.seriesUid, view.sopUid, () => Promise.resolve(staging.sink(label)));
+      const got = await this.deps.studies.readInstance(job.studyUid, view.seriesUid, view.sopUid, staging);
       if ('file' in got) {
         staging.release();
         return await this.cpu.run(() => this.renderer.render(got.file, label));
