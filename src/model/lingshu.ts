@@ -9,6 +9,7 @@ import { CircuitBreaker } from './breaker.js';
 import { backoffMs, sleep } from '../util/concurrency.js';
 import { parseReport, ReplyFormatError, type ParsedReport } from '../report/sections.js';
 import { buildReportMessages, PROMPT_VERSIONS } from './prompt.js';
+import { chatRequestBody } from './chat-body.js';
 import { buildProfileMessages, LINGSHU_PROFILE, profileSetting, type ChatMessage, type ModelProfile } from './profiles.js';
 import { checkDraft } from './safety.js';
 import { Sampler, type SampleReply } from './sampling.js';
@@ -185,10 +186,11 @@ export class LingshuClient implements Drafter {
       const structured: Record<string, unknown> = this.structured
         ? { structured_outputs: { json: REPORT_SCHEMA }, guided_json: REPORT_SCHEMA }
         : {};
-      const body: unknown = await this.client.chat.completions.create(
-        { model: this.config.model, messages, ...sampling, ...MAX_TOKENS, ...structured },
-        { signal: abort },
-      );
+      const body: unknown = await this.client.post('/chat/completions', {
+        body: chatRequestBody({ model: this.config.model, messages, ...sampling, ...MAX_TOKENS, ...structured }),
+        headers: { 'content-type': 'application/json' },
+        signal: abort,
+      });
       return { kind: 'reply', body, latencyMs: Date.now() - started, inFlight };
     } catch (err) {
       const timedOut = deadline.aborted && !signal?.aborted;

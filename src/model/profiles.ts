@@ -111,7 +111,7 @@ export async function buildProfileMessages(profile: ModelProfile, images: readon
   const parts: ContentPart[] = [];
   for (const [i, png] of (await sized(profile, images)).entries()) {
     if (profile.imageLabels) parts.push({ type: 'text', text: `<image_${i + 1}>: ` });
-    parts.push({ type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } });
+    parts.push({ type: 'image_url', png });
   }
   const prompt: ContentPart = { type: 'text', text: profile.prompt };
   const content = profile.textFirst ? [prompt, ...parts] : [...parts, prompt];

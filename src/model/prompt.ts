@@ -20,9 +20,13 @@ export const PROMPT_VERSIONS: Record<PromptVariant, string> = {
 
 export const PROMPT_VERSION = PROMPT_VERSIONS.medevalkit;
 
+/**
+ * A part of a user message. An image is held as its PNG and goes out as an OpenAI `image_url` part with a
+ * `data:image/png;base64,` URL, written straight into the request body (chat-body.ts).
+ */
 export type ContentPart =
   | { type: 'text'; text: string }
-  | { type: 'image_url'; image_url: { url: string } };
+  | { type: 'image_url'; png: Buffer };
 
 export interface UserMessage {
   role: 'user';
@@ -62,7 +66,7 @@ export function buildReportMessages(images: { png: Buffer }[], options: PromptOp
   const content: ContentPart[] = [];
   images.forEach((img, i) => {
     content.push({ type: 'text', text: `<image_${i + 1}>: ` });
-    content.push({ type: 'image_url', image_url: { url: `data:image/png;base64,${img.png.toString('base64')}` } });
+    content.push({ type: 'image_url', png: img.png });
   });
   if (options.variant === 'clinical-context' && options.context) content.push({ type: 'text', text: contextBlock(options.context) });
   if (options.variant === 'prior-report') content.push({ type: 'text', text: options.prior ? priorBlock(options.prior) : NO_PRIOR_NOTE });

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/log.js';
 import { LingshuClient } from '../../src/model/lingshu.js';
 import { MEDGEMMA_PROFILE, profileFor, readProfileFile } from '../../src/model/profiles.js';
 import { buildReportMessages } from '../../src/model/prompt.js';
+import { chatRequestBody } from '../../src/model/chat-body.js';
 
 jest.setTimeout(30_000);
 
@@ -70,7 +71,7 @@ describe('model profiles: each served model asked as it was instructed', () => {
 
   it('asks Lingshu with MedEvalKit\'s messages byte for byte, images on the 28-pixel grid as rendered', async () => {
     const draft = await client('lingshu-medical-mllm/Lingshu-32B').draft({ images: [{ png }], views: ['PA'] });
-    expect(received[0]!.messages).toEqual(JSON.parse(JSON.stringify(buildReportMessages([{ png }]))));
+    expect(received[0]!.messages).toEqual((JSON.parse(chatRequestBody({ messages: buildReportMessages([{ png }]) }).toString()) as { messages: unknown }).messages);
     expect(draft.promptVersion).toBe('medevalkit-report-1');
     expect(profileFor('google/medgemma-27b-it').name).toBe('medgemma');
     expect(profileFor('some/other-vlm').name).toBe('lingshu');

@@ -1,0 +1,34 @@
+import { describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { chatRequestBody } from '../src/model/chat-body.js';
+import { buildReportMessages, MEDEVALKIT_REPORT_PROMPT } from '../src/model/prompt.js';
+
+describe('chatRequestBody', () => {
+  it('is the JSON the OpenAI client would send, each image a base64 data URL written into it', () => {
+    const pngs = [randomBytes(300_001), randomBytes(2)];
+    const messages = buildReportMessages(pngs.map((png) => ({ png })));
+    const sent = JSON.parse(chatRequestBody({ model: 'lingshu', messages, temperature: 0, max_tokens: 512 }).toString('utf8')) as unknown;
+    expect(sent).toEqual({
+      model: 'lingshu', temperature: 0, max_tokens: 512,
+      messages: [{
+        role: 'user',
+        content: [
+          { type: 'text', text: '<image_1>: ' },
+          { type: 'image_url', image_url: { url: `data:image/png;base64,${pngs[0]!.toString('base64')}` } },
+          { type: 'text', text: '<image_2>: ' },
+          { type: 'image_url', image_url: { url: `data:image/png;base64,${pngs[1]!.toString('base64')}` } },
+          { type: 'text', text: MEDEVALKIT_REPORT_PROMPT },
+        ],
+      }],
+    });
+  });
+
+  it('keeps texts as they are, whatever they hold: quotes, non-ASCII, control characters, marker look-alikes', () => {
+    const text = 'He said "é – 肺" \\ \u0000abc:0\u0000 \n\t';
+    const body = chatRequestBody({ model: 'm', messages: [{ role: 'system', content: text }, { role: 'user', content: [{ type: 'text', text }, { type: 'image_url', png: Buffer.from('png') }] }] });
+    const sent = JSON.parse(body.toString('utf8')) as { messages: [{ content: string }, { content: { text?: string; image_url?: { url: string } }[] }] };
+    expect(sent.messages[0].content).toBe(text);
+    expect(sent.messages[1].content[0]!.text).toBe(text);
+    expect(sent.messages[1].content[1]!.image_url!.url).toBe('data:image/png;base64,cG5n');
+  });
+});
