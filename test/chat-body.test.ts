@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { chatRequestBody } from '../src/model/chat-body.js';
+import { base64Into, chatRequestBody } from '../src/model/chat-body.js';
 import { buildReportMessages, MEDEVALKIT_REPORT_PROMPT } from '../src/model/prompt.js';
 
 describe('chatRequestBody', () => {
@@ -30,5 +30,18 @@ describe('chatRequestBody', () => {
     expect(sent.messages[0].content).toBe(text);
     expect(sent.messages[1].content[0]!.text).toBe(text);
     expect(sent.messages[1].content[1]!.image_url!.url).toBe('data:image/png;base64,cG5n');
+  });
+});
+
+describe('base64Into', () => {
+  it('writes what Buffer\'s own base64 encoder gives, for every remainder and at any offset', () => {
+    for (const n of [0, 1, 2, 3, 4, 5, 6, 100, 65_537, 300_001]) {
+      const src = randomBytes(n);
+      const dst = Buffer.alloc(n * 2 + 10, 0x2a);
+      const end = base64Into(src, dst, 3);
+      expect(dst.subarray(3, end).toString('latin1')).toBe(src.toString('base64'));
+      expect(dst[2]).toBe(0x2a);
+      expect(dst[end]).toBe(0x2a);
+    }
   });
 });

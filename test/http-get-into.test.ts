@@ -119,6 +119,11 @@ describe('httpGetInto', () => {
   it('gives the memory\'s own refusal for a body larger than the memory may grow', async () => {
     const url = await rawServer((socket) => socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n'), Buffer.alloc(2_000_000)])));
     await expect(get(url, memory(1 << 20))).rejects.toThrow('too large for this memory');
+    // Without a stated length, as the bytes overflow the memory.
+    const unstated = await rawServer((socket) => socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), Buffer.alloc(2_000_000)])));
+    const into = memory(1 << 20);
+    await expect(get(unstated, into)).rejects.toThrow('too large for this memory');
+    expect(into.written().length).toBe(1 << 20);
   });
 
   it.each([

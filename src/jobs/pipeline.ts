@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -54,8 +54,9 @@ export class Pipeline {
   private readonly cpu = new Semaphore(Math.max(1, availableParallelism()));
   private readonly renderer: RenderPool;
   /**
-   * The PNGs of a job rendered in this run, for its drafting step straight after; a job resumed in `drafting` reads
-   * them from the work directory, checked against their recorded hashes.
+   * The PNGs of a job rendered in this run, for its drafting step straight after. Only a job that leaves this run
+   * still `drafting` (the model unreachable, say) has them written to its work directory, where its next run reads
+   * them, checked against their recorded hashes; after a crash they are rendered again.
    */
   private readonly justRendered = new Map<string, Buffer[]>();
   /** Two instances per rendering thread may be in memory at once: one rendering, one arriving. */
@@ -81,7 +82,20 @@ export class Pipeline {
       }
       return current;
     } finally {
+      const held = this.justRendered.get(job.id);
       this.justRendered.delete(job.id);
+      if (held && current.state === 'drafting') await this.keepImages(current, held, log);
+    }
+  }
+
+  /** Writes a job's rendered PNGs to its work directory for a later run; one that fails to is rendered again then. */
+  private async keepImages(job: Job, pngs: Buffer[], log: Logger): Promise<void> {
+    const dir = workDir(this.deps.dataDir, job.id);
+    try {
+      await mkdir(dir, { recursive: true });
+      await Promise.all((job.images ?? []).map((img, i) => writeFile(path.join(dir, img.file), pngs[i]!)));
+    } catch (err) {
+      log.warn({ err }, 'cannot keep the rendered images for the next attempt; they will be rendered again');
     }
   }
 
@@ -105,7 +119,6 @@ export class Pipeline {
       }
       case 'drafting': {
         const held = this.justRendered.get(job.id);
-        this.justRendered.delete(job.id);
         const images = held && held.length === job.images?.length ? held.map((png) => ({ png })) : await this.loadImages(job);
         if (!images) {
           log.warn('rendered images are missing from the work directory; fetching and rendering again');
@@ -162,20 +175,15 @@ export class Pipeline {
    * the PNGs are kept, for the drafting step.
    */
   private async render(job: Job, log: Logger): Promise<{ records: RenderedRecord[]; pngs: Buffer[] }> {
-    const dir = workDir(this.deps.dataDir, job.id);
-    await mkdir(dir, { recursive: true });
     const out: RenderedRecord[] = [];
     const pngs: Buffer[] = [];
     for (const view of job.views ?? []) {
-      const png = path.join(dir, `${view.sopUid}.png`);
       // A RenderError is a permanent fault: the job ends at once with its reason.
       const image = await this.renderView(job, view, log);
-      await writeFile(`${png}.part`, image.png);
-      await rename(`${png}.part`, png);
       pngs.push(image.png);
       log.debug({ sopUid: view.sopUid, width: image.width, height: image.height, window: image.window }, 'instance rendered');
       out.push({
-        sopUid: view.sopUid, seriesUid: view.seriesUid, view: view.view, file: path.basename(png), sha256: image.sha256,
+        sopUid: view.sopUid, seriesUid: view.seriesUid, view: view.view, file: `${view.sopUid}.png`, sha256: image.sha256,
         width: image.width, height: image.height, sourceWidth: image.sourceWidth, sourceHeight: image.sourceHeight,
         window: image.window, photometric: image.photometric, transferSyntaxUid: image.transferSyntaxUid,
       });

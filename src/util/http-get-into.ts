@@ -89,6 +89,11 @@ export function httpGetInto(url: URL, target: GrowableBytes, options: HttpGetOpt
         if (typeof parsed === 'string') return fail(parsed);
         head = { ...parsed, bodyStart: end + HEAD_END.length };
         dechunk.start(head.bodyStart);
+        if (head.framing.kind === 'length') {
+          // Room for the whole body at once: one allocation, and a body beyond the memory's ceiling refused unread.
+          const missing = head.bodyStart + head.framing.length - bytes.length;
+          if (missing > 0 && target.space(missing).length < missing) return finish(target.refusal());
+        }
       }
       const { framing, bodyStart } = head;
       if (framing.kind === 'length' && bytes.length - bodyStart >= framing.length) complete(bodyStart + framing.length);

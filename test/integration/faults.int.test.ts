@@ -126,6 +126,10 @@ describe('raddraft stopped with SIGTERM while drafting', () => {
     running = await startServe(env);
     const jobs = await waitForJobs(running, [quick!.studyUid, slow!.studyUid], ['reported'], 60_000);
     expect(jobs.every((j) => j.attempts === 0)).toBe(true);
+    // The pictures rendered before the stop were kept for the next start, which drafted from them.
+    const given = jobs.find((j) => j.studyInstanceUid === slow!.studyUid)!;
+    const { events } = (await (await running.api(`/api/jobs/${given.id}`)).json()) as { events: { to: string }[] };
+    expect(events.map((e) => e.to).filter((to) => to === 'rendering' || to === 'drafting')).toEqual(['rendering', 'drafting']);
     await expectWhole(peers.fhir.url, 2);
   });
 });
