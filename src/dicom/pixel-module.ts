@@ -38,7 +38,10 @@ function bytesOf(value: unknown): Uint8Array | undefined {
 /** 16-bit little-endian samples; a view where the bytes are aligned, a copy where they are not. */
 function words(bytes: Uint8Array, count: number): Uint16Array {
   if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, count);
-  return new Uint16Array(bytes.slice(0, count * 2).buffer);
+  // Copied by hand: a Buffer's slice is a view of the same memory, not a copy.
+  const copy = new Uint16Array(count);
+  new Uint8Array(copy.buffer).set(bytes.subarray(0, count * 2));
+  return copy;
 }
 
 /**

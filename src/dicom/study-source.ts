@@ -58,8 +58,13 @@ export class PacsSource implements StudySource {
   }
 
   async readInstance(studyUid: string, seriesUid: string, sopUid: string, into: InstanceMemory): Promise<InstanceBytes> {
-    const { offset, length } = await this.dicomweb.readInstanceInto(studyUid, seriesUid, sopUid, into.bytes(`instance ${sopUid}`));
-    into.select(offset, length);
+    const memory = into.bytes(`instance ${sopUid}`);
+    const { offset, length } = await this.dicomweb.readInstanceInto(studyUid, seriesUid, sopUid, memory);
+    // Elements of a Part 10 file start at even offsets: an instance at an even offset can have its 16-bit pixels
+    // viewed where they lie. One that arrived at an odd offset is moved down a byte, over the part's headers.
+    const start = offset - (offset % 2);
+    if (start !== offset) memory.written().copyWithin(start, offset, offset + length);
+    into.select(start, length);
     return { streamed: length };
   }
 

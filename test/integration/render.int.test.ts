@@ -81,6 +81,18 @@ describe('a rendering thread reusing its buffers from one image to the next', ()
       expect(fromMemory.sha256).toBe(alone[i]!.sha256);
     }
   });
+
+  it('renders an instance held at an odd offset of its memory as it renders from its file', async () => {
+    const file = path.join(path.dirname(fixture('chest-pa-lat').files[0]!), 'pa-pa.dcm');
+    const bytes = await readFile(file);
+    // A Buffer over shared memory, one byte in, as a response's framing can leave an instance.
+    const shared = Buffer.from(new SharedArrayBuffer(bytes.length + 2), 1, bytes.length);
+    bytes.copy(shared);
+    for (const options of [{}, { exact: true }]) {
+      const odd = await renderBytes(shared, 'odd offset', options);
+      expect(odd.sha256).toBe((await renderInstance(file, 'file', options)).sha256);
+    }
+  });
 });
 
 describe('the one-pass shrink through the window', () => {

@@ -92,6 +92,21 @@ describe('a PACS answering an instance request wrongly', () => {
     else expect(err.name).toBe('RenderError');
   });
 
+  it('an instance arriving at an odd offset is moved to an even one, for its 16-bit pixels to be read in place', async () => {
+    const instance = Buffer.from('DICM and the rest of an instance');
+    // A part header one byte longer moves the instance by one byte.
+    for (const pad of ['', ' ']) {
+      answer = multipart(`${part(`application/dicom${pad}`, instance.toString('latin1'))}--b1--`);
+      const staging = new StagingBuffers(1, { maxPixels: 1000 });
+      const loan = await staging.acquire();
+      const source = new PacsSource(client);
+      expect(await source.readInstance('1.2', '1.2.3', '1.2.3.4', loan)).toEqual({ streamed: instance.length });
+      const { buffer, offset, length } = loan.shared();
+      expect(offset % 2).toBe(0);
+      expect(Buffer.from(buffer, offset, length).equals(instance)).toBe(true);
+    }
+  });
+
   it('a response that stops half-way is given up at the timeout, as a fault to retry', async () => {
     answer = (res) => {
       res.writeHead(200, { 'content-type': 'multipart/related; type="application/dicom"; boundary=b1', 'content-length': '100000' });
