@@ -108,6 +108,14 @@ describe('httpGetInto', () => {
     expect(into.written().length).toBe(res.bodyEnd);
   });
 
+  it('passes over an interim response to the final one', async () => {
+    const url = await rawServer((socket) => socket.end('HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'));
+    const into = memory();
+    const res = await get(url, into);
+    expect(res.status).toBe(200);
+    expect(into.written().subarray(res.bodyStart, res.bodyEnd).toString()).toBe('hello');
+  });
+
   it('reads a body of no stated length to the end of the connection', async () => {
     const body = randomBytes(200_000);
     const url = await rawServer((socket) => socket.end(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), body])));

@@ -78,8 +78,8 @@ export function httpGetInto(url: URL, target: GrowableBytes, options: HttpGetOpt
 
     /** Looks at what has arrived: the head once it is whole, then the body, until it is complete. */
     const examine = (): void => {
-      const bytes = target.written();
-      if (!head) {
+      let bytes = target.written();
+      while (!head) {
         const end = bytes.subarray(0, Math.min(bytes.length, MAX_HEAD_BYTES + HEAD_END.length)).indexOf(HEAD_END);
         if (end < 0) {
           if (bytes.length > MAX_HEAD_BYTES) fail(`the response headers exceed ${MAX_HEAD_BYTES / 1024} KiB`);
@@ -87,12 +87,21 @@ export function httpGetInto(url: URL, target: GrowableBytes, options: HttpGetOpt
         }
         const parsed = parseHead(bytes.subarray(0, end).toString('latin1'));
         if (typeof parsed === 'string') return fail(parsed);
-        head = { ...parsed, bodyStart: end + HEAD_END.length };
-        dechunk.start(head.bodyStart);
+        const bodyStart = end + HEAD_END.length;
+        if (parsed.status < 200) {
+          // An interim response (103 Early Hints, say) is dropped: the final one follows it.
+          bytes.copyWithin(0, bodyStart);
+          target.truncate(bytes.length - bodyStart);
+          bytes = target.written();
+          continue;
+        }
+        head = { ...parsed, bodyStart };
+        dechunk.start(bodyStart);
         if (head.framing.kind === 'length') {
           // Room for the whole body at once: one allocation, and a body beyond the memory's ceiling refused unread.
-          const missing = head.bodyStart + head.framing.length - bytes.length;
+          const missing = bodyStart + head.framing.length - bytes.length;
           if (missing > 0 && target.space(missing).length < missing) return finish(target.refusal());
+          bytes = target.written();
         }
       }
       const { framing, bodyStart } = head;
@@ -134,11 +143,13 @@ export function httpGetInto(url: URL, target: GrowableBytes, options: HttpGetOpt
       socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => fail(err.message, err.code));
-    socket.on('end', () => {
+    const ended = () => {
       if (settled) return;
       if (head?.framing.kind === 'close') return complete(target.written().length);
       fail(head ? 'the connection closed before the body was complete' : 'the connection closed before a response', 'ECONNRESET');
-    });
+    };
+    socket.on('end', ended);
+    socket.on('close', ended);
   });
 }
 
