@@ -5,7 +5,8 @@
  * as JPEG 2000 lossless, with SQLite, from a PACS of their own. Prints sustained studies per second, the seconds from
  * a study being found to its draft being delivered to the FHIR server (model time is nil here), raddraft's memory
  * over the run and the CPU seconds per study of raddraft and of its peers. raddraft runs built (`npm run build`, then
- * `node dist/cli.js serve`), as it is deployed. BENCH_PROFILE=DIR writes CPU profiles.
+ * `node dist/cli.js serve`), as it is deployed. BENCH_PROFILE=DIR writes CPU profiles; RADDRAFT_TEST_PG_URL names the
+ * PostgreSQL to use (for example its Unix socket: postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres).
  */
 import { execFile, spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -110,8 +111,10 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   const fhir = await startFhirServer();
   const model = await startLingshuStandIn();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'raddraft-bench-data-'));
+  // The harness's own variables are not raddraft settings, which raddraft refuses to start with.
+  const { RADDRAFT_TEST_PG_URL: _harness, ...inherited } = process.env;
   const env = {
-    ...process.env,
+    ...inherited,
     RADDRAFT_DICOMWEB_URL: dicomWebUrl, RADDRAFT_FHIR_URL: fhir.url, RADDRAFT_LINGSHU_URL: model.url,
     RADDRAFT_DATA_DIR: dataDir, RADDRAFT_PORT: '0', RADDRAFT_POLL_SECONDS: '5', RADDRAFT_STABLE_SECONDS: '0',
     RADDRAFT_LOOKBACK_DAYS: '36500', RADDRAFT_LOG_LEVEL: 'info', RADDRAFT_MAX_IN_FLIGHT: '16',
