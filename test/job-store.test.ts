@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { JobStore } from '../src/jobs/job-store.js';
+import { sightingChanges, type JobStore } from '../src/jobs/job-store.js';
 import { postgres, sqlite, type Backend } from './harness/store-backends.js';
 
 describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s job store', (_name, backendOf) => {
@@ -77,15 +77,26 @@ describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s job store', (_
     expect(await store.getCheckpoint('qido.since')).toBe('20260102');
   });
 
-  it('names the studies a sighting can no longer change: every job past discovered, none still settling or unknown', async () => {
+  it('tells what it holds of the studies asked about, so that a sighting changes only a new study or a settling one whose count moved', async () => {
     await store.observe({ studyUid: '1.2.20', source: 'qido', instanceCount: 2, stableAfter: now + 60_000 });
     const { job } = await store.observe({ studyUid: '1.2.21', source: 'qido', stableAfter: now });
     await store.recordIneligible('1.2.22', 'qido', 'CT');
     expect((await store.claim('w1', 60_000))?.id).toBe(job.id);
     await store.transition(job.id, 'w1', 'queued', { views: [] });
     const many = Array.from({ length: 1200 }, (_, i) => `1.2.9.${i}`);
-    expect(await store.settledStudies(['1.2.20', '1.2.21', '1.2.22', '1.2.23', ...many])).toEqual(new Set(['1.2.21', '1.2.22']));
-    expect(await store.settledStudies([])).toEqual(new Set());
+    const known = await store.knownStudies(['1.2.20', '1.2.21', '1.2.22', '1.2.23', ...many]);
+    expect(known).toEqual(new Map([
+      ['1.2.20', { state: 'discovered', instanceCount: 2 }],
+      ['1.2.21', { state: 'queued', instanceCount: undefined }],
+      ['1.2.22', { state: 'ineligible', instanceCount: undefined }],
+    ]));
+    expect(await store.knownStudies([])).toEqual(new Map());
+    expect(sightingChanges(known.get('1.2.23'), 2)).toBe(true);
+    expect(sightingChanges(known.get('1.2.20'), 3)).toBe(true);
+    expect(sightingChanges(known.get('1.2.20'), 2)).toBe(false);
+    expect(sightingChanges(known.get('1.2.20'), undefined)).toBe(false);
+    expect(sightingChanges(known.get('1.2.21'), 5)).toBe(false);
+    expect(sightingChanges(known.get('1.2.22'), 5)).toBe(false);
   });
 
   it('keeps jobs across a reopen', async () => {

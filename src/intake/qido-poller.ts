@@ -1,7 +1,7 @@
 import type { DicomWebClient } from '../dicom/dicomweb.js';
 import { Tag, isUid, num, str, strings, type DicomJson } from '../dicom/tags.js';
 import { eligibleByModalities } from '../dicom/eligibility.js';
-import type { JobStore } from '../jobs/job-store.js';
+import { sightingChanges, type JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 
 export interface QidoPollerOptions {
@@ -42,7 +42,7 @@ export interface SweepResult extends Sightings {
  */
 export async function recordSightings(store: JobStore, studies: DicomJson[], source: string, stableAfter: number, log: Logger): Promise<Sightings> {
   const result: Sightings = { seen: 0, discovered: 0, ineligible: 0 };
-  const settled = await store.settledStudies(studies.map((ds) => str(ds, Tag.StudyInstanceUID)).filter((uid): uid is string => isUid(uid)));
+  const known = await store.knownStudies(studies.map((ds) => str(ds, Tag.StudyInstanceUID)).filter((uid): uid is string => isUid(uid)));
   for (const ds of studies) {
     const studyUid = str(ds, Tag.StudyInstanceUID);
     if (!isUid(studyUid)) {
@@ -50,7 +50,8 @@ export async function recordSightings(store: JobStore, studies: DicomJson[], sou
       continue;
     }
     result.seen += 1;
-    if (settled.has(studyUid)) continue;
+    const count = num(ds, Tag.NumberOfStudyRelatedInstances);
+    if (!sightingChanges(known.get(studyUid), count)) continue;
     const verdict = eligibleByModalities(strings(ds, Tag.ModalitiesInStudy));
     if (!verdict.eligible) {
       const { created } = await store.recordIneligible(studyUid, source, verdict.reason);
@@ -60,7 +61,6 @@ export async function recordSightings(store: JobStore, studies: DicomJson[], sou
       }
       continue;
     }
-    const count = num(ds, Tag.NumberOfStudyRelatedInstances);
     const { created } = await store.observe({ studyUid, source, stableAfter, ...(count !== undefined ? { instanceCount: count } : {}) });
     if (created) {
       result.discovered += 1;

@@ -76,6 +76,21 @@ export interface Observation {
   stableAfter: number;
 }
 
+/** What the job store holds of a study that a sighting could change. */
+export interface KnownStudy {
+  state: JobState;
+  instanceCount?: number;
+}
+
+/**
+ * Whether a sighting changes a known study's job: only a `discovered` one, whose instance count differs (its
+ * stability deadline then moves). A study no job knows always does.
+ */
+export function sightingChanges(known: KnownStudy | undefined, instanceCount: number | undefined): boolean {
+  if (!known) return true;
+  return known.state === 'discovered' && instanceCount !== undefined && known.instanceCount !== instanceCount;
+}
+
 export interface ListQuery {
   state?: JobState;
   limit?: number;
@@ -127,10 +142,10 @@ export interface JobStore {
    */
   observe(o: Observation): Promise<{ job: Job; created: boolean }>;
   /**
-   * Those of `studyUids` whose job a sighting can no longer change (any state past `discovered`), so that a poll
-   * seeing the same day's studies again and again passes over them with one query, not a transaction each.
+   * The jobs of those of `studyUids` that have one, by study, with what a sighting could change: a poll seeing the
+   * same day's studies again and again passes over the unchanged ones with one query, not a transaction each.
    */
-  settledStudies(studyUids: readonly string[]): Promise<Set<string>>;
+  knownStudies(studyUids: readonly string[]): Promise<Map<string, KnownStudy>>;
   /** Records a study that is ineligible before anything was fetched (e.g. a CT by its QIDO modalities). */
   recordIneligible(studyUid: string, source: string, reason: string): Promise<{ job: Job; created: boolean }>;
   /**

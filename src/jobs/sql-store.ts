@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, type Selectable, type Transaction } from 'kysely';
 import {
-  JOB_STATES, LeaseLostError, WORKING_STATES, isJobState,
-  type Job, type JobEvent, type JobPatch, type JobState, type JobStore, type ListQuery, type Observation, type QualityRow,
+  JOB_STATES, LeaseLostError, WORKING_STATES, isJobState, sightingChanges,
+  type Job, type JobEvent, type JobPatch, type JobState, type JobStore, type KnownStudy, type ListQuery, type Observation, type QualityRow,
   type ReviewRecord,
 } from './job-store.js';
 import type { NewReportEvent } from './outbox.js';
@@ -81,9 +81,9 @@ export class SqlJobStore implements JobStore {
         if (created) await this.event(trx, id, undefined, 'discovered', `seen by ${o.source}`, now);
         return { job: toJob(row), created };
       }
-      if (existing.state === 'discovered' && o.instanceCount !== undefined && n(existing.instance_count) !== o.instanceCount) {
+      if (sightingChanges({ state: toJob(existing).state, instanceCount: n(existing.instance_count) }, o.instanceCount)) {
         const row = await trx.updateTable('jobs')
-          .set({ instance_count: o.instanceCount, stable_after: o.stableAfter, updated_at: now })
+          .set({ instance_count: o.instanceCount ?? null, stable_after: o.stableAfter, updated_at: now })
           .where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow();
         return { job: toJob(row), created: false };
       }
@@ -91,15 +91,18 @@ export class SqlJobStore implements JobStore {
     });
   }
 
-  async settledStudies(studyUids: readonly string[]): Promise<Set<string>> {
-    const settled = new Set<string>();
+  async knownStudies(studyUids: readonly string[]): Promise<Map<string, KnownStudy>> {
+    const known = new Map<string, KnownStudy>();
     // In slices, within every database's limit on bound parameters.
     for (let i = 0; i < studyUids.length; i += 500) {
-      const rows = await this.db.selectFrom('jobs').select('study_uid')
-        .where('study_uid', 'in', studyUids.slice(i, i + 500)).where('state', '<>', 'discovered').execute();
-      for (const row of rows) settled.add(row.study_uid);
+      const rows = await this.db.selectFrom('jobs').select(['study_uid', 'state', 'instance_count'])
+        .where('study_uid', 'in', studyUids.slice(i, i + 500)).execute();
+      for (const row of rows) {
+        if (!isJobState(row.state)) throw new Error(`the job of study ${row.study_uid} has an unknown state ${row.state}`);
+        known.set(row.study_uid, { state: row.state, instanceCount: n(row.instance_count) });
+      }
     }
-    return settled;
+    return known;
   }
 
   async recordIneligible(studyUid: string, source: string, reason: string): Promise<{ job: Job; created: boolean }> {

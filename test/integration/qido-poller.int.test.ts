@@ -66,6 +66,9 @@ describe('QIDO-RS poller against Orthanc', () => {
     await stowFiles(orthanc.dicomWebUrl, [study.files[1]!]);
     await poller.pollOnce(new Date(t0 + 30_000));
     expect(await store.findByStudy(study.studyUid)).toMatchObject({ instanceCount: 2, stableAfter: t0 + 90_000 });
+    // Seen again unchanged: the clock runs on.
+    await poller.pollOnce(new Date(t0 + 45_000));
+    expect(await store.findByStudy(study.studyUid)).toMatchObject({ instanceCount: 2, stableAfter: t0 + 90_000 });
     expect(await store.claim('w', 1000, { now: t0 + 60_000 })).toBeUndefined();
     expect((await store.claim('w', 1000, { now: t0 + 90_000 }))?.studyUid).toBe(study.studyUid);
   });
