@@ -21,8 +21,9 @@ export async function stillNeeded(store: JobStore, job: Job | undefined): Promis
 
 /** Removes a study's pushed instances if its job no longer needs them; says whether it did. */
 export async function releaseIfUnneeded(received: ReceivedStore, store: JobStore, job: Job, log: Logger): Promise<boolean> {
-  if ((await stillNeeded(store, job)) !== false) return false;
+  // Most studies were never pushed: a look at the directory spares them a query.
   if (!(await received.has(job.studyUid))) return false;
+  if ((await stillNeeded(store, job)) !== false) return false;
   await received.remove(job.studyUid);
   log.info({ studyUid: job.studyUid, state: job.state }, 'pushed instances removed: their job no longer needs them');
   return true;
