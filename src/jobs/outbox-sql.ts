@@ -110,21 +110,19 @@ export class SqlOutbox implements Outbox {
   }
 
   async claim(owner: string, leaseMs: number, now = Date.now(), except: readonly string[] = []): Promise<Delivery | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const candidate = await trx.selectFrom('deliveries as d').selectAll('d')
+    // One statement, so a claim is one round trip (an idle worker's too); on PostgreSQL the chosen row is locked and
+    // rows other claimers hold are passed over, on SQLite the statement is atomic.
+    const row = await this.db.updateTable('deliveries').set({ lease_owner: owner, lease_until: now + leaseMs, updated_at: now })
+      .where('id', '=', (eb) => eb.selectFrom('deliveries as d').select('d.id')
         .where('d.state', '=', 'pending')
         .where((eb) => eb.or([eb('d.lease_until', 'is', null), eb('d.lease_until', '<', now)]))
         .where((eb) => eb.or([eb('d.next_attempt_at', 'is', null), eb('d.next_attempt_at', '<=', now)]))
         .where((eb) => eb.not(earlierUndone(eb)))
         .$if(except.length > 0, (q) => q.where('d.output', 'not in', except))
         .orderBy('d.created_at').orderBy('d.id').limit(1)
-        .$if(this.options.dialect === 'postgres', (q) => q.forUpdate().skipLocked())
-        .executeTakeFirst();
-      if (!candidate) return undefined;
-      const row = await trx.updateTable('deliveries').set({ lease_owner: owner, lease_until: now + leaseMs, updated_at: now })
-        .where('id', '=', candidate.id).returningAll().executeTakeFirstOrThrow();
-      return toDelivery(row);
-    });
+        .$if(this.options.dialect === 'postgres', (q) => q.forUpdate().skipLocked()))
+      .returningAll().executeTakeFirst();
+    return row ? toDelivery(row) : undefined;
   }
 
   async claimById(id: string, owner: string, leaseMs: number): Promise<Delivery | undefined> {
@@ -138,37 +136,39 @@ export class SqlOutbox implements Outbox {
   }
 
   async finish(id: string, owner: string, outcome: DeliveryOutcome, retryAt: number): Promise<Delivery> {
-    return this.db.transaction().execute(async (trx) => {
-      // Locked, so a worker taking over an expired lease cannot claim it between this read and the write.
-      const current = await trx.selectFrom('deliveries').selectAll().where('id', '=', id)
-        .$if(this.options.dialect === 'postgres', (q) => q.forUpdate())
-        .executeTakeFirst();
-      // Withdrawn while it was being delivered.
-      if (!current) throw new Error(`delivery ${id} is not in the outbox`);
-      if (current.lease_owner !== owner || current.state !== 'pending') return toDelivery(current);
-      const now = Date.now();
-      const free = { lease_owner: null, lease_until: null, updated_at: now };
-      let set: Partial<Selectable<DeliveriesTable>>;
-      switch (outcome.kind) {
-        case 'delivered':
-          set = { state: 'delivered', reference: outcome.reference, note: outcome.note ?? null, last_error: null, next_attempt_at: null, attempts: current.attempts + 1 };
-          break;
-        case 'wait':
-          set = { last_error: outcome.reason, next_attempt_at: outcome.until };
-          break;
-        case 'permanent':
-          set = { state: 'dead', last_error: outcome.reason, next_attempt_at: null, attempts: current.attempts + 1 };
-          break;
-        case 'retry': {
-          const attempts = current.attempts + 1;
-          const dead = attempts >= this.options.maxAttempts;
-          set = { state: dead ? 'dead' : 'pending', attempts, last_error: outcome.reason, next_attempt_at: dead ? null : retryAt };
-          break;
+    // One conditional update: only the lease holder of a pending delivery records its outcome, and a worker that
+    // took over an expired lease meanwhile makes it match nothing (on PostgreSQL the condition is checked again on
+    // the row as that worker left it).
+    const now = Date.now();
+    const row = await this.db.updateTable('deliveries')
+      .set((eb) => {
+        const used = eb('attempts', '+', 1);
+        const free = { lease_owner: null, lease_until: null, updated_at: now };
+        switch (outcome.kind) {
+          case 'delivered':
+            return { ...free, state: 'delivered', reference: outcome.reference, note: outcome.note ?? null, last_error: null, next_attempt_at: null, attempts: used };
+          case 'wait':
+            return { ...free, last_error: outcome.reason, next_attempt_at: outcome.until };
+          case 'permanent':
+            return { ...free, state: 'dead', last_error: outcome.reason, next_attempt_at: null, attempts: used };
+          case 'retry': {
+            const spent = eb('attempts', '>=', this.options.maxAttempts - 1);
+            return {
+              ...free, attempts: used, last_error: outcome.reason,
+              state: eb.case().when(spent).then('dead').else('pending').end(),
+              // Typed, or PostgreSQL takes a CASE of parameters for text.
+              next_attempt_at: eb.case().when(spent).then(sql<number | null>`null`).else(eb.cast<number>(eb.val(retryAt), 'bigint')).end(),
+            };
+          }
         }
-      }
-      const row = await trx.updateTable('deliveries').set({ ...set, ...free }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
-      return toDelivery(row);
-    });
+      })
+      .where('id', '=', id).where('lease_owner', '=', owner).where('state', '=', 'pending')
+      .returningAll().executeTakeFirst();
+    if (row) return toDelivery(row);
+    const current = await this.delivery(id);
+    // Withdrawn while it was being delivered.
+    if (!current) throw new Error(`delivery ${id} is not in the outbox`);
+    return current;
   }
 
   async releaseDelivery(id: string, owner: string): Promise<void> {
