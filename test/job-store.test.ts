@@ -30,10 +30,16 @@ describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s job store', (_
     const claimed = await store.claim('w1', 60_000);
     expect(claimed?.id).toBe(job.id);
     await expect(store.transition(job.id, 'w2', 'queued')).rejects.toThrow(`job ${job.id}: lease lost to another worker`);
-    await store.transition(job.id, 'w1', 'queued', { views: [] }, 'views chosen');
+    const queued = await store.transition(job.id, 'w1', 'queued', { views: [], reason: 'none' }, 'views chosen');
+    expect(queued).toMatchObject({ state: 'queued', leaseOwner: 'w1', views: [], reason: 'none' });
+    // A move within a state changes the job and records no event.
+    expect(await store.transition(job.id, 'w1', 'queued', { reason: null })).toMatchObject({ state: 'queued', reason: undefined });
     const drafted = await store.transition(job.id, 'w1', 'drafted');
-    expect(drafted).toMatchObject({ state: 'drafted', leaseOwner: undefined });
-    expect((await store.events(job.id)).map((e) => e.to)).toEqual(['discovered', 'queued', 'drafted']);
+    expect(drafted).toMatchObject({ state: 'drafted', leaseOwner: undefined, leaseUntil: undefined });
+    await expect(store.transition(job.id, 'w1', 'dead')).rejects.toThrow(`job ${job.id}: lease lost to another worker`);
+    expect((await store.events(job.id)).map((e) => [e.from, e.to, e.note])).toEqual([
+      [undefined, 'discovered', 'seen by qido'], ['discovered', 'queued', 'views chosen'], ['queued', 'drafted', undefined],
+    ]);
   });
 
   it('retries a failed job from the state it failed in, and makes it dead when the budget is spent', async () => {
