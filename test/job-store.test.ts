@@ -50,7 +50,8 @@ describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s job store', (_
     expect(failed).toMatchObject({ state: 'failed', attempts: 1, reason: 'model down', resumeState: 'drafting' });
     expect(await store.claim('w1', 60_000)).toBeUndefined();
     const resumed = await store.claim('w1', 60_000, { now: Date.now() + 60_000 });
-    expect(resumed).toMatchObject({ state: 'drafting', attempts: 1 });
+    expect(resumed).toMatchObject({ state: 'drafting', attempts: 1, leaseOwner: 'w1', nextAttemptAt: undefined });
+    expect((await store.events(job.id)).at(-1)).toMatchObject({ from: 'failed', to: 'drafting', note: 'attempt 2 by w1' });
     await store.fail(job.id, 'w1', 'model down', { retryAt: Date.now() });
     await store.claim('w1', 60_000, { now: Date.now() + 1 });
     const dead = await store.fail(job.id, 'w1', 'model down again', { retryAt: Date.now() });
@@ -72,6 +73,27 @@ describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s job store', (_
     expect(await store.expireLeases((owner) => owner === 'host:99999999:aa')).toBe(1);
     const taken = await store.claim('w2', 60_000);
     expect(taken).toMatchObject({ id: job.id, state: 'fetching', attempts: 1, leaseOwner: 'w2' });
+    expect((await store.events(job.id)).at(-1)).toMatchObject({ from: 'fetching', to: 'fetching', note: 'taken over from host:99999999:aa after its lease expired' });
+  });
+
+  it('makes a job dead when the workers holding it keep stopping, instead of handing it on again', async () => {
+    const { job } = await store.observe({ studyUid: '1.2.10', source: 'qido', stableAfter: now });
+    let t = Date.now();
+    await store.claim('w1', 1000, { now: t });
+    await store.transition(job.id, 'w1', 'rendering');
+    for (const owner of ['w2', 'w3']) {
+      t += 2000;
+      expect(await store.claim(owner, 1000, { now: t })).toMatchObject({ id: job.id, state: 'rendering', leaseOwner: owner });
+    }
+    t += 2000;
+    expect(await store.claim('w4', 1000, { now: t })).toBeUndefined();
+    expect(await store.get(job.id)).toMatchObject({ state: 'dead', attempts: 3, leaseOwner: undefined, leaseUntil: undefined, reason: 'the worker processing it stopped 3 times in state rendering' });
+    expect((await store.events(job.id)).slice(-3).map((e) => [e.from, e.to, e.note])).toEqual([
+      ['rendering', 'rendering', 'taken over from w1 after its lease expired'],
+      ['rendering', 'rendering', 'taken over from w2 after its lease expired'],
+      ['rendering', 'dead', 'the worker processing it stopped 3 times in state rendering'],
+    ]);
+    expect(await store.claim('w4', 1000, { now: t + 60_000 })).toBeUndefined();
   });
 
   it('records an ineligible study once, and keeps checkpoints', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
 import {
   JOB_STATES, LeaseLostError, WORKING_STATES, isJobState, sightingChanges,
   type Job, type JobEvent, type JobPatch, type JobState, type JobStore, type KnownStudy, type ListQuery, type Observation, type QualityRow,
@@ -20,6 +20,10 @@ export interface SqlStoreOptions {
 const n = (v: number | null): number | undefined => v ?? undefined;
 const json = (v: string | null): unknown => (v === null ? undefined : JSON.parse(v));
 const text = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
+
+/** Why a job whose workers kept stopping is dead; the two parts around the count are shared with the SQL. */
+const STOPPED = ['the worker processing it stopped ', ' times in state '] as const;
+const stoppedReason = (attempts: number, state: JobState): string => `${STOPPED[0]}${attempts}${STOPPED[1]}${state}`;
 
 function toJob(r: Selectable<JobsTable>): Job {
   if (!isJobState(r.state)) throw new Error(`job ${r.id} has an unknown state ${r.state}`);
@@ -121,24 +125,27 @@ export class SqlJobStore implements JobStore {
     });
   }
 
+  /** The next runnable job (or the one named), first come first served. */
+  private runnable(db: Kysely<Database> | Transaction<Database>, now: number, jobId: string | undefined) {
+    return db.selectFrom('jobs').selectAll()
+      .where((eb) => eb.and([
+        eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]),
+        jobId !== undefined
+          ? eb.and([eb('id', '=', jobId), eb('state', 'in', ['discovered', 'failed', ...WORKING_STATES])])
+          : eb.or([
+              eb.and([eb('state', '=', 'discovered'), eb('stable_after', '<=', now)]),
+              eb('state', 'in', [...WORKING_STATES]),
+              eb.and([eb('state', '=', 'failed'), eb('next_attempt_at', '<=', now)]),
+            ]),
+      ]))
+      .orderBy('created_at').orderBy('id').limit(1);
+  }
+
   async claim(owner: string, leaseMs: number, opts: { now?: number; jobId?: string } = {}): Promise<Job | undefined> {
     const now = opts.now ?? Date.now();
-    const jobId = opts.jobId;
+    if (this.options.dialect === 'postgres') return this.claimAtOnce(owner, leaseMs, now, opts.jobId);
     return this.db.transaction().execute(async (trx) => {
-      const candidate = await trx.selectFrom('jobs').selectAll()
-        .where((eb) => eb.and([
-          eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]),
-          jobId !== undefined
-            ? eb.and([eb('id', '=', jobId), eb('state', 'in', ['discovered', 'failed', ...WORKING_STATES])])
-            : eb.or([
-                eb.and([eb('state', '=', 'discovered'), eb('stable_after', '<=', now)]),
-                eb('state', 'in', [...WORKING_STATES]),
-                eb.and([eb('state', '=', 'failed'), eb('next_attempt_at', '<=', now)]),
-              ]),
-        ]))
-        .orderBy('created_at').orderBy('id').limit(1)
-        .$if(this.options.dialect === 'postgres', (q) => q.forUpdate().skipLocked())
-        .executeTakeFirst();
+      const candidate = await this.runnable(trx, now, opts.jobId).executeTakeFirst();
       if (!candidate) return undefined;
       const job = toJob(candidate);
       let state = job.state;
@@ -152,7 +159,7 @@ export class SqlJobStore implements JobStore {
         attempts += 1;
         note = `taken over from ${job.leaseOwner} after its lease expired`;
         if (attempts >= this.options.maxAttempts) {
-          const reason = `the worker processing it stopped ${attempts} times in state ${state}`;
+          const reason = stoppedReason(attempts, state);
           await trx.updateTable('jobs').set({
             state: 'dead', attempts, reason, lease_owner: null, lease_until: null, updated_at: now,
           }).where('id', '=', job.id).execute();
@@ -166,6 +173,41 @@ export class SqlJobStore implements JobStore {
       if (note) await this.event(trx, job.id, job.state, state, note, now);
       return toJob(row);
     });
+  }
+
+  /**
+   * The claim above as one PostgreSQL statement, a single round trip for a worker with or without work: the row is
+   * locked (rows other claimers hold are passed over), changed by the same rules, and its event written, at once.
+   */
+  private async claimAtOnce(owner: string, leaseMs: number, now: number, jobId: string | undefined): Promise<Job | undefined> {
+    const working = sql.join(WORKING_STATES.map((state) => sql.lit(state)));
+    const takenOver = sql`(candidate.state in (${working}) and candidate.lease_owner is not null)`;
+    const dies = sql`(${takenOver} and candidate.attempts + 1 >= ${this.options.maxAttempts})`;
+    const { rows } = await sql<Selectable<JobsTable> & { prev_state: string }>`
+      with candidate as (${this.runnable(this.db, now, jobId).forUpdate().skipLocked()}),
+      claimed as (
+        update jobs set
+          state = case when ${dies} then 'dead' when candidate.state = 'failed' then coalesce(candidate.resume_state, 'queued') else candidate.state end,
+          attempts = candidate.attempts + case when ${takenOver} then 1 else 0 end,
+          reason = case when ${dies} then ${sql.lit(STOPPED[0])} || (candidate.attempts + 1) || ${sql.lit(STOPPED[1])} || candidate.state else jobs.reason end,
+          lease_owner = case when ${dies} then null else cast(${owner} as text) end,
+          lease_until = case when ${dies} then null else cast(${now + leaseMs} as bigint) end,
+          next_attempt_at = null,
+          updated_at = cast(${now} as bigint)
+        from candidate where jobs.id = candidate.id
+        returning jobs.*, candidate.state as prev_state, candidate.lease_owner as prev_owner
+      ),
+      logged as (
+        insert into job_events (job_id, at, from_state, to_state, note)
+        select id, cast(${now} as bigint), prev_state, state, case
+          when state = 'dead' then reason
+          when prev_state = 'failed' then 'attempt ' || (attempts + 1) || ' by ' || cast(${owner} as text)
+          else 'taken over from ' || prev_owner || ' after its lease expired' end
+        from claimed where state = 'dead' or prev_state = 'failed' or (prev_state in (${working}) and prev_owner is not null)
+      )
+      select * from claimed`.execute(this.db);
+    const row = rows[0];
+    return row && row.state !== 'dead' ? toJob(row) : undefined;
   }
 
   private async owned(trx: Transaction<Database>, id: string, owner: string): Promise<Job> {
