@@ -228,17 +228,17 @@ export class SqlJobStore implements JobStore {
       ...(patch.draft !== undefined ? { draft: text(patch.draft) } : {}),
       ...(patch.reportRef !== undefined ? { report_ref: patch.reportRef } : {}),
     });
-    if (this.options.dialect === 'postgres' && !event) {
-      const now = Date.now();
-      return this.transitionAtOnce(id, owner, to, changes(now), note, now);
+    if (this.options.dialect === 'postgres') {
+      if (!event) return this.transitionAtOnce(this.db, id, owner, to, changes, note);
+      return this.db.transaction().execute(async (trx) => {
+        await this.recordFirstDraft(trx, event);
+        // A lease lost meanwhile throws here, and the draft event goes with the transaction.
+        return this.transitionAtOnce(trx, id, owner, to, changes, note);
+      });
     }
     return this.db.transaction().execute(async (trx) => {
       const job = await this.owned(trx, id, owner);
-      if (event) {
-        // A draft recorded before a crash is kept: the first draft of a report is the one every output receives.
-        const first = await trx.selectFrom('report_events').select('id').where('report_key', '=', event.event.reportKey).where('seq', '=', 0).executeTakeFirst();
-        if (!first) await this.outbox.recordIn(trx, event.event, event.outputs, -1);
-      }
+      if (event) await this.recordFirstDraft(trx, event);
       const now = Date.now();
       const row = await trx.updateTable('jobs').set(changes(now)).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
       if (to !== job.state) await this.event(trx, id, job.state, to, note, now);
@@ -246,18 +246,28 @@ export class SqlJobStore implements JobStore {
     });
   }
 
+  /** A draft recorded before a crash is kept: the first draft of a report is the one every output receives. */
+  private async recordFirstDraft(trx: Transaction<Database>, event: { event: NewReportEvent; outputs: readonly string[] }): Promise<void> {
+    const first = await trx.selectFrom('report_events').select('id').where('report_key', '=', event.event.reportKey).where('seq', '=', 0).executeTakeFirst();
+    if (!first) await this.outbox.recordIn(trx, event.event, event.outputs, -1);
+  }
+
   /**
    * A transition as one PostgreSQL statement, a single round trip instead of five: the held row is locked and read
-   * as it was, the event is written from it, and the row is changed, all or nothing.
+   * as it was, the event is written from it, and the row is changed, all or nothing (with a draft event, inside the
+   * transaction that records it).
    */
-  private async transitionAtOnce(id: string, owner: string, to: JobState, changes: Updateable<JobsTable>, note: string | undefined, at: number): Promise<Job> {
-    const row = await this.db
+  private async transitionAtOnce(
+    db: Kysely<Database> | Transaction<Database>, id: string, owner: string, to: JobState, changes: (now: number) => Updateable<JobsTable>, note: string | undefined,
+  ): Promise<Job> {
+    const at = Date.now();
+    const row = await db
       .with('held', (db) => db.selectFrom('jobs').select(['id', 'state']).where('id', '=', id).where('lease_owner', '=', owner).forUpdate())
       .with('logged', (db) => db.insertInto('job_events').columns(['job_id', 'at', 'from_state', 'to_state', 'note'])
         .expression((eb) => eb.selectFrom('held').where('held.state', '<>', to).select((eb) => [
           'held.id', eb.cast<number>(eb.val(at), 'bigint').as('at'), 'held.state', eb.val(to).as('to_state'), eb.val(note ?? null).as('note'),
         ])))
-      .updateTable('jobs').from('held').set(changes).whereRef('jobs.id', '=', 'held.id')
+      .updateTable('jobs').from('held').set(changes(at)).whereRef('jobs.id', '=', 'held.id')
       .returningAll('jobs').executeTakeFirst();
     if (!row) throw new LeaseLostError(id);
     return toJob(row);
