@@ -25,6 +25,15 @@ describe.each([['SQLite', sqlite], ['PostgreSQL', postgres]])('%s job store', (_
     expect((await store.claim('w1', 1000, { now: now + 90_000 }))?.id).toBe(first.job.id);
   });
 
+  it('makes one job, with one event, of a new study sighted by several sources at once', async () => {
+    const sightings = await Promise.all(['qido', 'stow', 'c-store', 'fhir', 'qido-sweep'].map((source) =>
+      store.observe({ studyUid: '1.2.30', source, instanceCount: 1, stableAfter: now })));
+    expect(sightings.filter((s) => s.created)).toHaveLength(1);
+    expect(new Set(sightings.map((s) => s.job.id)).size).toBe(1);
+    const events = await store.events(sightings[0]!.job.id);
+    expect(events).toEqual([{ at: expect.any(Number), from: undefined, to: 'discovered', note: `seen by ${sightings.find((s) => s.created)!.job.source}` }]);
+  });
+
   it('lets only the lease holder move a job, and records each state change', async () => {
     const { job } = await store.observe({ studyUid: '1.2.4', source: 'qido', stableAfter: now });
     const claimed = await store.claim('w1', 60_000);

@@ -69,20 +69,33 @@ export class SqlJobStore implements JobStore {
   }
 
   async observe(o: Observation): Promise<{ job: Job; created: boolean }> {
+    const now = Date.now();
+    const id = randomUUID();
+    const job = {
+      id, study_uid: o.studyUid, state: 'discovered', resume_state: null, attempts: 0, reason: null,
+      source: o.source, instance_count: o.instanceCount ?? null, stable_after: o.stableAfter,
+      next_attempt_at: null, lease_owner: null, lease_until: null, views: null, skipped_views: null, images: null, draft: null,
+      report_ref: null, created_at: now, updated_at: now,
+    };
+    const note = `seen by ${o.source}`;
+    if (this.options.dialect === 'postgres') {
+      // The usual sighting, a new study, as one statement: the job and its first event, or nothing for a known study.
+      const made = await this.db
+        .with('made', (db) => db.insertInto('jobs').values(job).onConflict((oc) => oc.column('study_uid').doNothing()).returningAll())
+        .with('logged', (db) => db.insertInto('job_events').columns(['job_id', 'at', 'from_state', 'to_state', 'note'])
+          .expression((eb) => eb.selectFrom('made').select((eb) => [
+            'made.id', eb.cast<number>(eb.val(now), 'bigint').as('at'), sql<string | null>`null`.as('from_state'), eb.val('discovered').as('to_state'), eb.val(note).as('note'),
+          ])))
+        .selectFrom('made').selectAll().executeTakeFirst();
+      if (made) return { job: toJob(made), created: true };
+    }
     return this.db.transaction().execute(async (trx) => {
       const existing = await trx.selectFrom('jobs').selectAll().where('study_uid', '=', o.studyUid).executeTakeFirst();
-      const now = Date.now();
       if (!existing) {
-        const id = randomUUID();
-        await trx.insertInto('jobs').values({
-          id, study_uid: o.studyUid, state: 'discovered', resume_state: null, attempts: 0, reason: null,
-          source: o.source, instance_count: o.instanceCount ?? null, stable_after: o.stableAfter,
-          next_attempt_at: null, lease_owner: null, lease_until: null, views: null, skipped_views: null, images: null, draft: null,
-          report_ref: null, created_at: now, updated_at: now,
-        }).onConflict((oc) => oc.column('study_uid').doNothing()).execute();
+        await trx.insertInto('jobs').values(job).onConflict((oc) => oc.column('study_uid').doNothing()).execute();
         const row = await trx.selectFrom('jobs').selectAll().where('study_uid', '=', o.studyUid).executeTakeFirstOrThrow();
         const created = row.id === id;
-        if (created) await this.event(trx, id, undefined, 'discovered', `seen by ${o.source}`, now);
+        if (created) await this.event(trx, id, undefined, 'discovered', note, now);
         return { job: toJob(row), created };
       }
       if (sightingChanges({ state: toJob(existing).state, instanceCount: n(existing.instance_count) }, o.instanceCount)) {
