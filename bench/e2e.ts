@@ -123,7 +123,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
   // The built service, as administrators run it: run from source, tsx would transpile and resolve every module on the
   // way and its loader thread's CPU would be counted as raddraft's.
-  const child = spawn(process.execPath, [...profile, 'dist/cli.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...profile, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), 'dist/cli.js', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -188,6 +188,7 @@ async function pass(label: string, dicomWebUrl: string, databaseUrl: string | un
   }
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
+  if (process.env.BENCH_KEEP_LOG) await writeFile(`${process.env.BENCH_KEEP_LOG}-${label}.log`, out);
   const posted = latencies.length;
   const quarter = Math.max(1, Math.floor(samples.length / 4));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);

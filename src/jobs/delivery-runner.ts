@@ -135,7 +135,8 @@ export class DeliveryRunner {
     const events = await this.outbox.events(delivery.reportKey);
     const event = events.find((e) => e.seq === delivery.seq);
     if (!event) return { kind: 'permanent', reason: `event ${delivery.eventId} is missing from the outbox` };
-    const delivered = (await this.outbox.deliveriesOfJob(delivery.jobId))
+    // A report's first event (its draft) has nothing before it.
+    const delivered = (delivery.seq === 0 ? [] : await this.outbox.deliveriesOfJob(delivery.jobId))
       .filter((d) => d.reportKey === delivery.reportKey && d.output === delivery.output && d.seq < delivery.seq && d.state === 'delivered' && d.reference);
     const earlier = delivered.map((d) => ({ kind: kindOf(events, d.seq), seq: d.seq, reference: d.reference! }));
     return this.withinLease(output, (signal) => output.deliver(event, { earlier, signal }));
