@@ -38,6 +38,8 @@ export interface ReceivedRequest {
   n: number;
   rejected: string | undefined;
   answered: Behaviour['kind'] | 'overloaded' | 'outage';
+  /** How the body came: its Content-Length header and Transfer-Encoding as sent, and the bytes read. */
+  framing: { contentLength: string | undefined; transferEncoding: string | undefined; bytes: number };
 }
 
 /**
@@ -155,7 +157,8 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
   let sequences = 0;
   let maxInFlightSeen = 0;
   const app = express();
-  app.use(express.json({ limit: '64mb' }));
+  const bodyBytes = new WeakMap<object, number>();
+  app.use(express.json({ limit: '64mb', verify: (req, _res, buf) => bodyBytes.set(req, buf.length) }));
 
   app.get('/v1/models', (_req, res) => {
     res.json({ object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'raddraft-standin', root: model, max_model_len: 32768 }] });
@@ -188,6 +191,7 @@ export async function startLingshuStandIn(options: { model?: string; port?: numb
       at: Date.now(), model: String(body?.model), temperature: body?.temperature, maxTokens: body?.max_tokens,
       structured: body?.structured_outputs !== undefined || body?.guided_json !== undefined,
       texts: [], images: [], inFlight, n: asked, rejected: undefined, answered: 'report',
+      framing: { contentLength: req.headers['content-length'], transferEncoding: req.headers['transfer-encoding'], bytes: bodyBytes.get(req) ?? 0 },
     };
     requests.push(record);
     try {

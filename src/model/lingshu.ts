@@ -186,9 +186,12 @@ export class LingshuClient implements Drafter {
       const structured: Record<string, unknown> = this.structured
         ? { structured_outputs: { json: REPORT_SCHEMA }, guided_json: REPORT_SCHEMA }
         : {};
+      const bytes = chatRequestBody({ model: this.config.model, messages, ...sampling, ...MAX_TOKENS, ...structured });
       const body: unknown = await this.client.post('/chat/completions', {
-        body: chatRequestBody({ model: this.config.model, messages, ...sampling, ...MAX_TOKENS, ...structured }),
-        headers: { 'content-type': 'application/json' },
+        // As a stream of its one buffer, with its length: fetch copies a buffer body before sending it, a megabyte or
+        // two per draft (the client does not retry, so the body is read once).
+        body: new ReadableStream({ start: (controller) => { controller.enqueue(bytes); controller.close(); } }),
+        headers: { 'content-type': 'application/json', 'content-length': String(bytes.length) },
         signal: abort,
       });
       return { kind: 'reply', body, latencyMs: Date.now() - started, inFlight };

@@ -41,6 +41,13 @@ describe('the Lingshu client against an OpenAI-compatible server', () => {
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(1000);
   });
 
+  it('sends the request body whole, with its length (not in chunks)', async () => {
+    await client().draft(request());
+    const { framing } = standIn.requests[0]!;
+    expect(framing.bytes).toBeGreaterThan(png.length);
+    expect(framing).toEqual({ contentLength: String(framing.bytes), transferEncoding: undefined, bytes: framing.bytes });
+  });
+
   it('tries again after a 503 and gets the draft', async () => {
     standIn.script({ kind: 'error', status: 503 }, { kind: 'report' });
     const draft = await client().draft(request());
