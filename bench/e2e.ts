@@ -5,8 +5,10 @@
  * as JPEG 2000 lossless, with SQLite, from a PACS of their own. Prints sustained studies per second, the seconds from
  * a study being found to its draft being delivered to the FHIR server (model time is nil here), raddraft's memory
  * over the run and the CPU seconds per study of raddraft and of its peers. raddraft runs built (`npm run build`, then
- * `node dist/cli.js serve`), as it is deployed. BENCH_PROFILE=DIR writes CPU profiles; RADDRAFT_TEST_PG_URL names the
- * PostgreSQL to use (for example its Unix socket: postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres).
+ * `node dist/cli.js serve`), as it is deployed. BENCH_PROFILE=DIR writes CPU profiles; BENCH_NODE_FLAGS adds Node/V8
+ * flags to raddraft's command line (`--trace-gc`, say) and BENCH_KEEP_LOG=PREFIX keeps each pass's output in
+ * PREFIX-<pass>.log; RADDRAFT_TEST_PG_URL names the PostgreSQL to use (for example its Unix socket:
+ * postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres).
  */
 import { execFile, spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
