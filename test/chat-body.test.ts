@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { base64Into, chatRequestBody } from '../src/model/chat-body.js';
+import { base64Into, BodyBuffers, chatRequestBody } from '../src/model/chat-body.js';
 import { buildReportMessages, MEDEVALKIT_REPORT_PROMPT } from '../src/model/prompt.js';
 
 describe('chatRequestBody', () => {
@@ -43,5 +43,36 @@ describe('base64Into', () => {
       expect(dst[2]).toBe(0x2a);
       expect(dst[end]).toBe(0x2a);
     }
+  });
+});
+
+describe('BodyBuffers', () => {
+  const request = (text: string) => ({ model: 'm', messages: [{ role: 'user' as const, content: [{ type: 'text' as const, text }, { type: 'image_url' as const, png: randomBytes(3000) }] }] });
+
+  it('gives a body of exactly its size, in the memory of one given back when it fits, and fresh memory when none does', () => {
+    const bodies = new BodyBuffers(2);
+    const first = chatRequestBody(request('a'.repeat(500)), (size) => bodies.take(size));
+    expect(JSON.parse(first.toString('utf8'))).toMatchObject({ model: 'm' });
+    bodies.give(first);
+    // Smaller: the same memory, holding only the new body.
+    const second = chatRequestBody(request('short'), (size) => bodies.take(size));
+    expect(second.buffer).toBe(first.buffer);
+    expect((JSON.parse(second.toString('utf8')) as { messages: [{ content: [{ text: string }] }] }).messages[0].content[0].text).toBe('short');
+    // Taken and not given back: the next body has memory of its own.
+    const third = bodies.take(10);
+    expect(third.buffer).not.toBe(second.buffer);
+    expect(third.length).toBe(10);
+    // Larger than any idle buffer: fresh memory.
+    bodies.give(second);
+    expect(bodies.take(first.buffer.byteLength + 1).buffer).not.toBe(second.buffer);
+  });
+
+  it('keeps the largest of the bodies given back, up to its number', () => {
+    const bodies = new BodyBuffers(2);
+    const [small, middle, large] = [1000, 2000, 3000].map((n) => bodies.take(n));
+    for (const b of [large!, small!, middle!]) bodies.give(b);
+    expect(bodies.take(1).buffer).toBe(middle!.buffer);
+    expect(bodies.take(1).buffer).toBe(large!.buffer);
+    expect(bodies.take(1).buffer).not.toBe(small!.buffer);
   });
 });

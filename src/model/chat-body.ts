@@ -9,7 +9,7 @@ const IMAGE_TAIL = Buffer.from('"}}');
  * to the OpenAI client as parameters, each image's base64 would be made into a string, scanned again by
  * JSON.stringify and turned back into bytes by the socket, several times the work of the request itself.
  */
-export function chatRequestBody(request: { messages: ChatMessage[] } & Record<string, unknown>): Buffer {
+export function chatRequestBody(request: { messages: ChatMessage[] } & Record<string, unknown>, memory: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)): Buffer {
   const images: Buffer[] = [];
   // A marker no text can hold by chance: NUL characters around a fresh nonce, escaped by JSON as \u0000.
   const nonce = randomBytes(8).toString('hex');
@@ -24,7 +24,7 @@ export function chatRequestBody(request: { messages: ChatMessage[] } & Record<st
   const pieces = json.split(new RegExp(`"\\\\u0000${nonce}:(\\d+)\\\\u0000"`));
   // Laid out once, written once: the texts as UTF-8, each image's base64 between the JSON around it.
   const size = pieces.reduce((n, piece, i) => n + (i % 2 === 0 ? Buffer.byteLength(piece) : IMAGE_HEAD.length + base64Length(images[Number(piece)]!) + IMAGE_TAIL.length), 0);
-  const body = Buffer.allocUnsafe(size);
+  const body = memory(size);
   let at = 0;
   pieces.forEach((piece, i) => {
     if (i % 2 === 0) at += body.write(piece, at, 'utf8');
@@ -68,4 +68,32 @@ export function base64Into(src: Uint8Array, dst: Uint8Array, at: number): number
     o += 4;
   }
   return o;
+}
+
+/**
+ * Request bodies kept for the next request. A body of a megabyte or two per draft, made and dropped, is external
+ * memory that V8 counts towards its next full collection of the main thread's heap; reused, it is not. A body is
+ * given back only once the server has answered it in full (so nothing of it is still being sent). At most `keep`
+ * idle ones are kept, the largest.
+ */
+export class BodyBuffers {
+  private readonly idle: ArrayBuffer[] = [];
+
+  constructor(private readonly keep = 4) {}
+
+  /** `size` bytes, in an idle buffer large enough or a new one with room for the next body being a little larger. */
+  take(size: number): Buffer {
+    const fits = this.idle.findIndex((b) => b.byteLength >= size);
+    const memory = fits >= 0 ? this.idle.splice(fits, 1)[0]! : new ArrayBuffer(Math.ceil(size * 1.25));
+    return Buffer.from(memory, 0, size);
+  }
+
+  /** A body `take` gave, for reuse. */
+  give(body: Buffer): void {
+    const memory = body.buffer;
+    if (!(memory instanceof ArrayBuffer)) return;
+    this.idle.push(memory);
+    this.idle.sort((a, b) => a.byteLength - b.byteLength);
+    if (this.idle.length > this.keep) this.idle.shift();
+  }
 }

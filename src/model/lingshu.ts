@@ -9,7 +9,7 @@ import { CircuitBreaker } from './breaker.js';
 import { backoffMs, sleep } from '../util/concurrency.js';
 import { parseReport, ReplyFormatError, type ParsedReport } from '../report/sections.js';
 import { buildReportMessages, PROMPT_VERSIONS } from './prompt.js';
-import { chatRequestBody } from './chat-body.js';
+import { BodyBuffers, chatRequestBody } from './chat-body.js';
 import { buildProfileMessages, LINGSHU_PROFILE, profileSetting, type ChatMessage, type ModelProfile } from './profiles.js';
 import { checkDraft } from './safety.js';
 import { Sampler, type SampleReply } from './sampling.js';
@@ -136,6 +136,8 @@ function choiceTexts(body: unknown): string[] {
 export class LingshuClient implements Drafter {
   private readonly client: OpenAI;
   readonly limiter: AdaptiveLimiter;
+  /** One body per request in flight, reused (see BodyBuffers). */
+  private readonly bodies: BodyBuffers;
   readonly breaker: CircuitBreaker;
   private structured: boolean;
   private readonly replyAttempts: number;
@@ -157,6 +159,7 @@ export class LingshuClient implements Drafter {
       maxRetries: 0,
     });
     this.limiter = new AdaptiveLimiter({ max: config.maxInFlight });
+    this.bodies = new BodyBuffers(Math.min(config.maxInFlight, 8));
     this.breaker = options.breaker ?? new CircuitBreaker();
     this.structured = config.structuredOutput;
     this.replyAttempts = options.replyAttempts ?? 3;
@@ -186,7 +189,7 @@ export class LingshuClient implements Drafter {
       const structured: Record<string, unknown> = this.structured
         ? { structured_outputs: { json: REPORT_SCHEMA }, guided_json: REPORT_SCHEMA }
         : {};
-      const bytes = chatRequestBody({ model: this.config.model, messages, ...sampling, ...MAX_TOKENS, ...structured });
+      const bytes = chatRequestBody({ model: this.config.model, messages, ...sampling, ...MAX_TOKENS, ...structured }, (size) => this.bodies.take(size));
       const body: unknown = await this.client.post('/chat/completions', {
         // As a stream of its one buffer, with its length: fetch copies a buffer body before sending it, a megabyte or
         // two per draft (the client does not retry, so the body is read once).
@@ -194,6 +197,8 @@ export class LingshuClient implements Drafter {
         headers: { 'content-type': 'application/json', 'content-length': String(bytes.length) },
         signal: abort,
       });
+      // Answered in full, so the server has read all of it: its memory may carry the next request.
+      this.bodies.give(bytes);
       return { kind: 'reply', body, latencyMs: Date.now() - started, inFlight };
     } catch (err) {
       const timedOut = deadline.aborted && !signal?.aborted;
