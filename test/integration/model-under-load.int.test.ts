@@ -91,10 +91,11 @@ describe('a vLLM-like endpoint under load, with an outage in the middle', () => 
     serve = await startServe(serviceEnv(peers, path.join(dir, 'data'), { RADDRAFT_MAX_IN_FLIGHT: '8', RADDRAFT_WORKERS: '12', RADDRAFT_STABLE_SECONDS: '0' }));
     await stowFiles(peers.orthanc.dicomWebUrl, studies.slice(0, 8).map((s) => s.file));
     await waitFor('the first drafts', async () => (await listJobs(serve)).filter((j) => j.state === 'drafted').length >= 2, 60_000);
-    // The model server goes away for a while: connections are dropped, then it answers 503 while it "loads".
-    peers.model.outage('drop', Date.now() + 3000);
+    // The model server goes away: connections are dropped until a job has been put aside to wait for it (however
+    // fast the studies reach it), then it answers 503 for a while as it "loads".
+    peers.model.outage('drop', Date.now() + 120_000);
     await stowFiles(peers.orthanc.dicomWebUrl, studies.slice(8).map((s) => s.file));
-    await new Promise((r) => setTimeout(r, 3000));
+    await waitFor('a job waiting for the model endpoint', () => Promise.resolve(serve.output().includes('job waits for the model endpoint')), 90_000);
     peers.model.outage('503', Date.now() + 3000);
     const jobs = await waitForJobs(serve, studies.map((s) => s.studyUid), ['reported', 'dead'], 180_000);
     expect(jobs.filter((j) => j.state !== 'drafted')).toEqual([]);
